@@ -1,0 +1,229 @@
+"""The running agent: the SIP event loop, call admission, handlers and shutdown.
+
+Threads: the main thread owns every pjsua2 object and runs ``poll()``; the
+pj media clock thread moves frames; each answered call runs its handler on a
+thread of its own.  Handlers reach the SIP side only through ``post()``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import gc
+import logging
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Callable
+
+import pjsua2 as pj
+
+from .config import Config, parse_cidrs
+from .manager import Admission, default_allow_list, source_ip
+from .records import MediaRecorder
+from .session import CallHandler, CallSession
+from .sip.account import AgentAccount, account_config
+from .sip.call import AgentCall
+from .sip.endpoint import SipEndpoint
+
+__all__ = ["AgentApp"]
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 20
+SHUTDOWN_CALLS_SECS = 1.0
+SHUTDOWN_UNREGISTER_SECS = 0.3
+HANDLER_JOIN_SECS = 1.0
+
+
+class AgentApp:
+    """Registers, answers calls and runs ``handler`` for each of them until stopped."""
+
+    def __init__(self, cfg: Config, handler: CallHandler) -> None:
+        self.cfg = cfg
+        self.handler = handler
+        self.endpoint = SipEndpoint(cfg.sip, cfg.log_level)
+        self.account: AgentAccount | None = None
+        allow = parse_cidrs(cfg.sip.allow_from) if cfg.sip.allow_from else default_allow_list(cfg.sip)
+        self.admission = Admission(allow, cfg.sip.max_calls)
+        self.calls: dict[int, AgentCall] = {}
+        self._dead: list[AgentCall] = []
+        self._threads: dict[int, threading.Thread] = {}
+        self._recorders: dict[int, MediaRecorder] = {}
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._numbers = 0
+        self.stats = collections.Counter[str]()
+
+    # -- public -------------------------------------------------------
+    def post(self, command: Callable[[], None]) -> None:
+        """Run ``command`` on the SIP thread at its next loop turn (thread-safe)."""
+        self._commands.put(command)
+
+    def request_hangup(self, number: int, reason: str) -> None:
+        """Hang up call ``number`` from any thread (BYE is sent by the SIP thread)."""
+
+        def hangup() -> None:
+            call = self.calls.get(number)
+            if call is not None:
+                call.hangup_now(reason)
+
+        self.post(hangup)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, ready: Callable[["AgentApp"], None] | None = None) -> int:
+        """Start, serve until SIGINT/SIGTERM or ``stop()``, shut down cleanly; returns 0."""
+        self.endpoint.start()
+        sip = self.cfg.sip
+        self.account = AgentAccount(sip, self._on_incoming)
+        self.account.create(account_config(sip, self.endpoint.bound_port))
+        where = f"{sip.bind}:{self.endpoint.bound_port}"
+        mode = f"registering as {sip.user}@{sip.registrar or sip.domain}" if sip.register else "not registering"
+        log.info("listening for SIP on udp %s, %s, codecs %s, max %d calls",
+                 where, mode, ", ".join(self.endpoint.codec_ids), sip.max_calls)
+        self._install_signals()
+        if ready:
+            ready(self)
+        while not self._stop.is_set():
+            self.endpoint.poll(POLL_MS)
+            self._run_commands()
+            self.account.tick()
+            self._dead.clear()
+        self._shutdown()
+        return 0
+
+    # -- signals and commands ----------------------------------------
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            if not self._stop.is_set():
+                log.info("%s received: shutting down", signal.Signals(signum).name)
+            self._stop.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                command()
+            except Exception:
+                log.exception("SIP command failed")
+
+    # -- calls --------------------------------------------------------
+    def _on_incoming(self, prm: pj.OnIncomingCallParam) -> None:
+        assert self.account is not None
+        src = source_ip(str(prm.rdata.srcAddress))
+        self._numbers += 1
+        remote = _remote_from(str(prm.rdata.wholeMsg))
+        call = AgentCall(self.account, prm.callId, self._numbers, remote,
+                         self._on_media_ready, self._on_ended, self.request_hangup)
+        active = sum(1 for c in self.calls.values() if not c.rejected_code)
+        decision = self.admission.decide(src, active)
+        self.calls[call.number] = call
+        if decision.code:
+            log.info("call %d from %s (%s) refused with %d: %s",
+                     call.number, remote, src, decision.code, decision.reason)
+            self.stats[f"rejected_{decision.code}"] += 1
+            call.answer_with(decision.code)
+            return
+        log.info("call %d from %s (%s): answering", call.number, remote, src)
+        call.answer_with(200)
+
+    def _on_media_ready(self, call: AgentCall) -> None:
+        session = call.session
+        if self.cfg.speech.records_dir and call.port is not None:
+            folder = _records_folder(Path(self.cfg.speech.records_dir), call.number)
+            session.records_dir = str(folder)
+            call.port.rx_tap, call.port.tx_tap = collections.deque(), collections.deque()
+            recorder = MediaRecorder(folder / "audio.wav", call.port.rx_tap, call.port.tx_tap)
+            recorder.start()
+            self._recorders[call.number] = recorder
+        log.info("call %d: media up, codec %s, %.1f ms after INVITE",
+                 call.number, call.codec, (time.monotonic() - call.t_created) * 1000)
+        thread = threading.Thread(target=self._run_handler, args=(session,),
+                                  name=f"call-{call.number}", daemon=True)
+        self._threads[call.number] = thread
+        thread.start()
+
+    def _run_handler(self, session: CallSession) -> None:
+        try:
+            self.handler.run(session)
+        except Exception:
+            log.exception("call %s: handler failed; hanging up", session.call_id)
+            session.hangup("handler error")
+
+    def _on_ended(self, call: AgentCall, cause: str) -> None:
+        call.session.mark_ended(cause)
+        recorder = self._recorders.pop(call.number, None)
+        if recorder:
+            recorder.stop()
+        if not call.rejected_code:
+            log.info("%s", call.summary(cause))
+            self.stats["calls"] += 1
+        self.calls.pop(call.number, None)
+        self._threads.pop(call.number, None)
+        call.port = None
+        self._dead.append(call)
+
+    # -- shutdown -----------------------------------------------------
+    def _shutdown(self) -> None:
+        if self.calls:
+            log.info("hanging up %d call(s)", len(self.calls))
+        for call in list(self.calls.values()):
+            call.hangup_now("agent shutting down")
+        self._pump(lambda: not self.calls, SHUTDOWN_CALLS_SECS)
+        deadline = time.monotonic() + HANDLER_JOIN_SECS
+        for thread in list(self._threads.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for recorder in self._recorders.values():
+            recorder.stop()
+        self.calls.clear()
+        self._dead.clear()
+        self._threads.clear()
+        if self.account is not None:
+            registered = self.account.state == "registered"
+            self.account.shutdown()
+            if registered:  # let the un-REGISTER go out and its answer come back
+                self._pump(lambda: False, SHUTDOWN_UNREGISTER_SECS)
+            self.account = None
+        self.handler.close()
+        gc.collect()  # a Call object alive after libDestroy() would abort the process
+        self.endpoint.destroy()
+        log.info("stopped")
+
+    def _pump(self, done: Callable[[], bool], secs: float) -> None:
+        deadline = time.monotonic() + secs
+        while not done() and time.monotonic() < deadline:
+            self.endpoint.poll(POLL_MS)
+            self._run_commands()
+
+
+def _remote_from(message: str) -> str:
+    """The From URI of a SIP request, for logs."""
+    for line in message.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() in ("from", "f"):
+            value = value.strip()
+            if "<" in value and ">" in value:
+                return value[value.index("<") + 1 : value.index(">")]
+            return value.split(";", 1)[0]
+    return "unknown"
+
+
+def _records_folder(root: Path, number: int) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = root / f"{stamp}-call{number}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

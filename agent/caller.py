@@ -1,0 +1,288 @@
+"""A built-in pjsua2 caller, run in its own process: ``sip-agent call URI``.
+
+It places one call, plays audio into it (a WAV file, a tone, or spoken turns
+with waits for the agent's answer), records what it receives with arrival
+times (``time.monotonic()``, system-wide on Linux) and prints a JSON summary.
+The demo, the tests and the benchmark use it as the "second real caller".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pjsua2 as pj
+
+from .config import SipConfig
+from .errors import ConfigError
+from .frames import FRAME_SAMPLES, SAMPLE_RATE
+from .media.playout import PlayoutBuffer
+from .media.port import CallMediaPort, vector_bytes
+from .records import read_wav
+from .sip.account import account_config
+from .sip.endpoint import SipEndpoint
+
+__all__ = ["Caller", "CallerResult", "add_caller_parser", "SILENCE_DBFS"]
+
+log = logging.getLogger(__name__)
+
+SILENCE_DBFS = -50.0
+"""A received frame quieter than this counts as silence."""
+
+
+def frame_dbfs(raw: bytes) -> float:
+    x = np.frombuffer(raw, dtype=np.int16).astype(np.float32)
+    rms = float(np.sqrt(np.mean(x * x))) if len(x) else 0.0
+    return 20 * np.log10(max(rms, 1e-3) / 32768.0)
+
+
+class _RecordingPort(CallMediaPort):
+    """A media port that also stamps the arrival time of each received frame."""
+
+    def __init__(self, playout: PlayoutBuffer) -> None:
+        import queue
+
+        super().__init__("caller", playout, queue.SimpleQueue())
+        self.rx_log: list[tuple[float, bytes]] = []
+        self.tx_log: list[tuple[float, int]] = []
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        """Real time: stamp and keep the frame."""
+        try:
+            if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
+                self.rx_log.append((time.monotonic(), vector_bytes(frame.buf)))
+                self.counters.rx_frames += 1
+        except Exception:
+            self.counters.rx_dropped += 1
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        """Real time: send the next frame, remembering when it left."""
+        playing = self.playout.playing
+        super().onFrameRequested(frame)
+        if playing:
+            self.tx_log.append((time.monotonic(), self.counters.tx_frames))
+
+
+class _OutgoingCall(pj.Call):
+    def __init__(self, account: pj.Account, on_media: Any) -> None:
+        super().__init__(account)
+        self.state = "calling"
+        self.status = 0
+        self.reason = ""
+        self.codec = ""
+        self.t_confirmed = 0.0
+        self._on_media = on_media
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        try:
+            info = self.getInfo()
+            self.status, self.reason = int(info.lastStatusCode), str(info.lastReason)
+            if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                self.state = "confirmed"
+                self.t_confirmed = time.monotonic()
+            elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.state = "disconnected"
+        except Exception:
+            log.exception("caller: state callback failed")
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        try:
+            info = self.getInfo()
+            for idx, media in enumerate(info.media):
+                if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                    stream = self.getStreamInfo(idx)
+                    self.codec = f"{stream.codecName}/{stream.codecClockRate}"
+                    self._on_media(self.getAudioMedia(idx))
+                    return
+        except Exception:
+            log.exception("caller: media callback failed")
+
+
+@dataclass
+class CallerResult:
+    status: int = 0
+    reason: str = ""
+    codec: str = ""
+    setup_ms: float = 0.0
+    duration_secs: float = 0.0
+    frames_tx: int = 0
+    frames_rx: int = 0
+    frames_rx_voiced: int = 0
+    hung_up_by: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Caller:
+    """One pjsua2 user agent that places a single call (main thread only)."""
+
+    def __init__(self, bind: str = "127.0.0.1", codecs: list[str] | None = None, user: str = "caller") -> None:
+        cfg = SipConfig(user=user, bind=bind, port=0, register=False, codecs=codecs or ["G722", "PCMU", "PCMA"],
+                        rtp_port_min=42000, rtp_port_max=42999)
+        self.endpoint = SipEndpoint(cfg, "warning")
+        self.cfg = cfg
+        self.playout = PlayoutBuffer()
+        self.port: _RecordingPort | None = None
+        self.account: pj.Account | None = None
+        self.call: _OutgoingCall | None = None
+        self.result = CallerResult()
+        self._t_invite = 0.0
+
+    def start(self) -> None:
+        self.endpoint.start()
+        self.account = pj.Account()
+        self.account.create(account_config(self.cfg, self.endpoint.bound_port))
+
+    def _on_media(self, audio: pj.AudioMedia) -> None:
+        if self.port is None:
+            self.port = _RecordingPort(self.playout)
+        audio.startTransmit(self.port)
+        self.port.startTransmit(audio)
+
+    def dial(self, uri: str, timeout: float = 10.0) -> bool:
+        """Call ``uri``; True once the call is confirmed with media."""
+        assert self.account is not None
+        self.call = _OutgoingCall(self.account, self._on_media)
+        self._t_invite = time.monotonic()
+        self.call.makeCall(uri, pj.CallOpParam(True))
+        self.pump_until(lambda: self.call is not None and (self.call.state != "calling" and self.port is not None
+                                                            or self.call.state == "disconnected"), timeout)
+        call = self.call
+        self.result.status, self.result.reason = call.status, call.reason
+        if call.state != "confirmed":
+            return False
+        self.result.setup_ms = (call.t_confirmed - self._t_invite) * 1000
+        self.result.codec = call.codec
+        return True
+
+    @property
+    def connected(self) -> bool:
+        return self.call is not None and self.call.state == "confirmed"
+
+    def pump(self, secs: float) -> None:
+        self.pump_until(lambda: False, secs)
+
+    def pump_until(self, done: Any, secs: float) -> bool:
+        deadline = time.monotonic() + secs
+        while time.monotonic() < deadline:
+            if done():
+                return True
+            self.endpoint.poll(10)
+        return bool(done())
+
+    def say(self, samples: np.ndarray, rate: int = SAMPLE_RATE) -> float:
+        """Queue audio to send; returns the monotonic time its last sample will leave."""
+        from .media.resample import resample
+
+        pcm = samples if rate == SAMPLE_RATE else resample(samples, rate, SAMPLE_RATE)
+        ahead = self.playout.pending_frames * 0.02
+        self.playout.push(pcm)
+        return time.monotonic() + ahead + len(pcm) / SAMPLE_RATE
+
+    def hangup(self) -> None:
+        if self.call is not None and self.call.state != "disconnected":
+            self.result.hung_up_by = self.result.hung_up_by or "caller"
+            self.call.hangup(pj.CallOpParam(True))
+            self.pump_until(lambda: self.call is not None and self.call.state == "disconnected", 2.0)
+        elif self.call is not None and not self.result.hung_up_by:
+            self.result.hung_up_by = "agent"
+
+    def received(self) -> tuple[np.ndarray, np.ndarray]:
+        """(arrival times, samples) of everything received so far."""
+        log_ = self.port.rx_log if self.port else []
+        times = np.array([t for t, _ in log_], dtype=np.float64)
+        pcm = np.frombuffer(b"".join(raw for _, raw in log_), dtype=np.int16)
+        return times, pcm
+
+    def close(self) -> CallerResult:
+        """Hang up if needed, release everything in the safe order, return the result."""
+        if self.call is not None:
+            self.hangup()
+            self.result.duration_secs = (time.monotonic() - self.call.t_confirmed) if self.call.t_confirmed else 0.0
+        if self.port is not None:
+            self.result.frames_rx = self.port.counters.rx_frames
+            self.result.frames_tx = self.port.counters.tx_frames - self.port.counters.tx_silent
+            self.result.frames_rx_voiced = sum(1 for _, raw in self.port.rx_log if frame_dbfs(raw) > SILENCE_DBFS)
+        self.call = None
+        self.port = None
+        if self.account is not None:
+            self.account.shutdown()
+            self.account = None
+        self.endpoint.destroy()
+        return self.result
+
+
+def _load_audio(spec: str) -> np.ndarray:
+    """'tone:440' or a 16-bit mono/stereo WAV path -> int16 at 16 kHz."""
+    from .handlers import tone
+    from .media.resample import resample
+
+    if spec.startswith("tone:"):
+        try:
+            freq = float(spec.split(":", 1)[1])
+        except ValueError:
+            raise ConfigError(f"bad --play value '{spec}': expected tone:HZ or a WAV file") from None
+        return tone(freq, 60.0)
+    path = Path(spec)
+    if not path.is_file():
+        raise ConfigError(f"--play file not found: {path}")
+    try:
+        rate, data = read_wav(path)
+    except Exception as exc:
+        raise ConfigError(f"cannot read WAV {path}: {exc}") from None
+    return resample(data[:, 0], rate, SAMPLE_RATE)
+
+
+def add_caller_parser(sub: Any) -> None:
+    p = sub.add_parser("call", help="place one test call (a built-in pjsua2 caller) and print a JSON summary",
+                       description="Place one call from a built-in pjsua2 caller, play audio into it, "
+                       "record what comes back and print a JSON summary.")
+    p.add_argument("uri", help="whom to call, e.g. sip:agent@127.0.0.1:5070")
+    p.add_argument("--play", default="tone:440", metavar="WAV|tone:HZ",
+                   help="what to send (default: tone:440)")
+    p.add_argument("--duration", type=float, default=3.0, metavar="SECS", help="talk time (default: 3)")
+    p.add_argument("--record", metavar="WAV", help="write the received audio to this WAV (16 kHz mono)")
+    p.add_argument("--codecs", default="G722,PCMU,PCMA", metavar="LIST",
+                   help="codecs to offer, in order (default: G722,PCMU,PCMA)")
+    p.add_argument("--bind", default="127.0.0.1", metavar="IP", help="local address (default: 127.0.0.1)")
+    p.set_defaults(func=run_caller_cli)
+
+
+def run_caller_cli(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    audio = _load_audio(args.play)
+    caller = Caller(bind=args.bind, codecs=[c.strip() for c in args.codecs.split(",") if c.strip()])
+    caller.start()
+    try:
+        if caller.dial(args.uri):
+            n = int(args.duration * SAMPLE_RATE) // FRAME_SAMPLES * FRAME_SAMPLES
+            caller.say(audio[:n])
+            caller.pump_until(lambda: not caller.connected, args.duration)
+            if not caller.connected:
+                caller.result.hung_up_by = "agent"
+            times, pcm = caller.received()
+            if args.record:
+                _write_mono_wav(Path(args.record), pcm)
+    finally:
+        result = caller.close()
+    print(json.dumps(result.as_dict()))
+    return 0 if result.status // 100 == 2 else 1
+
+
+def _write_mono_wav(path: Path, pcm: np.ndarray) -> None:
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes(pcm.astype(np.int16).tobytes())

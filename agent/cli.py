@@ -1,0 +1,164 @@
+"""Command line: ``sip-agent run | call | demo | bench``.
+
+User mistakes (a bad flag, a bad config, a missing model, a busy port) are
+printed as one line on stderr with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any, NoReturn, Sequence
+
+from . import __version__
+from .config import BRAINS, LOG_LEVELS, STT_ENGINES, TTS_MODES, Config, apply_overrides, load_config
+from .errors import AgentError, UsageError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("agent")
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _csv(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _add(group: argparse._ArgumentGroup, flag: str, dest: str, help_text: str, **kw: Any) -> None:
+    """Add a flag whose value lands in ``dest`` (e.g. 'sip.port') only when given."""
+    group.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=help_text, **kw)
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    d = Config()
+    sip, sp = d.sip, d.speech
+    p.add_argument("--config", metavar="FILE", help="TOML file with the same settings (flags override it; "
+                   "see agent.example.toml)")
+    g = p.add_argument_group("SIP account")
+    _add(g, "--user", "sip.user", f"SIP user name of this extension (default: {sip.user})", metavar="NAME")
+    _add(g, "--password", "sip.password", "SIP password for digest authentication (default: the "
+         "SIP_PASSWORD environment variable)", metavar="SECRET")
+    _add(g, "--domain", "sip.domain", "SIP domain of the trunk or PBX, host[:port]; required unless "
+         "--no-register", metavar="HOST")
+    _add(g, "--registrar", "sip.registrar", "registrar host[:port] if it differs from --domain", metavar="HOST")
+    _add(g, "--proxy", "sip.proxy", "outbound proxy host[:port] (default: none)", metavar="HOST")
+    _add(g, "--no-register", "sip.register", "do not register; only answer direct calls (default: register)",
+         action="store_false")
+    _add(g, "--register-expires", "sip.register_expires_secs", "registration lifetime asked of the "
+         f"registrar, refreshed before it ends (default: {sip.register_expires_secs})", type=int, metavar="SECS")
+    g = p.add_argument_group("network and calls")
+    _add(g, "--bind", "sip.bind", f"local IP address for SIP and RTP (default: {sip.bind})", metavar="IP")
+    _add(g, "--port", "sip.port", f"local SIP UDP port, 0 = any free port (default: {sip.port})",
+         type=int, metavar="PORT")
+    _add(g, "--rtp-port-min", "sip.rtp_port_min", f"lowest RTP port (default: {sip.rtp_port_min})",
+         type=int, metavar="PORT")
+    _add(g, "--rtp-port-max", "sip.rtp_port_max", f"highest RTP port (default: {sip.rtp_port_max})",
+         type=int, metavar="PORT")
+    _add(g, "--codecs", "sip.codecs", f"codecs in order of preference (default: {','.join(sip.codecs)}; "
+         "also speex, GSM, iLBC, L16)", type=_csv, metavar="LIST")
+    _add(g, "--max-calls", "sip.max_calls", "calls at once; more get 486 Busy Here "
+         f"(default: {sip.max_calls})", type=int, metavar="N")
+    _add(g, "--allow-from", "sip.allow_from", "comma-separated CIDRs allowed to call; others get 403 "
+         "(default: the registrar's and proxy's addresses, or loopback with --no-register)",
+         type=_csv, metavar="CIDRS")
+    g = p.add_argument_group("speech")
+    _add(g, "--brain", "speech.brain", f"who answers: {', '.join(BRAINS)} (default: {sp.brain})",
+         choices=BRAINS)
+    _add(g, "--script", "speech.script", "TOML of patterns and replies for --brain scripted "
+         "(default: the built-in script)", metavar="FILE")
+    _add(g, "--stt", "speech.stt", f"speech recognition engine: {', '.join(STT_ENGINES)} "
+         f"(default: {sp.stt}, whose English model ships with it)", choices=STT_ENGINES)
+    _add(g, "--vosk-model", "speech.vosk_model", "Vosk model directory or zip (implies --stt vosk)",
+         metavar="PATH")
+    _add(g, "--llm-model", "speech.llm_model", "GGUF model for --brain llm (default: SmolLM2-135M-Instruct "
+         "Q4_1 from models/)", metavar="PATH.gguf")
+    _add(g, "--piper-voice", "speech.piper_voice", "Piper voice .onnx, its .onnx.json beside it "
+         "(default: en_US-joe-medium from models/)", metavar="PATH.onnx")
+    _add(g, "--system-prompt", "speech.system_prompt", "system prompt text, or @FILE to read it from a file "
+         "(default: a short phone-assistant prompt)", metavar="TEXT")
+    _add(g, "--greeting", "speech.greeting", f"said when a call is answered; empty for none "
+         f"(default: \"{sp.greeting}\")", metavar="TEXT")
+    _add(g, "--endpoint-ms", "speech.endpoint_ms", "trailing silence that ends the caller's turn "
+         f"(default: {sp.endpoint_ms})", type=int, metavar="MS")
+    _add(g, "--barge-in-ms", "speech.barge_in_ms", "caller speech over the agent that interrupts it "
+         f"(default: {sp.barge_in_ms})", type=int, metavar="MS")
+    _add(g, "--max-reply-tokens", "speech.max_reply_tokens", "cap on an LLM reply "
+         f"(default: {sp.max_reply_tokens})", type=int, metavar="N")
+    _add(g, "--tts-mode", "speech.tts_mode", "streaming = clause by clause (the product); batch = whole "
+         f"reply first, the slow baseline (default: {sp.tts_mode})", choices=TTS_MODES)
+    _add(g, "--tone-hz", "speech.tone_hz", f"tone played by --brain tone (default: {sp.tone_hz:g})",
+         type=float, metavar="HZ")
+    _add(g, "--records-dir", "speech.records_dir", "write per-call records (WAV, transcript, latency "
+         "timeline) here (default: none)", metavar="DIR")
+    _add(p, "--log-level", "log_level", f"{', '.join(LOG_LEVELS)} (default: {d.log_level})", choices=LOG_LEVELS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sip-agent", description="A self-hosted SIP/RTP voice agent: it registers as an "
+                     "extension, answers calls, listens, thinks and speaks, all offline.")
+    parser.add_argument("--version", action="version", version=f"sip-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    run = sub.add_parser("run", help="register and answer calls until stopped (SIGINT/SIGTERM)",
+                         description="Register to a SIP trunk or PBX and answer calls until SIGINT/SIGTERM.")
+    _add_run_flags(run)
+    from .caller import add_caller_parser
+    from .demo import add_demo_parser
+
+    add_caller_parser(sub)
+    add_demo_parser(sub)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Defaults <- TOML file <- flags, validated."""
+    cfg = load_config(getattr(args, "config", None))
+    overrides = {k: v for k, v in vars(args).items() if "." in k or k == "log_level"}
+    if overrides.get("speech.vosk_model"):
+        overrides.setdefault("speech.stt", "vosk")
+    return apply_overrides(cfg, overrides)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    setup_logging(cfg.log_level)
+    from .app import AgentApp
+    from .handlers import make_handler
+
+    handler = make_handler(cfg)
+    return AgentApp(cfg, handler).run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"sip-agent: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AgentError as exc:
+        print(f"sip-agent: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""One typed configuration tree, loaded from TOML; command-line flags override it.
+
+Every key of the TOML file has a flag of the same name (``[sip] max_calls`` is
+``--max-calls``).  See ``agent.example.toml`` for a commented example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = [
+    "SipConfig",
+    "SpeechConfig",
+    "Config",
+    "load_config",
+    "apply_overrides",
+    "parse_cidrs",
+    "LOG_LEVELS",
+    "BRAINS",
+    "STT_ENGINES",
+    "TTS_MODES",
+]
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+BRAINS = ("llm", "scripted", "echo", "tone")
+STT_ENGINES = ("pocketsphinx", "vosk")
+TTS_MODES = ("streaming", "batch")
+
+
+@dataclass
+class SipConfig:
+    user: str = "agent"
+    password: str = ""
+    domain: str = ""
+    registrar: str = ""
+    proxy: str = ""
+    bind: str = "0.0.0.0"
+    port: int = 5060
+    rtp_port_min: int = 40000
+    rtp_port_max: int = 40999
+    register: bool = True
+    register_expires_secs: int = 300
+    codecs: list[str] = field(default_factory=lambda: ["G722", "PCMU", "PCMA"])
+    max_calls: int = 4
+    allow_from: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SpeechConfig:
+    brain: str = "llm"
+    script: str = ""
+    stt: str = "pocketsphinx"
+    vosk_model: str = ""
+    llm_model: str = ""
+    piper_voice: str = ""
+    system_prompt: str = ""
+    greeting: str = "Hello, how can I help you?"
+    endpoint_ms: int = 500
+    barge_in_ms: int = 250
+    max_reply_tokens: int = 80
+    tts_mode: str = "streaming"
+    tone_hz: float = 1000.0
+    records_dir: str = ""
+
+
+@dataclass
+class Config:
+    sip: SipConfig = field(default_factory=SipConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    log_level: str = "info"
+
+
+def _section_fields(section: Any) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(section)}
+
+
+def _coerce(where: str, value: Any, default: Any) -> Any:
+    """Check a TOML value against the type of the default and convert ints to floats."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, got {value!r}")
+        return list(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def load_config(path: str | os.PathLike[str] | None) -> Config:
+    """Read a TOML file into a :class:`Config` (defaults where keys are absent)."""
+    cfg = Config()
+    if path is None:
+        return cfg
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"invalid config file {path}: {exc}") from None
+    for key, value in data.items():
+        if key == "log_level":
+            cfg.log_level = _coerce(f"{path}: log_level", value, cfg.log_level)
+            continue
+        section = getattr(cfg, key, None) if key in ("sip", "speech") else None
+        if section is None or not isinstance(value, dict):
+            raise ConfigError(f"{path}: unknown key or section '{key}'")
+        fields = _section_fields(section)
+        for name, item in value.items():
+            if name not in fields:
+                raise ConfigError(f"{path}: unknown key '{key}.{name}'")
+            where = f"{path}: {key}.{name}"
+            setattr(section, name, _coerce(where, item, getattr(section, name)))
+    validate(cfg)
+    return cfg
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """Apply ``{"sip.port": 5070, ...}`` (from flags) on top of ``cfg`` and validate."""
+    for dotted, value in overrides.items():
+        if dotted == "log_level":
+            cfg.log_level = value
+            continue
+        section_name, name = dotted.split(".", 1)
+        setattr(getattr(cfg, section_name), name, value)
+    if not cfg.sip.password:
+        cfg.sip.password = os.environ.get("SIP_PASSWORD", "")
+    validate(cfg)
+    return cfg
+
+
+def parse_cidrs(entries: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Parse an allow list; a bad entry raises ConfigError naming it."""
+    nets = []
+    for entry in entries:
+        try:
+            nets.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"bad --allow-from entry '{entry}': not an IP address or CIDR") from None
+    return nets
+
+
+def _check_port(name: str, port: int, low: int = 1) -> None:
+    if not low <= port <= 65535:
+        raise ConfigError(f"{name} must be between {low} and 65535, got {port}")
+
+
+def validate(cfg: Config) -> None:
+    """Raise ConfigError with one line for the first impossible setting."""
+    sip, speech = cfg.sip, cfg.speech
+    _check_port("--port", sip.port, low=0)
+    _check_port("--rtp-port-min", sip.rtp_port_min)
+    _check_port("--rtp-port-max", sip.rtp_port_max)
+    if sip.rtp_port_max < sip.rtp_port_min + 1:
+        raise ConfigError("--rtp-port-max must be above --rtp-port-min (each call needs 2 ports)")
+    if sip.max_calls < 1:
+        raise ConfigError(f"--max-calls must be at least 1, got {sip.max_calls}")
+    if sip.register and not sip.domain:
+        raise ConfigError("--domain is required to register (or use --no-register)")
+    if sip.register_expires_secs < 10:
+        raise ConfigError("--register-expires must be at least 10 seconds")
+    if not sip.codecs:
+        raise ConfigError("--codecs must name at least one codec")
+    try:
+        ipaddress.ip_address(sip.bind)
+    except ValueError:
+        raise ConfigError(f"--bind must be an IP address, got '{sip.bind}'") from None
+    parse_cidrs(sip.allow_from)
+    if cfg.log_level not in LOG_LEVELS:
+        raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}, got '{cfg.log_level}'")
+    if speech.brain not in BRAINS:
+        raise ConfigError(f"--brain must be one of {', '.join(BRAINS)}, got '{speech.brain}'")
+    if speech.stt not in STT_ENGINES:
+        raise ConfigError(f"--stt must be one of {', '.join(STT_ENGINES)}, got '{speech.stt}'")
+    if speech.tts_mode not in TTS_MODES:
+        raise ConfigError(f"--tts-mode must be one of {', '.join(TTS_MODES)}, got '{speech.tts_mode}'")
+    if speech.endpoint_ms < 100 or speech.barge_in_ms < 0:
+        raise ConfigError("--endpoint-ms must be at least 100 and --barge-in-ms not negative")

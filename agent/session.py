@@ -1,0 +1,121 @@
+"""The per-call session interface used by the speech path (and any other handler).
+
+A ``CallSession`` never touches pjsua2: audio comes from the media port's
+queue, goes to its playout buffer, and hang-up is posted to the SIP thread.
+
+    session.frames()      iterate received 20 ms frames (int16, 16 kHz)
+    session.play(x, rate) queue audio at any rate (resampled with soxr)
+    session.clear()       drop queued audio at once (barge-in)
+    session.playing       is audio still queued?
+    session.hangup()      end the call (BYE)
+    session.events        DTMF and hang-up events
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .frames import SAMPLE_RATE, CallEvent, HangupEvent
+from .media.playout import PlayoutBuffer
+from .media.resample import resample
+
+__all__ = ["CallSession", "CallHandler"]
+
+log = logging.getLogger(__name__)
+
+
+class CallSession:
+    """One call as seen from worker threads."""
+
+    def __init__(
+        self,
+        call_id: str,
+        remote: str,
+        rx: queue.SimpleQueue[bytes | None],
+        playout: PlayoutBuffer,
+        request_hangup: Callable[[str], None],
+    ) -> None:
+        self.call_id = call_id
+        self.remote = remote
+        self._rx = rx
+        self.playout = playout
+        self._request_hangup = request_hangup
+        self.events: queue.SimpleQueue[CallEvent] = queue.SimpleQueue()
+        self.ended = threading.Event()
+        self.codec = ""
+        self.records_dir: str | None = None
+
+    # -- caller audio -------------------------------------------------
+    def read_frame(self, timeout: float | None = None) -> np.ndarray | None:
+        """The next received frame, or None at hang-up or on timeout."""
+        if self.ended.is_set() and self._rx.empty():
+            return None
+        try:
+            raw = self._rx.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if raw is None:
+            return None
+        return np.frombuffer(raw, dtype=np.int16)
+
+    def frames(self, timeout: float = 0.5) -> Iterator[np.ndarray]:
+        """Iterate received frames until the call ends."""
+        while True:
+            frame = self.read_frame(timeout)
+            if frame is not None:
+                yield frame
+            elif self.ended.is_set():
+                return
+
+    # -- agent audio --------------------------------------------------
+    def play(self, samples: np.ndarray, rate: int = SAMPLE_RATE) -> int:
+        """Queue audio for the caller; returns its playout item id."""
+        pcm = samples if rate == SAMPLE_RATE else resample(samples, rate, SAMPLE_RATE)
+        return self.playout.push(pcm)
+
+    def clear(self) -> int:
+        """Stop playout now (barge-in): drops every queued frame."""
+        return self.playout.clear()
+
+    @property
+    def playing(self) -> bool:
+        return self.playout.playing
+
+    def wait_played(self, timeout: float) -> bool:
+        """Wait until playout is empty or the call ends; True when drained."""
+        deadline = time.monotonic() + timeout
+        while self.playout.playing and not self.ended.is_set():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return not self.playout.playing
+
+    # -- control ------------------------------------------------------
+    def hangup(self, reason: str = "agent hung up") -> None:
+        """Ask the SIP thread to end the call with BYE."""
+        if not self.ended.is_set():
+            self._request_hangup(reason)
+
+    def mark_ended(self, reason: str) -> None:
+        """Called by the SIP side when the call is over (any side hung up)."""
+        if self.ended.is_set():
+            return
+        self.ended.set()
+        self.events.put(HangupEvent(reason, time.monotonic()))
+        self._rx.put(None)
+
+
+class CallHandler:
+    """What runs for each answered call, on its own thread.  Subclass and override ``run``."""
+
+    def run(self, session: CallSession) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release shared resources at agent shutdown."""

@@ -1,0 +1,139 @@
+"""One SIP call: answer, connect its audio to a media port, report its life in one line."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import time
+from typing import Callable
+
+import pjsua2 as pj
+
+from ..frames import DtmfEvent
+from ..media.playout import PlayoutBuffer
+from ..media.port import CallMediaPort
+from ..session import CallSession
+
+__all__ = ["AgentCall"]
+
+log = logging.getLogger(__name__)
+
+
+class AgentCall(pj.Call):
+    """An incoming call.  All methods run on the SIP (main) thread."""
+
+    def __init__(
+        self,
+        account: pj.Account,
+        call_id: int,
+        number: int,
+        remote: str,
+        on_media_ready: Callable[["AgentCall"], None],
+        on_ended: Callable[["AgentCall", str], None],
+        request_hangup: Callable[[int, str], None],
+    ) -> None:
+        super().__init__(account, call_id)
+        self.number = number
+        self.remote = remote
+        self.t_created = time.monotonic()
+        self.t_confirmed = 0.0
+        self.t_ended = 0.0
+        self.codec = ""
+        self.rejected_code = 0
+        self.agent_reason = ""
+        self.ended = False
+        self.playout = PlayoutBuffer()
+        self.port: CallMediaPort | None = None
+        self._on_media_ready = on_media_ready
+        self._on_ended = on_ended
+        self.rx: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.session = CallSession(
+            str(number), remote, self.rx, self.playout, functools.partial(request_hangup, number)
+        )
+
+    # -- actions (main thread) ---------------------------------------
+    def answer_with(self, code: int) -> None:
+        prm = pj.CallOpParam()
+        prm.statusCode = code
+        if code >= 300:
+            self.rejected_code = code
+        self.answer(prm)
+
+    def hangup_now(self, reason: str) -> None:
+        """Send BYE (or a final response if not yet answered)."""
+        if self.ended:
+            return
+        self.agent_reason = self.agent_reason or reason
+        try:
+            self.hangup(pj.CallOpParam(True))
+        except pj.Error as exc:
+            log.debug("call %d: hangup: %s", self.number, exc.reason)
+
+    # -- pjsua2 callbacks (main thread) ------------------------------
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        try:
+            info = self.getInfo()
+            if info.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.t_confirmed:
+                self.t_confirmed = time.monotonic()
+                log.debug("call %d: confirmed %.1f ms after INVITE", self.number,
+                          (self.t_confirmed - self.t_created) * 1000)
+            elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
+                self.ended = True
+                self.t_ended = time.monotonic()
+                self._on_ended(self, self._end_cause(info))
+        except Exception:
+            log.exception("call %d: state callback failed", self.number)
+
+    def _end_cause(self, info: pj.CallInfo) -> str:
+        if self.rejected_code:
+            return f"rejected with {self.rejected_code}"
+        if self.agent_reason:
+            return self.agent_reason
+        code, reason = int(info.lastStatusCode), str(info.lastReason)
+        if code // 100 == 2 and self.t_confirmed:
+            return "caller hung up"
+        return f"{code} {reason}".strip()
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        try:
+            self._connect_media()
+        except Exception:
+            log.exception("call %d: media set-up failed", self.number)
+            self.hangup_now("media error")
+
+    def _connect_media(self) -> None:
+        info = self.getInfo()
+        for idx, media in enumerate(info.media):
+            if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+                continue
+            audio = self.getAudioMedia(idx)
+            first = self.port is None
+            if self.port is None:
+                self.port = CallMediaPort(f"call{self.number}", self.playout, self.rx)
+            audio.startTransmit(self.port)
+            self.port.startTransmit(audio)
+            stream = self.getStreamInfo(idx)
+            self.codec = f"{stream.codecName}/{stream.codecClockRate}"
+            self.session.codec = self.codec
+            if first:
+                self._on_media_ready(self)
+            return
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        try:
+            self.session.events.put(DtmfEvent(str(prm.digit), time.monotonic()))
+            log.info("call %d: DTMF %s", self.number, prm.digit)
+        except Exception:
+            log.exception("call %d: DTMF callback failed", self.number)
+
+    # -- reporting ---------------------------------------------------
+    def summary(self, cause: str) -> str:
+        end = self.t_ended or time.monotonic()
+        talk = end - self.t_confirmed if self.t_confirmed else 0.0
+        c = self.port.counters if self.port else None
+        frames = (f"frames rx {c.rx_frames} tx {c.tx_frames} (silent {c.tx_silent}, rx dropped {c.rx_dropped})"
+                  if c else "no media")
+        return (f"call {self.number} from {self.remote} codec {self.codec or '-'} "
+                f"lasted {talk:.1f} s, {frames}, ended: {cause}")
+
