@@ -174,6 +174,8 @@ class AgentApp:
             self.stats["calls"] += 1
         self.calls.pop(call.number, None)
         self._threads.pop(call.number, None)
+        log.debug("call %d ended; active calls: %d", call.number,
+                  sum(1 for c in self.calls.values() if not c.rejected_code))
         call.port = None
         self._dead.append(call)
 
@@ -181,8 +183,7 @@ class AgentApp:
     def _shutdown(self) -> None:
         if self.calls:
             log.info("hanging up %d call(s)", len(self.calls))
-        for call in list(self.calls.values()):
-            call.hangup_now("agent shutting down")
+        self._hangup_all("agent shutting down")  # (a loop variable here would keep a Call alive)
         self._pump(lambda: not self.calls, SHUTDOWN_CALLS_SECS)
         deadline = time.monotonic() + HANDLER_JOIN_SECS
         for thread in list(self._threads.values()):
@@ -202,6 +203,10 @@ class AgentApp:
         gc.collect()  # a Call object alive after libDestroy() would abort the process
         self.endpoint.destroy()
         log.info("stopped")
+
+    def _hangup_all(self, reason: str) -> None:
+        for call in list(self.calls.values()):
+            call.hangup_now(reason)
 
     def _pump(self, done: Callable[[], bool], secs: float) -> None:
         deadline = time.monotonic() + secs

@@ -203,8 +203,18 @@ class Caller:
         pcm = np.frombuffer(b"".join(raw for _, raw in log_), dtype=np.int16)
         return times, pcm
 
-    def close(self) -> CallerResult:
-        """Hang up if needed, release everything in the safe order, return the result."""
+    def send_dtmf(self, digits: str) -> None:
+        """Send RFC 2833 digits."""
+        if self.call is not None and self.connected:
+            self.call.dialDtmf(digits)
+
+    def reset(self) -> None:
+        """Get ready for another call on the same endpoint."""
+        self.playout = PlayoutBuffer()
+        self.result = CallerResult()
+
+    def end_call(self) -> CallerResult:
+        """Hang up if needed, release the call and its port, return the result."""
         if self.call is not None:
             self.hangup()
             self.result.duration_secs = (time.monotonic() - self.call.t_confirmed) if self.call.t_confirmed else 0.0
@@ -214,11 +224,24 @@ class Caller:
             self.result.frames_rx_voiced = sum(1 for _, raw in self.port.rx_log if frame_dbfs(raw) > SILENCE_DBFS)
         self.call = None
         self.port = None
+        return self.result
+
+    def shutdown(self) -> None:
+        """Release everything in the safe order (calls, account, library)."""
+        self.end_call()
         if self.account is not None:
             self.account.shutdown()
             self.account = None
+        import gc
+
+        gc.collect()
         self.endpoint.destroy()
-        return self.result
+
+    def close(self) -> CallerResult:
+        """End the call and shut the user agent down; returns the call's result."""
+        result = self.end_call()
+        self.shutdown()
+        return result
 
 
 def _load_audio(spec: str) -> np.ndarray:
@@ -254,28 +277,45 @@ def add_caller_parser(sub: Any) -> None:
     p.add_argument("--codecs", default="G722,PCMU,PCMA", metavar="LIST",
                    help="codecs to offer, in order (default: G722,PCMU,PCMA)")
     p.add_argument("--bind", default="127.0.0.1", metavar="IP", help="local address (default: 127.0.0.1)")
+    p.add_argument("--dtmf", default="", metavar="DIGITS", help="RFC 2833 digits to send after 0.3 s")
+    p.add_argument("--repeat", type=int, default=1, metavar="N", help="calls to place one after another "
+                   "(default: 1); one JSON line each")
     p.set_defaults(func=run_caller_cli)
 
 
 def run_caller_cli(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.repeat < 1 or args.duration <= 0:
+        raise ConfigError("--repeat must be at least 1 and --duration positive")
     audio = _load_audio(args.play)
-    caller = Caller(bind=args.bind, codecs=[c.strip() for c in args.codecs.split(",") if c.strip()])
+    codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
+    caller = Caller(bind=args.bind, codecs=codecs)
     caller.start()
+    results = []
     try:
-        if caller.dial(args.uri):
-            n = int(args.duration * SAMPLE_RATE) // FRAME_SAMPLES * FRAME_SAMPLES
-            caller.say(audio[:n])
-            caller.pump_until(lambda: not caller.connected, args.duration)
-            if not caller.connected:
-                caller.result.hung_up_by = "agent"
-            times, pcm = caller.received()
-            if args.record:
-                _write_mono_wav(Path(args.record), pcm)
+        for _ in range(args.repeat):
+            results.append(_one_call(caller, args, audio))
     finally:
-        result = caller.close()
-    print(json.dumps(result.as_dict()))
-    return 0 if result.status // 100 == 2 else 1
+        caller.shutdown()
+    for result in results:
+        print(json.dumps(result.as_dict()), flush=True)
+    return 0 if all(r.status // 100 == 2 for r in results) else 1
+
+
+def _one_call(caller: Caller, args: argparse.Namespace, audio: np.ndarray) -> CallerResult:
+    caller.reset()
+    if caller.dial(args.uri):
+        n = int(args.duration * SAMPLE_RATE) // FRAME_SAMPLES * FRAME_SAMPLES
+        caller.say(audio[:n])
+        if args.dtmf:
+            caller.pump(0.3)
+            caller.send_dtmf(args.dtmf)
+        caller.pump_until(lambda: not caller.connected, args.duration)
+        if not caller.connected:
+            caller.result.hung_up_by = "agent"
+        if args.record:
+            _write_mono_wav(Path(args.record), caller.received()[1])
+    return caller.end_call()
 
 
 def _write_mono_wav(path: Path, pcm: np.ndarray) -> None:
