@@ -203,6 +203,46 @@ class Caller:
         pcm = np.frombuffer(b"".join(raw for _, raw in log_), dtype=np.int16)
         return times, pcm
 
+    def first_voiced_after(self, t_after: float) -> float | None:
+        """Arrival time of the first non-silent received frame after ``t_after``."""
+        rx_log = self.port.rx_log if self.port else []
+        for t, raw in rx_log[self._scan_from(rx_log, t_after):]:
+            if frame_dbfs(raw) > SILENCE_DBFS:
+                return t
+        return None
+
+    def last_voiced(self) -> float:
+        """Arrival time of the latest non-silent frame (0.0 if none)."""
+        rx_log = self.port.rx_log if self.port else []
+        for t, raw in reversed(rx_log[-500:]):
+            if frame_dbfs(raw) > SILENCE_DBFS:
+                return t
+        return 0.0
+
+    @staticmethod
+    def _scan_from(rx_log: list[tuple[float, bytes]], t_after: float) -> int:
+        import bisect
+
+        return bisect.bisect_right([t for t, _ in rx_log], t_after)
+
+    def wait_agent_audio(self, t_after: float, timeout: float) -> float | None:
+        """Pump until the agent's audio starts after ``t_after``; its arrival time."""
+        found: list[float] = []
+
+        def started() -> bool:
+            t = self.first_voiced_after(t_after)
+            if t is not None:
+                found.append(t)
+            return bool(found) or not self.connected
+
+        self.pump_until(started, timeout)
+        return found[0] if found else None
+
+    def wait_agent_quiet(self, quiet_secs: float, timeout: float) -> float:
+        """Pump until the agent has been silent for ``quiet_secs``; the end of its audio."""
+        self.pump_until(lambda: not self.connected or time.monotonic() - self.last_voiced() >= quiet_secs, timeout)
+        return self.last_voiced()
+
     def send_dtmf(self, digits: str) -> None:
         """Send RFC 2833 digits."""
         if self.call is not None and self.connected:
