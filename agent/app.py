@@ -195,6 +195,8 @@ class AgentApp:
         self._threads.clear()
         if self.account is not None:
             registered = self.account.state == "registered"
+            if registered:
+                log.info("unregistering from %s", self.cfg.sip.registrar or self.cfg.sip.domain)
             self.account.shutdown()
             if registered:  # let the un-REGISTER go out and its answer come back
                 self._pump(lambda: False, SHUTDOWN_UNREGISTER_SECS)

@@ -318,6 +318,9 @@ def add_caller_parser(sub: Any) -> None:
                    help="codecs to offer, in order (default: G722,PCMU,PCMA)")
     p.add_argument("--bind", default="127.0.0.1", metavar="IP", help="local address (default: 127.0.0.1)")
     p.add_argument("--dtmf", default="", metavar="DIGITS", help="RFC 2833 digits to send after 0.3 s")
+    p.add_argument("--steps", metavar="JSON", help='a spoken script instead of --play: a JSON list of steps '
+                   '{"say": TEXT}, {"wait_audio": SECS}, {"wait_quiet": SECS}, {"sleep": SECS}, {"hangup": true}; '
+                   'what happened is in the "events" of the result')
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="calls to place one after another "
                    "(default: 1); one JSON line each")
     p.set_defaults(func=run_caller_cli)
@@ -344,6 +347,10 @@ def run_caller_cli(args: argparse.Namespace) -> int:
 
 def _one_call(caller: Caller, args: argparse.Namespace, audio: np.ndarray) -> CallerResult:
     caller.reset()
+    if args.steps:
+        if caller.dial(args.uri):
+            run_steps(caller, json.loads(args.steps))
+        return caller.end_call()
     if caller.dial(args.uri):
         n = int(args.duration * SAMPLE_RATE) // FRAME_SAMPLES * FRAME_SAMPLES
         caller.say(audio[:n])
@@ -356,6 +363,40 @@ def _one_call(caller: Caller, args: argparse.Namespace, audio: np.ndarray) -> Ca
         if args.record:
             _write_mono_wav(Path(args.record), caller.received()[1])
     return caller.end_call()
+
+
+def run_steps(caller: Caller, steps: list[dict[str, Any]]) -> None:
+    """Play a spoken script; each step's outcome is appended to ``caller.result.events``."""
+    from .tts.base import create_tts
+
+    voice = create_tts("piper") if any("say" in step for step in steps) else None
+    events = caller.result.events
+    t_mark = time.monotonic()
+    for step in steps:
+        now = time.monotonic()
+        if "say" in step and voice is not None:
+            audio = voice.synthesize(str(step["say"]))
+            t_start = time.monotonic() + caller.playout.pending_frames * 0.02
+            t_mark = caller.say(audio)
+            events.append({"say": step["say"], "t_start": t_start, "t_end": t_mark})
+        elif "wait_audio" in step:
+            t = caller.wait_agent_audio(t_mark, float(step["wait_audio"]))
+            events.append({"audio_start": t, "after": t_mark, "latency_ms": (t - t_mark) * 1000 if t else None})
+        elif "wait_quiet" in step:
+            t = caller.wait_agent_quiet(float(step["wait_quiet"]), 120.0)
+            events.append({"audio_end": t, "t": time.monotonic()})
+        elif "sleep" in step:
+            caller.pump(float(step["sleep"]))
+            events.append({"slept": step["sleep"], "t": now})
+        elif step.get("hangup"):
+            caller.hangup()
+            events.append({"hangup": now})
+        if not caller.connected:
+            events.append({"disconnected": time.monotonic()})
+            caller.result.hung_up_by = caller.result.hung_up_by or "agent"
+            break
+    voiced = [float(t) for t, raw in (caller.port.rx_log if caller.port else []) if frame_dbfs(raw) > SILENCE_DBFS]
+    events.append({"voiced_times": voiced})
 
 
 def _write_mono_wav(path: Path, pcm: np.ndarray) -> None:

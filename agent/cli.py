@@ -12,7 +12,7 @@ import sys
 from typing import Any, NoReturn, Sequence
 
 from . import __version__
-from .config import BRAINS, LOG_LEVELS, STT_ENGINES, TTS_MODES, Config, apply_overrides, load_config
+from .config import BRAINS, DEFAULT_GREETING, LOG_LEVELS, STT_ENGINES, TTS_MODES, Config, apply_overrides, load_config
 from .errors import AgentError, UsageError
 
 __all__ = ["main", "build_parser"]
@@ -85,8 +85,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
          "(default: en_US-joe-medium from models/)", metavar="PATH.onnx")
     _add(g, "--system-prompt", "speech.system_prompt", "system prompt text, or @FILE to read it from a file "
          "(default: a short phone-assistant prompt)", metavar="TEXT")
-    _add(g, "--greeting", "speech.greeting", f"said when a call is answered; empty for none "
-         f"(default: \"{sp.greeting}\")", metavar="TEXT")
+    _add(g, "--greeting", "speech.greeting", "said when a call is answered; \"\" for none (default: auto = "
+         f"the script's greeting, else \"{DEFAULT_GREETING}\")", metavar="TEXT")
     _add(g, "--endpoint-ms", "speech.endpoint_ms", "trailing silence that ends the caller's turn "
          f"(default: {sp.endpoint_ms})", type=int, metavar="MS")
     _add(g, "--barge-in-ms", "speech.barge_in_ms", "caller speech over the agent that interrupts it "

@@ -16,7 +16,10 @@ from typing import Any
 
 from .errors import ConfigError
 
+DEFAULT_GREETING = "Hello, how can I help you?"
+
 __all__ = [
+    "DEFAULT_GREETING",
     "SipConfig",
     "SpeechConfig",
     "Config",
@@ -62,7 +65,7 @@ class SpeechConfig:
     llm_model: str = ""
     piper_voice: str = ""
     system_prompt: str = ""
-    greeting: str = "Hello, how can I help you?"
+    greeting: str = "auto"
     endpoint_ms: int = 500
     barge_in_ms: int = 250
     max_reply_tokens: int = 80

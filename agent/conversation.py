@@ -4,8 +4,9 @@ Threads of a call: the handler thread forwards received frames to the STT
 worker; the STT worker (VAD, endpointing, recognition) reports speech
 activity and final transcripts; the dialog thread streams the brain's reply
 through the chunker into the TTS worker, which queues audio for playout.
-Barge-in is a control event: the STT thread itself clears the playout and
-cancels synthesis and generation, without waiting for any queue.
+Barge-in is a control event: the frame thread runs its own VAD and, when the
+caller talks over the agent long enough, clears the playout and cancels
+synthesis and generation at once, without waiting for the recogniser.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Config, SpeechConfig
+from .config import DEFAULT_GREETING, Config, SpeechConfig
 from .dialog.base import Brain, Message
 from .dialog.chunker import Chunker
 from .frames import DtmfEvent, SpeechChunk, Transcript
@@ -29,7 +30,9 @@ from .stt.worker import FinalTranscript, SpeechActivity, SttFailed, SttWorker
 from .timeline import TurnTimeline
 from .tts.base import TtsEngine
 from .tts.stream import ReplyEnd, StreamingTts
+from .turn.bargein import BargeInDetector
 from .turn.endpointing import Endpointer
+from .turn.vad import Vad
 
 __all__ = ["Engines", "ConversationHandler", "CallConversation", "make_conversation_handler"]
 
@@ -91,6 +94,8 @@ class CallConversation:
         self.tts = StreamingTts(engines.tts, mode=cfg.tts_mode,  # type: ignore[arg-type]
                                 on_chunk=self._on_chunk, on_reply_end=self._on_reply_end,
                                 name=f"tts-{session.call_id}")
+        self._vad = Vad()
+        self._barge = BargeInDetector(cfg.barge_in_ms)
         self._transcript: JsonLinesWriter | None = None
         self._timeline: JsonLinesWriter | None = None
         if session.records_dir:
@@ -107,6 +112,8 @@ class CallConversation:
         try:
             for frame in self.s.frames():
                 self._frames.put(frame)
+                if self._barge.update(self._vad.is_speech(frame)) and self.reply is not None:
+                    self._barge_in(self._barge.speech_ms)
         finally:
             dialog.join(JOIN_SECS)
             self.stt.stop()
@@ -119,8 +126,6 @@ class CallConversation:
     def _on_stt(self, event: object) -> None:
         if isinstance(event, SpeechActivity):
             self._speech_start = event.t_start_of_speech or event.t
-            if event.speech_ms >= self.cfg.barge_in_ms:
-                self._barge_in(event.speech_ms)
         elif isinstance(event, FinalTranscript):
             self._finals.put(event)
         elif isinstance(event, Transcript):
@@ -130,7 +135,7 @@ class CallConversation:
             self.s.hangup("speech recognition failed")
 
     def _barge_in(self, speech_ms: int) -> None:
-        """Control path: stop the agent's audio now, cancel what is queued."""
+        """Control path (frame thread): stop the agent's audio now, cancel what is queued."""
         with self._lock:
             reply = self.reply
             if reply is None or reply.interrupted or reply.synth_done and not self.s.playing:
@@ -177,7 +182,7 @@ class CallConversation:
             self._finish_reply(hung_up=True)
 
     def _greet(self) -> None:
-        text = self.cfg.greeting.strip() or (self.engines.brain.greeting() or "")
+        text = greeting_text(self.cfg, self.engines.brain)
         if not text:
             return
         audio = self.engines.tts.synthesize_cached(text)
@@ -293,6 +298,13 @@ class CallConversation:
         if self._transcript:
             self._transcript.write({"role": role, "text": text, "start_secs": round(t_start - self._t0, 3),
                                     "end_secs": round(t_end - self._t0, 3), "interrupted": interrupted})
+
+
+def greeting_text(cfg: SpeechConfig, brain: Brain) -> str:
+    """The greeting: ``--greeting`` text, "" for none, or auto (the brain's, else the default)."""
+    if cfg.greeting != "auto":
+        return cfg.greeting.strip()
+    return (brain.greeting() or DEFAULT_GREETING).strip()
 
 
 class ConversationHandler(CallHandler):

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from .config import SpeechConfig
-from .conversation import Engines
+from .conversation import Engines, greeting_text
 from .dialog.base import Brain, create_brain
 from .errors import ConfigError
 from .stt.base import create_stt
@@ -45,7 +45,8 @@ def load_engines(cfg: SpeechConfig) -> Engines:
     stt = create_stt(cfg.stt, cfg.vosk_model or None)
     tts = create_tts("piper", cfg.piper_voice or None)
     brain = load_brain(cfg)
-    if cfg.greeting:
-        tts.synthesize_cached(cfg.greeting)
+    greeting = greeting_text(cfg, brain)
+    if greeting:
+        tts.synthesize_cached(greeting)
     log.info("engines ready: stt %s, brain %s, tts %s (%s)", cfg.stt, cfg.brain, "piper", cfg.tts_mode)
     return Engines(stt=stt, brain=brain, tts=tts)

@@ -1,0 +1,111 @@
+"""The speech path over real SIP calls: the agent as in production, a pjsua2 caller
+in its own process speaking Piper-synthesised questions, real models everywhere."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.agent_proc import AgentProcess, proc_stats, run_caller
+from tests.peers.kamailio import free_udp_port
+
+
+def _agent(tmp_path: Path, *extra: str) -> AgentProcess:
+    port = free_udp_port()
+    proc = AgentProcess(tmp_path, ["--no-register", "--bind", "127.0.0.1", "--port", str(port),
+                                   "--records-dir", str(tmp_path / "records"), *extra])
+    proc.port = port  # type: ignore[attr-defined]
+    return proc.start(timeout=120)
+
+
+def _call(agent: AgentProcess, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    uri = f"sip:agent@127.0.0.1:{agent.port}"  # type: ignore[attr-defined]
+    return run_caller(uri, "--steps", json.dumps(steps), timeout=180)
+
+
+def _records(tmp_path: Path, name: str) -> list[dict[str, Any]]:
+    (folder,) = (tmp_path / "records").iterdir()
+    return [json.loads(line) for line in (folder / name).read_text().splitlines()]
+
+
+def _event(result: dict[str, Any], key: str, index: int = 0) -> dict[str, Any]:
+    return [e for e in result["events"] if key in e][index]
+
+
+GREETED = [{"wait_audio": 10}, {"wait_quiet": 0.8}]
+
+
+def test_a_full_turn_question_to_answer_audio(tmp_path: Path) -> None:
+    with _agent(tmp_path, "--brain", "scripted") as agent:
+        result = _call(agent, GREETED + [{"say": "What is the weather like today?"}, {"wait_audio": 15},
+                                         {"wait_quiet": 1.5}])
+        agent.wait_for(r"call 1 from .* ended")
+        assert agent.stop() == 0
+    answer = _event(result, "audio_start", 1)
+    assert answer["latency_ms"] is not None and answer["latency_ms"] < 5000
+    log = agent.log()
+    assert "caller: what is the weather like today" in log
+    assert "agent: I cannot see outside from here" in log
+    transcript = _records(tmp_path, "transcript.jsonl")
+    roles = [(r["role"], r["interrupted"]) for r in transcript]
+    assert roles == [("assistant", False), ("user", False), ("assistant", False)]
+    (turn,) = _records(tmp_path, "timeline.jsonl")
+    assert 0 < turn["voice_to_voice_ms"] < 5000
+    assert set(turn["stages_ms"]) == {"endpoint_wait", "stt_final", "first_token", "first_chunk_text",
+                                      "synthesis", "playout"}
+
+
+def test_barge_in_stops_the_agent_and_keeps_what_was_heard(tmp_path: Path) -> None:
+    with _agent(tmp_path, "--brain", "scripted", "--greeting", "") as agent:
+        result = _call(agent, [{"say": "Please give me the long reply."}, {"wait_audio": 15}, {"sleep": 2.0},
+                               {"say": "Stop, stop, wait a moment, I have another question for you."},
+                               {"sleep": 3.0}])
+        agent.wait_for("barge-in after")
+    interrupt = _event(result, "say", 1)
+    voiced = _event(result, "voiced_times")["voiced_times"]
+    after = [t for t in voiced if t > interrupt["t_start"]]
+    # agent audio that still reached the caller after the caller began talking over it
+    last_agent = max((t for t in after if t < interrupt["t_end"]), default=interrupt["t_start"])
+    assert last_agent - interrupt["t_start"] < 1.5, "the agent kept talking over the caller"
+    transcript = _records(tmp_path, "transcript.jsonl")
+    cut = [r for r in transcript if r["role"] == "assistant" and r["interrupted"]]
+    assert len(cut) == 1
+    heard = cut[0]["text"]
+    assert heard.startswith("Here is a long reply") and len(heard.split()) < 100
+    assert "[interrupted]" in agent.log()
+
+
+def test_caller_hangs_up_mid_reply_and_nothing_leaks(tmp_path: Path) -> None:
+    with _agent(tmp_path, "--brain", "scripted", "--greeting", "") as agent:
+        threads_idle = proc_stats(agent.pid)["Threads"]
+        _call(agent, [{"say": "Give me the long reply."}, {"wait_audio": 15}, {"sleep": 1.0}, {"hangup": True}])
+        agent.wait_for(r"call 1 from .* ended: caller hung up")
+        deadline = time.monotonic() + 5
+        while proc_stats(agent.pid)["Threads"] > threads_idle and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proc_stats(agent.pid)["Threads"] <= threads_idle
+        assert _records(tmp_path, "transcript.jsonl")[-1]["interrupted"] is True
+        second = _call(agent, [{"say": "Give me the short reply."}, {"wait_audio": 15}, {"wait_quiet": 1.0}])
+        assert _event(second, "audio_start")["audio_start"] is not None
+        assert agent.stop() == 0
+    assert "Traceback" not in agent.log()
+
+
+def test_goodbye_makes_the_agent_hang_up(tmp_path: Path) -> None:
+    with _agent(tmp_path, "--brain", "scripted", "--greeting", "") as agent:
+        result = _call(agent, [{"say": "Thank you, goodbye."}, {"wait_audio": 15}, {"wait_quiet": 8.0},
+                               {"sleep": 3.0}])
+        agent.wait_for(r"ended: agent said goodbye")
+    assert result["hung_up_by"] == "agent"
+
+
+def test_default_llm_streams_a_spoken_reply(tmp_path: Path) -> None:
+    with _agent(tmp_path, "--greeting", "") as agent:  # the default brain: the LLM
+        result = _call(agent, [{"say": "What is the capital of France?"}, {"wait_audio": 30},
+                               {"wait_quiet": 1.5}])
+        agent.wait_for(r"turn 1: end of speech -> first audio")
+    assert _event(result, "audio_start")["audio_start"] is not None
+    reply = [line for line in agent.log().splitlines() if "call 1: agent:" in line]
+    assert reply and len(reply[0].split("agent:", 1)[1].strip()) > 2
