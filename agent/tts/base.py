@@ -1,0 +1,73 @@
+"""The text-to-speech engine interface and its registry by name."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.errors import ConfigError
+from agent.frames import SAMPLE_RATE
+
+__all__ = ["TtsEngine", "create_tts", "register_tts", "tts_names"]
+
+
+class TtsEngine(abc.ABC):
+    """Turns text into mono int16 audio at :data:`sample_rate` (16 kHz).
+
+    ``synthesize`` blocks; callers run it on a worker thread (see
+    :class:`agent.tts.stream.StreamingTts`).  It may be called from several
+    threads at once.
+    """
+
+    name: str = "tts"
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the audio ``synthesize`` returns (Hz)."""
+        return SAMPLE_RATE
+
+    @abc.abstractmethod
+    def synthesize(self, text: str) -> np.ndarray:
+        """Speak ``text``: int16 samples at :attr:`sample_rate` (empty if nothing to say)."""
+
+    def synthesize_cached(self, text: str) -> np.ndarray:
+        """Like :meth:`synthesize`, for fixed phrases an engine may cache."""
+        return self.synthesize(text)
+
+    def close(self) -> None:
+        """Release the model; the engine is unusable afterwards."""
+        return None
+
+
+_FACTORIES: dict[str, Callable[..., TtsEngine]] = {}
+
+
+def register_tts(name: str, factory: Callable[..., TtsEngine]) -> None:
+    """Make ``create_tts(name, ...)`` call ``factory(voice_path=..., **options)``."""
+    _FACTORIES[name] = factory
+
+
+def _create_piper(voice_path: str | Path | None = None, **options: Any) -> TtsEngine:
+    from agent.tts.piper import PiperTts
+
+    return PiperTts(voice_path, **options)
+
+
+register_tts("piper", _create_piper)
+
+
+def tts_names() -> list[str]:
+    """Names accepted by :func:`create_tts`."""
+    return sorted(_FACTORIES)
+
+
+def create_tts(name: str, voice_path: str | Path | None = None, **options: Any) -> TtsEngine:
+    """Build the TTS engine ``name`` ("piper"); ``voice_path`` None = the default voice."""
+    factory = _FACTORIES.get(name)
+    if factory is None:
+        raise ConfigError(f"unknown TTS engine {name!r}: choose one of {', '.join(tts_names())}")
+    return factory(voice_path=voice_path, **options)

@@ -1,0 +1,110 @@
+"""Tests of the llama-cpp-python brain with the real default model (SmolLM2-135M)."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("llama_cpp")
+
+from agent.dialog.base import Message, create_brain
+from agent.dialog.llm import LlmBrain
+from agent.errors import ModelError
+
+
+@pytest.fixture(scope="module")
+def brain() -> Iterator[LlmBrain]:
+    created = create_brain("llm", max_tokens=40)
+    assert isinstance(created, LlmBrain)
+    yield created
+    created.close()
+
+
+def first_token_secs(brain: LlmBrain, text: str) -> float:
+    deltas = list(brain.reply([], text, threading.Event()))
+    assert deltas and brain.last_stats is not None
+    return brain.last_stats.first_token_secs
+
+
+def test_streams_a_reply(brain: LlmBrain) -> None:
+    deltas = list(brain.reply([], "What is the capital of France?", threading.Event()))
+    assert len(deltas) > 1
+    assert "".join(deltas).strip()
+    stats = brain.last_stats
+    assert stats is not None and stats.tokens == len(deltas) and not stats.cancelled
+    assert stats.tokens <= 40
+
+
+def test_history_and_interrupted_turns(brain: LlmBrain) -> None:
+    history = [
+        Message("user", "My name is Ann."),
+        Message("assistant", "Nice to meet you, Ann. How can", interrupted=True),
+    ]
+    messages = brain._messages(history, "What is my name?")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[2]["content"].endswith("How can...")
+    assert "".join(brain.reply(history, "What is my name?", threading.Event())).strip()
+
+
+def test_reused_prompt_prefix_gives_a_faster_first_token(brain: LlmBrain) -> None:
+    questions = ["How are you?", "Where is the station?", "What time do you open?"]
+    cold: list[float] = []
+    for question in questions:
+        brain._llama.reset()  # forget the KV cache: the whole prompt is evaluated
+        cold.append(first_token_secs(brain, question))
+    first_token_secs(brain, "Hello.")  # the system prompt is now cached
+    warm = [first_token_secs(brain, question + " Thanks.") for question in questions]
+    assert statistics.median(warm) < 0.8 * statistics.median(cold), (warm, cold)
+
+
+def test_cancel_stops_generation_promptly(brain: LlmBrain) -> None:
+    cancel = threading.Event()
+    deltas: list[str] = []
+    for delta in brain.reply([], "Tell me a very long story about a dragon.", cancel):
+        deltas.append(delta)
+        if len(deltas) == 3:
+            cancel.set()
+    assert len(deltas) == 3
+    # The worker notices within a token and serves the next request.
+    assert "".join(brain.reply([], "Say hello.", threading.Event())).strip()
+    assert brain.last_stats is not None and not brain.last_stats.cancelled
+
+
+def test_concurrent_requests_are_serialised(brain: LlmBrain) -> None:
+    replies: dict[int, str] = {}
+
+    def ask(n: int) -> None:
+        replies[n] = "".join(brain.reply([], f"Give me the number {n}.", threading.Event()))
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(replies) == [0, 1] and all(text.strip() for text in replies.values())
+
+
+def test_missing_model_is_one_line_model_error(tmp_path: Path) -> None:
+    missing = tmp_path / "none.gguf"
+    with pytest.raises(ModelError) as caught:
+        LlmBrain(missing)
+    assert str(caught.value).startswith(f"LLM model not found: {missing} (")
+    assert "\n" not in str(caught.value)
+
+
+def test_not_a_gguf_file_is_model_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"PK\x03\x04 not a model")
+    with pytest.raises(ModelError, match=rf"^LLM model is not a GGUF file: {junk} \("):
+        LlmBrain(junk)
+
+
+def test_truncated_gguf_is_model_error(tmp_path: Path) -> None:
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(b"GGUF" + b"\x00" * 64)
+    with pytest.raises(ModelError, match=rf"^LLM model cannot be loaded: {truncated}: "):
+        LlmBrain(truncated)
