@@ -121,3 +121,10 @@ def test_registry() -> None:
     assert {"scripted", "llm"} <= set(brain_names())
     with pytest.raises(ConfigError, match="unknown brain 'nope'"):
         create_brain("nope")
+
+
+def test_replies_are_used_in_turn() -> None:
+    from agent.dialog.scripted import ScriptedBrain, parse_script
+
+    brain = ScriptedBrain(script=parse_script('[[rule]]\npattern = "x"\nreplies = ["one.", "two."]\n'))
+    assert [brain.answer("x") for _ in range(3)] == ["one.", "two.", "one."]

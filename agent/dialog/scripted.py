@@ -40,16 +40,20 @@ DEFAULT_SCRIPT_NAME = "default_script.toml"
 _DEFAULT_FALLBACK = "You said: {text}."
 _DEFAULT_EMPTY_REPLY = "Sorry, I did not catch that."
 _TOP_KEYS = {"greeting", "fallback", "empty_reply", "goodbye", "rule"}
-_RULE_KEYS = {"pattern", "reply"}
+_RULE_KEYS = {"pattern", "reply", "replies"}
 _WORD_RE = re.compile(r"\S+\s*")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Reply with ``reply`` when ``pattern`` is found in the caller's words."""
+    """Reply with ``reply`` when ``pattern`` is found in the caller's words.
+
+    ``replies`` (optional) are used in turn, one per match, instead of ``reply``.
+    """
 
     pattern: re.Pattern[str]
     reply: str
+    replies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ def _rule(data: Any, source: str, where: str) -> Rule:
         compiled = re.compile(pattern, re.IGNORECASE)
     except re.error as error:
         raise _fail(source, f"{where}.pattern {pattern!r} is not a valid regex ({error})") from None
+    if "replies" in data:
+        replies = data["replies"]
+        if not isinstance(replies, list) or not replies or not all(isinstance(r, str) for r in replies):
+            raise _fail(source, f"{where}.replies must be a non-empty list of strings")
+        return Rule(compiled, replies[0], tuple(replies))
     return Rule(compiled, _string(data, "reply", source, f"{where}."))
 
 
@@ -148,6 +157,8 @@ class ScriptedBrain(Brain):
     ) -> None:
         self.script = script if script is not None else load_script(script_path)
         self._clock_text = clock_text
+        self._turns: dict[int, int] = {}
+        self._turn_lock = threading.Lock()
         logger.info(
             "scripted brain %x: %d rules from %s",
             id(self),
@@ -157,6 +168,15 @@ class ScriptedBrain(Brain):
 
     def greeting(self) -> str | None:
         return self.script.greeting
+
+    def _pick(self, rule: Rule) -> str:
+        """The rule's reply, or its next alternative in turn."""
+        if not rule.replies:
+            return rule.reply
+        with self._turn_lock:
+            turn = self._turns.get(id(rule), 0)
+            self._turns[id(rule)] = turn + 1
+        return rule.replies[turn % len(rule.replies)]
 
     def is_goodbye(self, user_text: str) -> bool:
         goodbye = self.script.goodbye
@@ -171,10 +191,8 @@ class ScriptedBrain(Brain):
             assert self.script.goodbye is not None
             template = self.script.goodbye.reply
         else:
-            template = next(
-                (rule.reply for rule in self.script.rules if rule.pattern.search(text)),
-                self.script.fallback,
-            )
+            rule = next((r for r in self.script.rules if r.pattern.search(text)), None)
+            template = self._pick(rule) if rule is not None else self.script.fallback
         spoken = text.rstrip(".!?")
         return template.replace("{time}", self._clock_text()).replace("{text}", spoken)
 

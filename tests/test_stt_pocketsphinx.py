@@ -1,0 +1,141 @@
+"""Tests for agent.stt.pocketsphinx with the real en-us model and Piper speech."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.errors import ConfigError, ModelError
+from agent.frames import Transcript
+from agent.stt.base import SttEngine, create_stt, stt_names
+from agent.stt.pocketsphinx import PocketsphinxEngine
+from tests.speech_helpers import frames_of, silence_16k, speech_16k
+
+SHORT = "what is the weather like today"
+LONG = (
+    "I would like to book a table for four people tomorrow evening at seven. "
+    "Could you also tell me whether the restaurant has parking nearby. "
+    "My name is John Smith and my phone number is five five five one two three four. "
+    "Please send me a confirmation message when the booking is done."
+)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[PocketsphinxEngine]:
+    stt = create_stt("pocketsphinx")
+    assert isinstance(stt, PocketsphinxEngine)
+    yield stt
+    stt.close()
+
+
+def _recognise(engine: SttEngine, text: str) -> tuple[list[Transcript], Transcript, float]:
+    """Feed ``text`` spoken + 300 ms silence in 20 ms frames; (partials, final, finish secs)."""
+    stream = engine.new_stream()
+    audio = np.concatenate([speech_16k(text), silence_16k(300)])
+    partials = [p for f in frames_of(audio) if (p := stream.accept(f)) is not None]
+    started = time.perf_counter()
+    final = stream.finish()
+    finish_secs = time.perf_counter() - started
+    stream.close()
+    return partials, final, finish_secs
+
+
+def _hits(text: str, words: list[str]) -> int:
+    said = text.lower().split()
+    return sum(word in said for word in words)
+
+
+def test_registry_names() -> None:
+    assert {"pocketsphinx", "vosk"} <= set(stt_names())
+
+
+def test_weather_question_is_recognised(engine: PocketsphinxEngine) -> None:
+    partials, final, _ = _recognise(engine, SHORT)
+    assert final.final
+    assert "weather" in final.text.split()
+    assert _hits(final.text, ["what", "is", "the", "weather", "like", "today"]) >= 4
+    assert partials and not any(p.final for p in partials)
+    assert all(a.text != b.text for a, b in itertools.pairwise(partials))
+
+
+def test_booking_request_is_recognised(engine: PocketsphinxEngine) -> None:
+    _, final, _ = _recognise(engine, "I would like to book a table for two people")
+    assert _hits(final.text, ["like", "book", "table", "two", "people"]) >= 4
+
+
+def test_final_latency_does_not_grow_with_length(engine: PocketsphinxEngine) -> None:
+    _recognise(engine, SHORT)  # warm up
+    _, _, short_secs = _recognise(engine, SHORT)
+    _, long_final, long_secs = _recognise(engine, LONG)
+    assert _hits(long_final.text, ["book", "table", "people", "parking", "phone", "number"]) >= 4
+    print(f"pocketsphinx finish(): short {short_secs * 1e3:.0f} ms, long {long_secs * 1e3:.0f} ms")
+    assert short_secs < 0.25
+    assert long_secs < 3 * short_secs + 0.2
+
+
+def test_stream_is_reusable_after_finish(engine: PocketsphinxEngine) -> None:
+    stream = engine.new_stream()
+    texts = []
+    for text in (SHORT, "please call me back tomorrow morning"):
+        for frame in frames_of(np.concatenate([speech_16k(text), silence_16k(300)])):
+            stream.accept(frame)
+        texts.append(stream.finish().text)
+    stream.close()
+    assert "weather" in texts[0].split()
+    assert _hits(texts[1], ["call", "back", "tomorrow", "morning"]) >= 3
+
+
+def test_finish_without_audio_is_empty(engine: PocketsphinxEngine) -> None:
+    stream = engine.new_stream()
+    final = stream.finish()
+    assert final == Transcript("", final=True, t_monotonic=final.t_monotonic)
+    stream.reset()
+    stream.close()
+
+
+def test_reset_drops_the_utterance(engine: PocketsphinxEngine) -> None:
+    stream = engine.new_stream()
+    stream.accept(speech_16k(SHORT))
+    stream.reset()
+    for frame in frames_of(np.concatenate([speech_16k("good morning"), silence_16k(300)])):
+        stream.accept(frame)
+    text = stream.finish().text
+    stream.close()
+    assert "weather" not in text.split()
+
+
+def test_closed_streams_return_their_decoder(engine: PocketsphinxEngine) -> None:
+    stream = engine.new_stream()
+    idle = engine.idle_decoders
+    stream.close()
+    stream.close()
+    assert engine.idle_decoders == idle + 1
+
+
+def test_float_audio_is_refused(engine: PocketsphinxEngine) -> None:
+    stream = engine.new_stream()
+    with pytest.raises(TypeError, match="int16"):
+        stream.accept(np.zeros(320, dtype=np.float32))
+    stream.close()
+
+
+def test_missing_model_dir_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ModelError, match=r"PocketSphinx model not found: .*no-such-model"):
+        create_stt("pocketsphinx", str(missing))
+
+
+def test_incomplete_model_dir_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=f"incomplete: {re.escape(str(tmp_path))}"):
+        create_stt("pocketsphinx", str(tmp_path))
+
+
+def test_unknown_engine_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"unknown STT engine 'whisper' .*pocketsphinx, vosk"):
+        create_stt("whisper")

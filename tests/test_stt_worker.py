@@ -1,0 +1,198 @@
+"""Tests for agent.stt.worker: frames in, speech events and transcripts out."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from agent.frames import FRAME_MS, SAMPLE_RATE, AudioChunk, Transcript
+from agent.stt.base import SttEngine, SttStream, create_stt
+from agent.stt.worker import STOP, FinalTranscript, SpeechActivity, SttEvent, SttFailed, SttWorker
+from tests.speech_helpers import frames_of, silence_16k, speech_16k
+
+T0 = 1000.0
+FRAME_SECS = FRAME_MS / 1000.0
+WAIT_SECS = 30.0
+
+
+class FakeStream(SttStream):
+    """Counts what it is fed; the final text says how many samples."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fed_samples = 0
+        self.closed = False
+        self.fail = fail
+
+    def accept(self, samples: np.ndarray) -> Transcript | None:
+        if self.fail:
+            raise RuntimeError("decoder exploded")
+        self.fed_samples += len(samples)
+        return None
+
+    def finish(self) -> Transcript:
+        text = f"{self.fed_samples} samples"
+        self.fed_samples = 0
+        return Transcript(text, final=True)
+
+    def reset(self) -> None:
+        self.fed_samples = 0
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeEngine(SttEngine):
+    name = "fake"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.streams: list[FakeStream] = []
+        self.fail = fail
+
+    def new_stream(self) -> FakeStream:
+        self.streams.append(FakeStream(self.fail))
+        return self.streams[-1]
+
+
+def _tone(duration_ms: int) -> np.ndarray:
+    t = np.arange(SAMPLE_RATE * duration_ms // 1000) / SAMPLE_RATE
+    return (8000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
+
+
+def _chunks(audio: np.ndarray, t0: float = T0) -> Iterator[AudioChunk]:
+    for i, frame in enumerate(frames_of(audio)):
+        yield AudioChunk(frame, t_monotonic=t0 + (i + 1) * FRAME_SECS)
+
+
+def _run(
+    engine: SttEngine, items: Iterator[object], n_finals: int, **kwargs: object
+) -> list[SttEvent]:
+    """Run a worker over ``items`` until ``n_finals`` finals (or a failure) came out."""
+    frames: queue.Queue[object] = queue.Queue()
+    out: queue.Queue[SttEvent] = queue.Queue()
+    worker = SttWorker(engine, frames, out.put, **kwargs)  # type: ignore[arg-type]
+    worker.start()
+    for item in items:
+        frames.put(item)
+    events: list[SttEvent] = []
+    try:
+        while sum(isinstance(e, FinalTranscript) for e in events) < n_finals:
+            events.append(out.get(timeout=WAIT_SECS))
+            if isinstance(events[-1], SttFailed):
+                break
+    finally:
+        assert worker.stop()
+    while not out.empty():
+        events.append(out.get_nowait())
+    return events
+
+
+@pytest.fixture(scope="module")
+def pocketsphinx() -> SttEngine:
+    return create_stt("pocketsphinx")
+
+
+def test_real_speech_gives_activity_partials_and_a_timed_final(pocketsphinx: SttEngine) -> None:
+    speech = speech_16k("what is the weather like today")
+    audio = np.concatenate([silence_16k(1000), speech, silence_16k(1000)])
+    events = _run(pocketsphinx, _chunks(audio), 1, clock=lambda: 5000.0)
+
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    activity = [e for e in events if isinstance(e, SpeechActivity)]
+    partials = [e for e in events if isinstance(e, Transcript)]
+    assert len(finals) == 1
+    final = finals[0]
+    assert "weather" in final.text.split()
+    speech_end = T0 + 1.0 + len(speech) / SAMPLE_RATE
+    assert final.t_end_of_speech == pytest.approx(speech_end, abs=0.25)
+    assert final.t_endpoint - final.t_end_of_speech == pytest.approx(0.5, abs=0.021)
+    assert final.t_ready == 5000.0 and final.transcript.final
+
+    assert activity and activity[0].speech_ms == 120
+    assert activity[0].t_start_of_speech == pytest.approx(T0 + 1.0, abs=0.1)
+    assert [a.speech_ms for a in activity] == sorted(a.speech_ms for a in activity)
+    assert activity[-1].speech_ms >= 800
+    assert events.index(activity[0]) < events.index(final)
+    assert partials and not any(p.final for p in partials)
+
+
+def test_two_turns_give_two_finals_in_order(pocketsphinx: SttEngine) -> None:
+    audio = np.concatenate(
+        [
+            speech_16k("what is the weather like today"),
+            silence_16k(800),
+            speech_16k("please call me back tomorrow morning"),
+            silence_16k(800),
+        ]
+    )
+    events = _run(pocketsphinx, _chunks(audio), 2)
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    assert len(finals) == 2
+    assert "weather" in finals[0].text.split()
+    assert "tomorrow" in finals[1].text.split()
+    assert finals[0].t_endpoint < finals[1].t_end_of_speech
+
+
+def test_silence_gives_no_events() -> None:
+    engine = FakeEngine()
+    frames: queue.Queue[object] = queue.Queue()
+    events: list[SttEvent] = []
+    worker = SttWorker(engine, frames, events.append)
+    worker.start()
+    for chunk in _chunks(silence_16k(2000)):
+        frames.put(chunk)
+    frames.put(STOP)  # exit after the frames before it
+    assert worker.exited.wait(WAIT_SECS)
+    assert worker.stop()
+    assert events == []
+    assert worker.frames_seen == 100
+    assert engine.streams[0].closed
+
+
+def test_pre_roll_audio_reaches_the_recogniser() -> None:
+    audio = np.concatenate([silence_16k(1000), _tone(400), silence_16k(600)])
+    events = _run(FakeEngine(), _chunks(audio), 1, pre_roll_ms=200)
+    (final,) = [e for e in events if isinstance(e, FinalTranscript)]
+    # 200 ms pre-roll + 400 ms tone + 500 ms of trailing silence up to the endpoint
+    assert final.text == f"{(200 + 400 + 500) * SAMPLE_RATE // 1000} samples"
+
+
+def test_frames_without_time_use_the_injected_clock() -> None:
+    ticks = itertools.count()
+    clock = lambda: T0 + next(ticks) * FRAME_SECS  # noqa: E731 - one tick per clock read
+    audio = np.concatenate([_tone(300), silence_16k(700)])
+    events = _run(FakeEngine(), iter(list(frames_of(audio))), 1, clock=clock)
+    (final,) = [e for e in events if isinstance(e, FinalTranscript)]
+    assert final.t_endpoint - final.t_end_of_speech == pytest.approx(0.5, abs=1e-6)
+    assert final.t_ready > final.t_endpoint
+
+
+def test_activity_events_every_interval() -> None:
+    audio = np.concatenate([_tone(1000), silence_16k(600)])
+    events = _run(FakeEngine(), _chunks(audio), 1, activity_every_ms=200)
+    speech_ms = [e.speech_ms for e in events if isinstance(e, SpeechActivity)]
+    assert speech_ms == [120, 320, 520, 720, 920]
+
+
+def test_a_failing_recogniser_ends_the_worker_not_the_process(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="agent.stt.worker")
+    engine = FakeEngine(fail=True)
+    events = _run(engine, _chunks(np.concatenate([_tone(500), silence_16k(600)])), 1)
+    assert len(events) >= 1 and isinstance(events[-1], SttFailed)
+    assert "decoder exploded" in events[-1].reason
+    assert any(r.exc_info for r in caplog.records)
+    assert engine.streams[0].closed
+
+
+def test_stop_without_frames_is_quick() -> None:
+    worker = SttWorker(FakeEngine(), queue.Queue(), lambda event: None)
+    worker.start()
+    assert worker.started.wait(5.0)
+    assert worker.stop(timeout_secs=1.0)
+    assert worker.exited.is_set() and not worker.failed
