@@ -37,6 +37,7 @@ POLL_MS = 20
 SHUTDOWN_CALLS_SECS = 1.0
 SHUTDOWN_UNREGISTER_SECS = 0.3
 HANDLER_JOIN_SECS = 1.0
+DEAD_PORT_GRACE_SECS = 1.0
 
 
 class AgentApp:
@@ -51,6 +52,7 @@ class AgentApp:
         self.admission = Admission(allow, cfg.sip.max_calls)
         self.calls: dict[int, AgentCall] = {}
         self._dead: list[AgentCall] = []
+        self._dead_ports: list[tuple[float, object]] = []
         self._threads: dict[int, threading.Thread] = {}
         self._recorders: dict[int, MediaRecorder] = {}
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -93,7 +95,7 @@ class AgentApp:
             self.endpoint.poll(POLL_MS)
             self._run_commands()
             self.account.tick()
-            self._dead.clear()
+            self._bury()
         self._shutdown()
         return 0
 
@@ -176,8 +178,19 @@ class AgentApp:
         self._threads.pop(call.number, None)
         log.debug("call %d ended; active calls: %d", call.number,
                   sum(1 for c in self.calls.values() if not c.rejected_code))
-        call.port = None
+        if call.port is not None:
+            self._dead_ports.append((time.monotonic(), call.port))
+            call.port = None
         self._dead.append(call)
+
+    def _bury(self) -> None:
+        """Release ended calls at once (pjsua reuses their ids) and their media
+        ports after a grace period: the media clock thread may be about to call
+        a port when its call ends, and freeing it then would be a use after free."""
+        self._dead.clear()
+        now = time.monotonic()
+        if self._dead_ports and now - self._dead_ports[0][0] > DEAD_PORT_GRACE_SECS:
+            self._dead_ports = [(t, p) for t, p in self._dead_ports if now - t <= DEAD_PORT_GRACE_SECS]
 
     # -- shutdown -----------------------------------------------------
     def _shutdown(self) -> None:
@@ -192,6 +205,8 @@ class AgentApp:
             recorder.stop()
         self.calls.clear()
         self._dead.clear()
+        self._pump(lambda: False, 0.05)
+        self._dead_ports.clear()
         self._threads.clear()
         if self.account is not None:
             registered = self.account.state == "registered"

@@ -33,6 +33,7 @@ __all__ = ["Caller", "CallerResult", "add_caller_parser", "SILENCE_DBFS"]
 
 log = logging.getLogger(__name__)
 
+GRACE_SECS = 1.0
 SILENCE_DBFS = -50.0
 """A received frame quieter than this counts as silence."""
 
@@ -136,6 +137,7 @@ class Caller:
         self.call: _OutgoingCall | None = None
         self.result = CallerResult()
         self._t_invite = 0.0
+        self._graveyard: list[tuple[float, Any]] = []
 
     def start(self) -> None:
         self.endpoint.start()
@@ -177,7 +179,14 @@ class Caller:
             if done():
                 return True
             self.endpoint.poll(10)
+            self._bury(GRACE_SECS)
         return bool(done())
+
+    def _bury(self, grace_secs: float) -> None:
+        """Free ended calls' ports only after ``grace_secs`` (the media clock may
+        be about to call a port when its call ends)."""
+        if self._graveyard and time.monotonic() - self._graveyard[0][0] > grace_secs:
+            self._graveyard = [g for g in self._graveyard if time.monotonic() - g[0] <= grace_secs]
 
     def say(self, samples: np.ndarray, rate: int = SAMPLE_RATE) -> float:
         """Queue audio to send; returns the monotonic time its last sample will leave."""
@@ -262,6 +271,8 @@ class Caller:
             self.result.frames_rx = self.port.counters.rx_frames
             self.result.frames_tx = self.port.counters.tx_frames - self.port.counters.tx_silent
             self.result.frames_rx_voiced = sum(1 for _, raw in self.port.rx_log if frame_dbfs(raw) > SILENCE_DBFS)
+        if self.port is not None:  # the call goes now: pjsua reuses its id
+            self._graveyard.append((time.monotonic(), self.port))
         self.call = None
         self.port = None
         return self.result
@@ -269,6 +280,8 @@ class Caller:
     def shutdown(self) -> None:
         """Release everything in the safe order (calls, account, library)."""
         self.end_call()
+        self.pump(0.1)
+        self._graveyard.clear()
         if self.account is not None:
             self.account.shutdown()
             self.account = None

@@ -111,11 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="register and answer calls until stopped (SIGINT/SIGTERM)",
                          description="Register to a SIP trunk or PBX and answer calls until SIGINT/SIGTERM.")
     _add_run_flags(run)
+    from .bench import add_bench_parser
     from .caller import add_caller_parser
     from .demo import add_demo_parser
 
     add_caller_parser(sub)
     add_demo_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

@@ -1,0 +1,98 @@
+"""``sip-agent bench``: latency and pacing measured on the wire, streaming beside batch TTS.
+
+Phases (each starts the agent as in production, in its own process):
+  tts-streaming, tts-batch  replies of ~5, 30 and 150 words: reply text -> first audio at the caller
+  stt                       utterances of ~2, 10, 30 s: end of speech -> final transcript in the agent
+  v2v                       the default LLM: end of speech -> first answer audio at the caller
+Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_bench_parser"]
+
+ENDPOINT_MS = 500
+
+
+def add_bench_parser(sub: Any) -> None:
+    p = sub.add_parser("bench", help="measure time to first audio, STT and voice-to-voice latency on the wire",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="bench.json", metavar="FILE", help="results as JSON (default: bench.json)")
+    p.add_argument("--plot", default="bench.png", metavar="FILE", help="a PNG plot (default: bench.png)")
+    p.add_argument("--quick", action="store_true", help="one turn per case (for the test suite)")
+    p.add_argument("--phases", default="tts,stt,v2v", metavar="LIST",
+                   help="which phases to run (default: tts,stt,v2v)")
+    p.add_argument("--workdir", metavar="DIR", help="keep the agents' records here (default: a temporary folder)")
+    p.set_defaults(func=run_bench)
+
+
+def _progress(started: float) -> Any:
+    def say(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..tts.base import create_tts
+    from .report import plot, summarise
+    from .run import AGENT_RTP, CALLER_RTP, Bench
+    from .sniff import RtpSniffer
+
+    phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    if not phases <= {"tts", "stt", "v2v"}:
+        raise ConfigError(f"--phases takes tts, stt and v2v, got '{args.phases}'")
+    say = _progress(time.monotonic())
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sip-agent-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    say(f"records in {workdir}")
+    sniffer = RtpSniffer(AGENT_RTP, CALLER_RTP).start()
+    bench = Bench(workdir, create_tts("piper"), say)
+    bench.on_call_end = sniffer.end_call
+    try:
+        if "tts" in phases:
+            bench.tts_phase("streaming", 1 if args.quick else 5)
+            bench.tts_phase("batch", 1 if args.quick else 5)
+        if "stt" in phases:
+            bench.stt_phase(1 if args.quick else 3)
+        if "v2v" in phases:
+            bench.v2v_phase(2 if args.quick else 12)
+    finally:
+        bench.close()
+        sniffer.stop()
+    result = summarise(bench.turns, sniffer.gaps_ms(), ENDPOINT_MS, sniffer.error)
+    result["rtp_tx"]["largest_gaps"] = [{"gap_ms": round(g, 1), "t_wall": round(t, 3), "flow": list(f)}
+                                        for g, t, f in sniffer.largest_gaps()]
+    result["quick"] = bool(args.quick)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    plot(result, Path(args.plot))
+    _print(result)
+    say(f"wrote {args.out} and {args.plot}")
+    return 0
+
+
+def _print(r: dict[str, Any]) -> None:
+    print("time to first audio (reply text -> first audio at the caller), p50 / p95 ms:")
+    for mode in ("streaming", "batch"):
+        cells = "  ".join(f"{k} ({v['words']} words) {v['ttfa_ms_p50']:.0f}/{v['ttfa_ms_p95']:.0f} n={v['n']}"
+                          for k, v in r["tts"][mode].items())
+        print(f"  {mode:9s} {cells}")
+    stt = r["stt"]
+    cells = "  ".join(f"{k} ({stt[k]['utterance_secs']} s) {stt[k]['final_ms_p50']:.0f} n={stt[k]['n']}"
+                      for k in ("short", "medium", "long"))
+    print(f"STT final after end of speech, p50 ms (endpoint {stt['endpoint_ms']} ms): {cells}")
+    v = r["voice_to_voice"]
+    stages = ", ".join(f"{k.replace('_', ' ')} {x:.0f}" for k, x in v["stages_ms_p50"].items())
+    print(f"voice to voice p50 {v['ms_p50']:.0f} ms, p95 {v['ms_p95']:.0f} ms (n={v['n']}): {stages}")
+    rtp = r["rtp_tx"]
+    print(f"agent RTP on the wire: largest gap {rtp['max_gap_ms']} ms, jitter p99 {rtp['jitter_ms_p99']} ms"
+          + (f" ({rtp['note']})" if rtp.get("note") else ""))

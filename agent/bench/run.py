@@ -1,0 +1,177 @@
+"""The benchmark's phases: the agent in its own process, the caller here, real SIP and RTP.
+
+Both processes stamp ``time.monotonic()`` (one clock system-wide on Linux),
+so an interval from an agent mark (its per-turn timeline) to a caller mark
+(arrival of the first non-silent frame) is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..caller import Caller
+from ..demo import AgentChild
+from ..frames import SAMPLE_RATE
+from ..tts.base import TtsEngine
+from .texts import QUESTIONS, TRIGGERS, UTTERANCES, write_script
+
+__all__ = ["Turn", "Bench"]
+
+log = logging.getLogger(__name__)
+
+SPEECH_DBFS = -45.0
+CALLER_RTP = range(42000, 43000)
+AGENT_RTP = range(40000, 41000)
+
+
+@dataclass
+class Turn:
+    """One measured turn: what the caller did and saw, and the agent's timeline for it."""
+
+    phase: str
+    kind: str
+    t_speech_end: float = 0.0
+    utterance_secs: float = 0.0
+    voiced: list[float] = field(default_factory=list)
+    timeline: dict[str, Any] | None = None
+
+    def first_voiced_after(self, t: float) -> float | None:
+        return next((v for v in self.voiced if v > t), None)
+
+
+def speech_end_offset(audio: np.ndarray) -> float:
+    """Seconds of trailing silence at the end of synthesised speech."""
+    level = np.abs(audio.astype(np.int32))
+    loud = np.nonzero(level > 32768 * 10 ** (SPEECH_DBFS / 20))[0]
+    return (len(audio) - (loud[-1] + 1 if len(loud) else len(audio))) / SAMPLE_RATE
+
+
+class Bench:
+    """Runs the phases; ``say`` synthesises the caller's words with Piper."""
+
+    def __init__(self, workdir: Path, voice: TtsEngine, progress: Callable[[str], None]) -> None:
+        self.workdir = workdir
+        self.voice = voice
+        self.progress = progress
+        self.caller = Caller(codecs=["G722"])
+        self.caller.start()
+        self.turns: list[Turn] = []
+        self._audio: dict[str, np.ndarray] = {}
+        self.script = write_script(workdir / "bench_script.toml")
+        self.on_call_end: Callable[[], None] = lambda: None
+
+    def close(self) -> None:
+        self.caller.shutdown()
+
+    def audio(self, text: str) -> np.ndarray:
+        if text not in self._audio:
+            self._audio[text] = self.voice.synthesize(text)
+        return self._audio[text]
+
+    # -- one agent per configuration ----------------------------------
+    def _agent(self, name: str, *args: str) -> tuple[AgentChild, Path]:
+        records = self.workdir / name
+        agent = AgentChild(["--greeting", "", "--records-dir", str(records), "--log-level", "info", *args])
+        agent.wait_ready()
+        return agent, records
+
+    def _say(self, turn: Turn, text: str) -> None:
+        audio = self.audio(text)
+        t_end = self.caller.say(audio)
+        turn.t_speech_end = t_end - speech_end_offset(audio)
+        turn.utterance_secs = len(audio) / SAMPLE_RATE
+        self.caller.pump_until(lambda: not self.caller.playout.playing, turn.utterance_secs + 5.0)
+
+    def _collect_voiced(self, turn: Turn) -> None:
+        from ..caller import SILENCE_DBFS, frame_dbfs
+
+        port = self.caller.port
+        rx = port.rx_log if port else []
+        turn.voiced = [t for t, raw in rx if t > turn.t_speech_end and frame_dbfs(raw) > SILENCE_DBFS][:200]
+
+    def _end_call(self) -> None:
+        self.caller.end_call()
+        self.on_call_end()
+        self.caller.reset()
+
+    # -- phases --------------------------------------------------------
+    def tts_phase(self, mode: str, per_length: int) -> list[Turn]:
+        """One call per turn: ask for a reply of a given length, measure its first audio."""
+        agent, records = self._agent(f"tts-{mode}", "--brain", "scripted", "--script", str(self.script),
+                                     "--tts-mode", mode)
+        turns = []
+        try:
+            for i in range(per_length):
+                for kind in ("short", "medium", "long"):
+                    turn = Turn(f"tts-{mode}", kind)
+                    if self.caller.dial(agent.uri):
+                        self._say(turn, TRIGGERS[kind])
+                        self.caller.wait_agent_audio(turn.t_speech_end, 20.0)
+                        self.caller.pump(0.3)
+                        self._collect_voiced(turn)
+                    self._end_call()
+                    turns.append(turn)
+                self.progress(f"tts {mode}: {len(turns)} turns")
+        finally:
+            agent.stop()
+        return self._match(turns, records)
+
+    def stt_phase(self, per_length: int) -> list[Turn]:
+        """One call, utterances of about 2, 10 and 30 s; the agent's final transcript times."""
+        agent, records = self._agent("stt", "--brain", "scripted", "--script", str(self.script))
+        turns = []
+        try:
+            if self.caller.dial(agent.uri):
+                for i in range(per_length):
+                    for kind in ("short", "medium", "long"):
+                        turn = Turn("stt", kind)
+                        self._say(turn, UTTERANCES[kind][i % len(UTTERANCES[kind])])
+                        self.caller.wait_agent_audio(turn.t_speech_end, 15.0)
+                        self.caller.wait_agent_quiet(0.8, 10.0)
+                        turns.append(turn)
+                    self.progress(f"stt: {len(turns)} utterances")
+            self._end_call()
+        finally:
+            agent.stop()
+        return self._match(turns, records)
+
+    def v2v_phase(self, count: int) -> list[Turn]:
+        """One call with the default LLM: questions, first answer audio at the caller."""
+        agent, records = self._agent("v2v", "--brain", "llm")
+        turns = []
+        try:
+            if self.caller.dial(agent.uri):
+                for i in range(count):
+                    turn = Turn("v2v", "question")
+                    self._say(turn, QUESTIONS[i % len(QUESTIONS)])
+                    self.caller.wait_agent_audio(turn.t_speech_end, 30.0)
+                    self.caller.pump(0.3)
+                    self._collect_voiced(turn)
+                    self.caller.wait_agent_quiet(1.0, 10.0)
+                    turns.append(turn)
+                    self.progress(f"voice to voice: {len(turns)} turns")
+            self._end_call()
+        finally:
+            agent.stop()
+        return self._match(turns, records)
+
+    # -- matching the caller's turns to the agent's timelines ------------
+    def _match(self, turns: list[Turn], records: Path) -> list[Turn]:
+        timelines: list[dict[str, Any]] = []
+        for folder in sorted(records.glob("*-call*"), key=lambda p: int(p.name.rsplit("call", 1)[1])):
+            path = folder / "timeline.jsonl"
+            lines = path.read_text().splitlines() if path.exists() else []
+            timelines.extend(json.loads(line) for line in lines)
+        for turn in turns:
+            near = [t for t in timelines if abs(t["t_end_of_speech"] - turn.t_speech_end) < 3.0]
+            if near:
+                turn.timeline = min(near, key=lambda t: abs(t["t_end_of_speech"] - turn.t_speech_end))
+        self.turns.extend(turns)
+        return turns
+

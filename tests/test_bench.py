@@ -1,0 +1,36 @@
+"""``sip-agent bench --quick``: the benchmark runs end to end on loopback and keeps its keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.agent_proc import REPO, _env
+
+
+def test_quick_bench_writes_json_and_plot(tmp_path: Path) -> None:
+    out, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "bench", "--quick", "--out", str(out),
+                           "--plot", str(png), "--workdir", str(tmp_path / "work")],
+                          capture_output=True, text=True, timeout=600, env=_env(), cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert set(result) >= {"tts", "stt", "voice_to_voice", "rtp_tx", "env"}
+    for mode in ("streaming", "batch"):
+        for kind in ("short", "medium", "long"):
+            cell = result["tts"][mode][kind]
+            assert set(cell) >= {"ttfa_ms_p50", "ttfa_ms_p95", "n"} and cell["n"] >= 1, (mode, kind, cell)
+    for kind in ("short", "medium", "long"):
+        assert result["stt"][kind]["n"] >= 1 and result["stt"][kind]["final_ms_p50"] > 0
+    assert result["stt"]["endpoint_ms"] == 500
+    v2v = result["voice_to_voice"]
+    assert v2v["n"] >= 1 and v2v["ms_p50"] > 0 and set(v2v["stages_ms_p50"]) >= {"endpoint_wait", "synthesis"}
+    assert result["rtp_tx"]["max_gap_ms"] >= 20 or result["rtp_tx"].get("note")
+    assert result["env"]["cpus"] >= 1 and result["env"]["versions"]["pjsua2-python"]
+    # the point of streaming: a long reply starts far sooner than when synthesised whole
+    streaming, batch = result["tts"]["streaming"]["long"], result["tts"]["batch"]["long"]
+    assert batch["ttfa_ms_p50"] > 2 * streaming["ttfa_ms_p50"], result["tts"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert "time to first audio" in proc.stdout
