@@ -13,6 +13,7 @@ import gc
 import logging
 import queue
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -34,6 +35,8 @@ __all__ = ["AgentApp"]
 log = logging.getLogger(__name__)
 
 POLL_MS = 20
+GIL_SWITCH_SECS = 0.001
+"""How long a busy Python thread may keep the GIL from the media clock thread (default 5 ms)."""
 SHUTDOWN_CALLS_SECS = 1.0
 SHUTDOWN_UNREGISTER_SECS = 0.3
 HANDLER_JOIN_SECS = 1.0
@@ -80,6 +83,7 @@ class AgentApp:
 
     def run(self, ready: Callable[["AgentApp"], None] | None = None) -> int:
         """Start, serve until SIGINT/SIGTERM or ``stop()``, shut down cleanly; returns 0."""
+        sys.setswitchinterval(GIL_SWITCH_SECS)
         self.endpoint.start()
         sip = self.cfg.sip
         self.account = AgentAccount(sip, self._on_incoming)

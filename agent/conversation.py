@@ -266,6 +266,8 @@ class CallConversation:
             self._record_timeline(reply)
         if heard:
             self.history.append(Message("assistant", heard, interrupted))
+        if not hung_up:
+            self.engines.brain.prepare(list(self.history))
         tag = " [interrupted]" if interrupted else ""
         if reply.timeline is not None or interrupted:
             log.info("%s: agent: %s%s", self.name, heard or "(nothing heard)", tag)

@@ -53,7 +53,8 @@ def _free_port() -> int:
 class AgentChild:
     """``sip-agent run`` in a child process; its log lines go to ``on_line``."""
 
-    def __init__(self, args: list[str], out: TextIO | None = None, show: tuple[str, ...] = SHOWN) -> None:
+    def __init__(self, args: list[str], out: TextIO | None = None, show: tuple[str, ...] = SHOWN,
+                 log_path: Path | None = None) -> None:
         self.port = _free_port()
         cmd = [sys.executable, "-m", "agent.cli", "run", "--no-register", "--bind", "127.0.0.1",
                "--port", str(self.port), *args]
@@ -62,6 +63,7 @@ class AgentChild:
         self.lines: list[str] = []
         self.ready = threading.Event()
         self._out, self._show = out, show
+        self._log = open(log_path, "w", encoding="utf-8") if log_path else None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -74,6 +76,9 @@ class AgentChild:
         for line in self.proc.stdout:
             line = line.rstrip("\n")
             self.lines.append(line)
+            if self._log:
+                self._log.write(line + "\n")
+                self._log.flush()
             if "listening for SIP" in line:
                 self.ready.set()
             if self._out is not None and any(key in line for key in self._show):

@@ -59,6 +59,9 @@ def load_engines(cfg: SpeechConfig) -> Engines:
     """Load every model first, so a missing one fails before any SIP traffic."""
     preflight(cfg)
     stt = create_stt(cfg.stt, cfg.vosk_model or None)
+    prewarm = getattr(stt, "prewarm", None)
+    if prewarm is not None:  # a decoder takes ~0.5 s to build: not while a call waits
+        prewarm(1)
     tts = create_tts("piper", cfg.piper_voice or None)
     brain = load_brain(cfg)
     greeting = greeting_text(cfg, brain)

@@ -108,3 +108,12 @@ def test_truncated_gguf_is_model_error(tmp_path: Path) -> None:
     truncated.write_bytes(b"GGUF" + b"\x00" * 64)
     with pytest.raises(ModelError, match=rf"^LLM model cannot be loaded: {truncated}: "):
         LlmBrain(truncated)
+
+
+def test_history_window_moves_in_half_steps_to_keep_the_cached_prefix() -> None:
+    from agent.dialog.llm import history_start
+
+    starts = [history_start(n, 8) for n in range(0, 20)]
+    assert starts[:9] == [0] * 9
+    assert starts[9:13] == [4] * 4 and starts[13:17] == [8] * 4
+    assert all(n - s <= 8 for n, s in enumerate(starts))

@@ -77,7 +77,8 @@ class Bench:
     # -- one agent per configuration ----------------------------------
     def _agent(self, name: str, *args: str) -> tuple[AgentChild, Path]:
         records = self.workdir / name
-        agent = AgentChild(["--greeting", "", "--records-dir", str(records), "--log-level", "info", *args])
+        agent = AgentChild(["--greeting", "", "--records-dir", str(records), "--log-level", "info", *args],
+                           log_path=self.workdir / f"{name}.log")
         agent.wait_ready()
         return agent, records
 

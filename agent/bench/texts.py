@@ -52,9 +52,10 @@ REPLIES: dict[str, list[str]] = {
 }
 """Five different replies of about 5, 30 and 150 words."""
 
-TRIGGERS = {"short": "Please give me a short answer.", "medium": "Please give me a medium answer.",
+TRIGGERS = {"short": "Please give me a short answer.", "medium": "Give me a middle sized answer.",
             "long": "Please give me a long answer."}
 """What the caller says to get a reply of each length (the script matches the key word)."""
+PATTERNS = {"short": r"\bshort\b", "medium": r"\b(middle|medium)\b", "long": r"\blong\b"}
 
 UTTERANCES: dict[str, list[str]] = {
     "short": ["What is the weather like today?", "Can you tell me the time please?",
@@ -87,6 +88,6 @@ def _toml_list(items: list[str]) -> str:
 
 def write_script(path: Path) -> Path:
     """A scripted-brain TOML whose rules answer 'short', 'medium' and 'long' in turn."""
-    rules = [f"[[rule]]\npattern = '\\b{kind}\\b'\nreplies = {_toml_list(texts)}\n" for kind, texts in REPLIES.items()]
+    rules = [f"[[rule]]\npattern = '{PATTERNS[kind]}'\nreplies = {_toml_list(texts)}\n" for kind, texts in REPLIES.items()]
     path.write_text('fallback = "I heard you."\n\n' + "\n".join(rules), encoding="utf-8")
     return path

@@ -52,6 +52,9 @@ class Brain(abc.ABC):
         is set the iterator stops promptly (within one delta).
         """
 
+    def prepare(self, history: list[Message]) -> None:
+        """Get ready for the next turn while the line is quiet (optional, must not block)."""
+
     def greeting(self) -> str | None:
         """Text to say when a call is answered, or None to wait for the caller."""
         return None

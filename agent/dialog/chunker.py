@@ -64,7 +64,7 @@ class Chunker:
         self,
         min_first_words: int = 3,
         clause_cut_words: int = 12,
-        max_first_words: int = 12,
+        max_first_words: int = 8,
         max_words: int = 25,
     ) -> None:
         if min(min_first_words, clause_cut_words, max_first_words, max_words) < 1:
