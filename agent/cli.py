@@ -89,6 +89,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
          f"the script's greeting, else \"{DEFAULT_GREETING}\")", metavar="TEXT")
     _add(g, "--endpoint-ms", "speech.endpoint_ms", "trailing silence that ends the caller's turn "
          f"(default: {sp.endpoint_ms})", type=int, metavar="MS")
+    _add(g, "--speculate-ms", "speech.speculate_ms", "silence after which the reply is prepared before the "
+         f"endpoint, released only if the final words match; 0 = off (default: {sp.speculate_ms})",
+         type=int, metavar="MS")
     _add(g, "--barge-in-ms", "speech.barge_in_ms", "caller speech over the agent that interrupts it "
          f"(default: {sp.barge_in_ms})", type=int, metavar="MS")
     _add(g, "--max-reply-tokens", "speech.max_reply_tokens", "cap on an LLM reply "

@@ -70,6 +70,7 @@ class SpeechConfig:
     greeting: str = "auto"
     endpoint_ms: int = 500
     barge_in_ms: int = 250
+    speculate_ms: int = 200
     max_reply_tokens: int = 80
     tts_mode: str = "streaming"
     tone_hz: float = 1000.0

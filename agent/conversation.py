@@ -4,9 +4,10 @@ Threads of a call: the handler thread forwards received frames to the STT
 worker; the STT worker (VAD, endpointing, recognition) reports speech
 activity and final transcripts; the dialog thread streams the brain's reply
 through the chunker into the TTS worker, which queues audio for playout.
-Barge-in is a control event: the frame thread runs its own VAD and, when the
-caller talks over the agent long enough, clears the playout and cancels
-synthesis and generation at once, without waiting for the recogniser.
+Barge-in is a control event decided on the media clock thread: while the
+agent is audible the call's barge-in gate is armed; when the caller talks
+over it long enough the port clears the playout in that same frame, and the
+handler thread then cancels synthesis and generation.
 """
 
 from __future__ import annotations
@@ -26,13 +27,11 @@ from .frames import DtmfEvent, SpeechChunk, Transcript
 from .records import JsonLinesWriter
 from .session import CallHandler, CallSession
 from .stt.base import SttEngine
-from .stt.worker import FinalTranscript, SpeechActivity, SttFailed, SttWorker
+from .stt.worker import FinalTranscript, SpeechActivity, SpeechPaused, SttFailed, SttWorker
 from .timeline import TurnTimeline
 from .tts.base import TtsEngine
 from .tts.stream import ReplyEnd, StreamingTts
-from .turn.bargein import BargeInDetector
 from .turn.endpointing import Endpointer
-from .turn.vad import Vad
 
 __all__ = ["Engines", "ConversationHandler", "CallConversation", "make_conversation_handler"]
 
@@ -71,6 +70,11 @@ class _Reply:
     synth_done: bool = False
     interrupted: bool = False
     goodbye: bool = False
+    held: bool = False
+    """Speculative: generated on a pause before the endpoint; its audio waits in ``held_audio``."""
+    spec_text: str = ""
+    held_audio: list[tuple[Any, int, str]] = field(default_factory=list)
+    discarded: bool = False
 
 
 class CallConversation:
@@ -85,17 +89,18 @@ class CallConversation:
         self.reply: _Reply | None = None
         self.turns = 0
         self._lock = threading.Lock()
-        self._finals: queue.Queue[FinalTranscript] = queue.Queue()
+        self._finals: queue.Queue[FinalTranscript | SpeechPaused] = queue.Queue()
         self._frames: queue.Queue[Any] = queue.Queue()
         self._speech_start = 0.0
         self._t0 = time.monotonic()
         self.stt = SttWorker(engines.stt, self._frames, self._on_stt,
-                             endpointer=Endpointer(endpoint_ms=cfg.endpoint_ms), name=f"stt-{session.call_id}")
+                             endpointer=Endpointer(endpoint_ms=cfg.endpoint_ms), name=f"stt-{session.call_id}",
+                             pause_ms=cfg.speculate_ms if 0 < cfg.speculate_ms < cfg.endpoint_ms else 0)
         self.tts = StreamingTts(engines.tts, mode=cfg.tts_mode,  # type: ignore[arg-type]
                                 on_chunk=self._on_chunk, on_reply_end=self._on_reply_end,
                                 name=f"tts-{session.call_id}")
-        self._vad = Vad()
-        self._barge = BargeInDetector(cfg.barge_in_ms)
+        self.gate = session.gate
+        self.gate.configure(cfg.barge_in_ms)
         self._transcript: JsonLinesWriter | None = None
         self._timeline: JsonLinesWriter | None = None
         if session.records_dir:
@@ -112,8 +117,9 @@ class CallConversation:
         try:
             for frame in self.s.frames():
                 self._frames.put(frame)
-                if self._barge.update(self._vad.is_speech(frame)) and self.reply is not None:
-                    self._barge_in(self._barge.speech_ms)
+                if self.gate.fired.is_set():  # the media thread already stopped the playout
+                    self.gate.fired.clear()
+                    self._barge_in(self.gate.speech_ms)
         finally:
             dialog.join(JOIN_SECS)
             self.stt.stop()
@@ -126,35 +132,58 @@ class CallConversation:
     def _on_stt(self, event: object) -> None:
         if isinstance(event, SpeechActivity):
             self._speech_start = event.t_start_of_speech or event.t
-        elif isinstance(event, FinalTranscript):
+            with self._lock:
+                reply = self.reply
+                if reply is not None and reply.held and event.t > reply.t_start:
+                    self._discard(reply, "the caller went on speaking")
+        elif isinstance(event, SpeechPaused):
             self._finals.put(event)
+        elif isinstance(event, FinalTranscript):
+            if not self._resolve_speculation(event):
+                self._finals.put(event)
         elif isinstance(event, Transcript):
             log.debug("%s: partial %r", self.name, event.text)
         elif isinstance(event, SttFailed):
             log.error("%s: speech recognition failed (%s); hanging up", self.name, event.reason)
             self.s.hangup("speech recognition failed")
 
+    def _arm(self) -> None:
+        if self.cfg.barge_in_ms > 0:
+            self.gate.arm()
+
     def _barge_in(self, speech_ms: int) -> None:
-        """Control path (frame thread): stop the agent's audio now, cancel what is queued."""
+        """Control path: the media thread has stopped the playout; cancel what is queued."""
         with self._lock:
+            self.gate.disarm()
             reply = self.reply
-            if reply is None or reply.interrupted or reply.synth_done and not self.s.playing:
+            if reply is None or reply.held or reply.interrupted:
                 return
+            last = reply.items[-1][0] if reply.items else 0
+            if reply.synth_done and last and self.s.playout.heard_fraction(last) >= 1.0:
+                return  # it had all been said already
             reply.interrupted = True
             reply.cancel.set()
-            dropped = self.s.clear()
+            dropped = self.s.clear() + self.gate.dropped_frames
             self.tts.cancel()
-        log.info("%s: barge-in after %d ms of caller speech; dropped %.2f s of audio",
+        log.info("%s: barge-in after %d ms of caller speech; dropped %.2f s of queued audio",
                  self.name, speech_ms, dropped * 0.02)
 
     # -- TTS thread ---------------------------------------------------
     def _on_chunk(self, chunk: SpeechChunk) -> None:
         with self._lock:
             reply = self.reply
-            if reply is None or reply.interrupted or self.s.ended.is_set():
+            if reply is None or reply.interrupted or reply.discarded or self.s.ended.is_set():
+                return
+            if self.gate.fired.is_set():
+                return  # barge-in under way
+            if reply.held:
+                reply.held_audio.append((chunk.audio.samples, chunk.audio.rate, chunk.text))
+                if reply.timeline and not reply.timeline.t_first_audio_ready:
+                    reply.timeline.t_first_audio_ready = chunk.t_monotonic or time.monotonic()
                 return
             item = self.s.play(chunk.audio.samples, chunk.audio.rate)
             reply.items.append((item, chunk.text))
+            self._arm()
             if reply.timeline and not reply.timeline.t_first_audio_ready:
                 reply.timeline.t_first_audio_ready = chunk.t_monotonic or time.monotonic()
 
@@ -170,11 +199,14 @@ class CallConversation:
             while not self.s.ended.is_set():
                 self._handle_events()
                 try:
-                    final = self._finals.get(timeout=POLL_SECS)
+                    item = self._finals.get(timeout=POLL_SECS)
                 except queue.Empty:
                     self._maybe_finish_reply()
                     continue
-                self._on_final(final)
+                if isinstance(item, SpeechPaused):
+                    self._speculate(item)
+                else:
+                    self._on_final(item)
         except Exception:
             log.exception("%s: dialog failed; hanging up", self.name)
             self.s.hangup("dialog error")
@@ -190,6 +222,7 @@ class CallConversation:
         with self._lock:
             self.reply = reply
             reply.items.append((self.s.play(audio), text))
+            self._arm()
         log.info("%s: agent: %s", self.name, text)
 
     def _handle_events(self) -> None:
@@ -203,6 +236,8 @@ class CallConversation:
                 self.s.hangup("caller pressed #")
 
     def _on_final(self, final: FinalTranscript) -> None:
+        if self._resolve_speculation(final):
+            return
         text = final.text.strip()
         if not text:
             log.info("%s: caller spoke, no words recognised", self.name)
@@ -220,14 +255,62 @@ class CallConversation:
                                 t_endpoint=final.t_endpoint, t_stt_final=final.t_ready, user_text=text)
         self._generate(text, timeline)
 
-    def _generate(self, text: str, timeline: TurnTimeline) -> None:
+    # -- speculation: start on the reply at a pause, release it at the endpoint
+    def _speculate(self, pause: SpeechPaused) -> None:
+        text = pause.text.strip()
+        if not text or self.reply is not None or not self._finals.empty() or self.s.ended.is_set():
+            return
+        log.debug("%s: pause after %r: starting on a reply", self.name, text)
+        self._generate(text, TurnTimeline(turn=0, user_text=text), held=True)
+
+    def _resolve_speculation(self, final: FinalTranscript) -> bool:
+        """At the endpoint: release the speculative reply if the words did not change."""
+        with self._lock:
+            reply = self.reply
+            if reply is None or not reply.held:
+                return False
+            if _normalise(final.text) != _normalise(reply.spec_text):
+                self._discard(reply, "the final transcript differs")
+                return False
+            self.turns += 1
+            timeline = reply.timeline
+            assert timeline is not None
+            timeline.turn, timeline.speculative = self.turns, True
+            timeline.t_end_of_speech, timeline.t_endpoint = final.t_end_of_speech, final.t_endpoint
+            timeline.t_stt_final = final.t_ready
+            reply.held = False
+            for samples, rate, chunk_text in reply.held_audio:
+                reply.items.append((self.s.play(samples, rate), chunk_text))
+            if reply.held_audio:
+                self._arm()
+            reply.held_audio.clear()
+            self.history.append(Message("user", reply.spec_text))
+        log.info("%s: caller: %s (reply prepared during the pause)", self.name, reply.spec_text)
+        self._write_transcript("user", reply.spec_text, self._speech_start or final.t_end_of_speech,
+                               final.t_end_of_speech, False)
+        return True
+
+    def _discard(self, reply: _Reply, why: str) -> None:
+        """Drop a speculative reply nobody heard (lock held)."""
+        reply.discarded = True
+        reply.cancel.set()
+        self.tts.cancel()
+        if self.reply is reply:
+            self.reply = None
+        log.debug("%s: speculative reply dropped: %s", self.name, why)
+
+    def _generate(self, text: str, timeline: TurnTimeline, held: bool = False) -> None:
         brain = self.engines.brain
-        reply = _Reply(timeline=timeline, t_start=time.monotonic(), goodbye=brain.is_goodbye(text))
+        reply = _Reply(timeline=timeline, t_start=time.monotonic(), goodbye=brain.is_goodbye(text),
+                       held=held, spec_text=text if held else "")
+        history = list(self.history)
+        if not held:
+            self.history.append(Message("user", text))
         with self._lock:
             self.reply = reply
         chunker = Chunker()
         parts: list[str] = []
-        for delta in brain.reply(list(self.history), text, reply.cancel):
+        for delta in brain.reply(history, text, reply.cancel):
             if reply.cancel.is_set() or self.s.ended.is_set():
                 break
             if not timeline.t_first_token:
@@ -241,7 +324,6 @@ class CallConversation:
             self.tts.end_reply()
         reply.text = "".join(parts).strip()
         reply.generated = True
-        self.history.append(Message("user", text))
 
     def _push_chunk(self, reply: _Reply, chunk: str) -> None:
         if reply.timeline and not reply.timeline.t_first_chunk_text:
@@ -251,13 +333,18 @@ class CallConversation:
 
     def _maybe_finish_reply(self) -> None:
         reply = self.reply
-        if reply and reply.generated and (reply.interrupted or reply.synth_done and not self.s.playing):
+        if reply and reply.generated and not reply.held and (reply.interrupted or reply.synth_done
+                                                             and not self.s.playing):
             self._finish_reply()
 
     def _finish_reply(self, hung_up: bool = False) -> None:
         """Record the reply in progress: what the caller heard of it, and its timing."""
         with self._lock:
             reply, self.reply = self.reply, None
+            self.gate.disarm()
+            if reply is not None and reply.held:
+                self._discard(reply, "the call ended")
+                return
         if reply is None or not (reply.generated or hung_up):
             return
         interrupted = reply.interrupted or (hung_up and self.s.playing)
@@ -300,6 +387,10 @@ class CallConversation:
         if self._transcript:
             self._transcript.write({"role": role, "text": text, "start_secs": round(t_start - self._t0, 3),
                                     "end_secs": round(t_end - self._t0, 3), "interrupted": interrupted})
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def greeting_text(cfg: SpeechConfig, brain: Brain) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from .config import SpeechConfig
 from .conversation import Engines, greeting_text
 from .dialog.base import Brain, create_brain
 from .errors import ConfigError, ModelError
+from .media.priority import lower_thread_priority
 from .models import check_file
 from .stt.base import create_stt
 from .tts.base import create_tts
@@ -56,8 +58,31 @@ def preflight(cfg: SpeechConfig) -> None:
 
 
 def load_engines(cfg: SpeechConfig) -> Engines:
-    """Load every model first, so a missing one fails before any SIP traffic."""
+    """Load every model first, so a missing one fails before any SIP traffic.
+
+    Loading runs on a thread of low priority: the thread pools the model
+    runtimes create inherit it and so yield to the media clock thread.
+    """
     preflight(cfg)
+    result: list[Engines] = []
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        lower_thread_priority()
+        try:
+            result.append(_load(cfg))
+        except BaseException as exc:  # handed to the caller's thread
+            errors.append(exc)
+
+    loader = threading.Thread(target=load, name="load-models")
+    loader.start()
+    loader.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+def _load(cfg: SpeechConfig) -> Engines:
     stt = create_stt(cfg.stt, cfg.vosk_model or None)
     prewarm = getattr(stt, "prewarm", None)
     if prewarm is not None:  # a decoder takes ~0.5 s to build: not while a call waits

@@ -24,6 +24,7 @@ import numpy as np
 from .frames import SAMPLE_RATE, CallEvent, HangupEvent
 from .media.playout import PlayoutBuffer
 from .media.resample import resample
+from .turn.bargein import BargeInGate
 
 __all__ = ["CallSession", "CallHandler"]
 
@@ -50,6 +51,8 @@ class CallSession:
         self.ended = threading.Event()
         self.codec = ""
         self.records_dir: str | None = None
+        self.gate = BargeInGate()
+        """Barge-in decided on the media clock thread; a handler arms it while the agent talks."""
 
     # -- caller audio -------------------------------------------------
     def read_frame(self, timeout: float | None = None) -> np.ndarray | None:

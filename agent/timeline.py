@@ -29,10 +29,16 @@ class TurnTimeline:
     t_first_audio_out: float = 0.0
     user_text: str = ""
     first_chunk: str = ""
+    speculative: bool = False
+    """The reply was prepared during a pause, before the endpoint: marks after the
+    final transcript that happened earlier count as zero-length stages."""
 
     def stages_ms(self) -> dict[str, float]:
         marks = [self.t_end_of_speech, self.t_endpoint, self.t_stt_final, self.t_first_token,
                  self.t_first_chunk_text, self.t_first_audio_ready, self.t_first_audio_out]
+        for i in range(1, len(marks)):
+            if marks[i] and marks[i - 1]:
+                marks[i] = max(marks[i], marks[i - 1])
         stages: dict[str, float] = {}
         for name, start, end in zip(STAGES, marks, marks[1:]):
             if start and end:

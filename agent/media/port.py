@@ -15,10 +15,13 @@ import queue
 import time
 from typing import Callable
 
+import numpy as np
 import pjsua2 as pj
 
 from ..frames import FRAME_MS, SAMPLE_RATE, Counters
 from .playout import FRAME_BYTES, PlayoutBuffer
+from ..turn.bargein import BargeInGate
+from .priority import BOOSTER
 
 __all__ = ["CallMediaPort", "vector_bytes", "SILENCE"]
 
@@ -69,6 +72,7 @@ class CallMediaPort(pj.AudioMediaPort):
         self.rx = rx
         self.playout = playout
         self.counters = Counters()
+        self.gate: BargeInGate | None = None
         self.rx_tap: collections.deque[bytes] | None = None
         self.tx_tap: collections.deque[bytes] | None = None
         self.last_tx_time = 0.0
@@ -87,6 +91,9 @@ class CallMediaPort(pj.AudioMediaPort):
                 self.counters.rx_dropped += 1
                 return
             self.rx.put(data)
+            gate = self.gate
+            if gate is not None and gate.feed(np.frombuffer(data, dtype=np.int16)):
+                gate.dropped_frames = self.playout.clear()  # barge-in: the caller talks over the agent
             if self.rx_tap is not None:
                 self.rx_tap.append(data)
             self.counters.rx_frames += 1
@@ -96,6 +103,7 @@ class CallMediaPort(pj.AudioMediaPort):
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         """Real time (pj clock thread): hand out the next playout frame or silence."""
         try:
+            BOOSTER.check()
             data = self.playout.pop()
             if data is None:
                 data = SILENCE

@@ -111,6 +111,7 @@ class AgentCall(pj.Call):
             first = self.port is None
             if self.port is None:
                 self.port = CallMediaPort(f"call{self.number}", self.playout, self.rx)
+                self.port.gate = self.session.gate
             audio.startTransmit(self.port)
             self.port.startTransmit(audio)
             stream = self.getStreamInfo(idx)

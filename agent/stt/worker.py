@@ -36,6 +36,7 @@ from agent.frames import FRAME_MS, AudioChunk, Transcript
 from agent.stt.base import SttEngine, SttStream
 from agent.turn.endpointing import Endpointer, SpeechEnded, SpeechStarted
 from agent.turn.vad import Vad
+from agent.media.priority import lower_thread_priority
 
 __all__ = ["STOP", "FinalTranscript", "SpeechActivity", "SttEvent", "SttFailed", "SttWorker"]
 
@@ -81,6 +82,19 @@ class FinalTranscript:
 
 
 @dataclass(frozen=True)
+class SpeechPaused:
+    """The caller has been silent for ``pause_ms`` in the middle of a turn.
+
+    ``text`` is the latest partial transcript: enough to start on a reply
+    speculatively while the endpoint is still waited for.
+    """
+
+    t: float
+    text: str
+    t_end_of_speech: float
+
+
+@dataclass(frozen=True)
 class SttFailed:
     """The worker stopped on an unexpected error (logged with its traceback)."""
 
@@ -88,7 +102,7 @@ class SttFailed:
     t: float = 0.0
 
 
-SttEvent = SpeechActivity | Transcript | FinalTranscript | SttFailed
+SttEvent = SpeechActivity | SpeechPaused | Transcript | FinalTranscript | SttFailed
 Frame = np.ndarray | AudioChunk
 
 
@@ -106,6 +120,7 @@ class SttWorker:
         clock: Callable[[], float] = time.monotonic,
         pre_roll_ms: int = 300,
         activity_every_ms: int = 100,
+        pause_ms: int = 0,
         name: str = "stt",
     ) -> None:
         self._engine = engine
@@ -121,6 +136,10 @@ class SttWorker:
         self._pre_roll_frames = pre_roll_ms // FRAME_MS
         self._stream: SttStream | None = None
         self._next_activity_ms = 0
+        self._pause_ms = pause_ms
+        self._paused = False
+        self._last_partial = ""
+        self._last_speech_t = 0.0
         self._name = name
         self._stop = threading.Event()
         self.started = threading.Event()
@@ -149,6 +168,7 @@ class SttWorker:
         return True
 
     def _run(self) -> None:
+        lower_thread_priority()
         try:
             self._stream = self._engine.new_stream()
             self.started.set()
@@ -204,7 +224,15 @@ class SttWorker:
         self.frames_seen += 1
         endpointer = self._endpointer
         was_started = endpointer.in_speech
-        events = endpointer.update(self._vad.is_speech(samples), t)
+        is_speech = self._vad.is_speech(samples)
+        events = endpointer.update(is_speech, t)
+        if is_speech:
+            self._last_speech_t = t
+            self._paused = False
+        elif self._pause_ms and endpointer.in_speech and not self._paused and self._last_partial:
+            if (t - self._last_speech_t) * 1000.0 >= self._pause_ms:
+                self._paused = True
+                self._on_event(SpeechPaused(t, self._last_partial, self._last_speech_t))
         if endpointer.in_speech and endpointer.speech_ms >= self._next_activity_ms:
             # Before any decoding, so barge-in hears of it at once.
             self._next_activity_ms = endpointer.speech_ms + self._activity_every_ms
@@ -223,6 +251,7 @@ class SttWorker:
     def _feed(self, stream: SttStream, samples: np.ndarray) -> None:
         partial = stream.accept(samples)
         if partial is not None:
+            self._last_partial = partial.text
             self._on_event(dataclasses.replace(partial, t_monotonic=self._clock()))
 
     def _on_started(self, stream: SttStream, event: SpeechStarted) -> None:
@@ -244,4 +273,6 @@ class SttWorker:
         )
         self._pending.clear()
         self._next_activity_ms = 0
+        self._last_partial = ""
+        self._paused = False
         self._on_event(FinalTranscript(ready, event.t_end_of_speech, event.t_detected))

@@ -26,6 +26,7 @@ from typing import Literal
 
 from agent.frames import AudioChunk, SpeechChunk
 from agent.tts.base import TtsEngine
+from agent.media.priority import lower_thread_priority
 
 __all__ = ["ChunkTiming", "ReplyEnd", "StreamingTts", "TtsMode", "TtsOutput"]
 
@@ -162,6 +163,7 @@ class StreamingTts:
     # -- worker ------------------------------------------------------------
 
     def _run(self) -> None:
+        lower_thread_priority()
         self.started.set()
         logger.debug("%s: started (%s mode)", self.name, self.mode)
         try:
