@@ -24,6 +24,8 @@ import pjsua2 as pj
 
 from .config import Config, parse_cidrs
 from .manager import Admission, default_allow_list, source_ip
+from .media.playout import PlayoutBuffer
+from .media.port import CallMediaPort
 from .records import MediaRecorder
 from .session import CallHandler, CallSession
 from .sip.account import AgentAccount, account_config
@@ -40,7 +42,6 @@ GIL_SWITCH_SECS = 0.001
 SHUTDOWN_CALLS_SECS = 1.0
 SHUTDOWN_UNREGISTER_SECS = 0.3
 HANDLER_JOIN_SECS = 1.0
-DEAD_PORT_GRACE_SECS = 1.0
 
 
 class AgentApp:
@@ -55,12 +56,13 @@ class AgentApp:
         self.admission = Admission(allow, cfg.sip.max_calls)
         self.calls: dict[int, AgentCall] = {}
         self._dead: list[AgentCall] = []
-        self._dead_ports: list[tuple[float, object]] = []
+        self._spare_ports: list[CallMediaPort] = []
         self._threads: dict[int, threading.Thread] = {}
         self._recorders: dict[int, MediaRecorder] = {}
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._numbers = 0
+        self._next_media_check = 0.0
         self.stats = collections.Counter[str]()
 
     # -- public -------------------------------------------------------
@@ -99,6 +101,7 @@ class AgentApp:
             self.endpoint.poll(POLL_MS)
             self._run_commands()
             self.account.tick()
+            self._check_media()
             self._bury()
         self._shutdown()
         return 0
@@ -134,7 +137,7 @@ class AgentApp:
         self._numbers += 1
         remote = _remote_from(str(prm.rdata.wholeMsg))
         call = AgentCall(self.account, prm.callId, self._numbers, remote,
-                         self._on_media_ready, self._on_ended, self.request_hangup)
+                         self._on_media_ready, self._on_ended, self.request_hangup, self._acquire_port)
         active = sum(1 for c in self.calls.values() if not c.rejected_code)
         decision = self.admission.decide(src, active)
         self.calls[call.number] = call
@@ -182,19 +185,33 @@ class AgentApp:
         self._threads.pop(call.number, None)
         log.debug("call %d ended; active calls: %d", call.number,
                   sum(1 for c in self.calls.values() if not c.rejected_code))
-        if call.port is not None:
-            self._dead_ports.append((time.monotonic(), call.port))
+        if call.port is not None:  # its media is gone: nothing calls the port any more
+            call.port.gate = None
+            self._spare_ports.append(call.port)
             call.port = None
         self._dead.append(call)
 
-    def _bury(self) -> None:
-        """Release ended calls at once (pjsua reuses their ids) and their media
-        ports after a grace period: the media clock thread may be about to call
-        a port when its call ends, and freeing it then would be a use after free."""
-        self._dead.clear()
+    def _check_media(self) -> None:
+        """Once a second: hang up calls whose caller has sent no RTP for --rtp-timeout."""
         now = time.monotonic()
-        if self._dead_ports and now - self._dead_ports[0][0] > DEAD_PORT_GRACE_SECS:
-            self._dead_ports = [(t, p) for t, p in self._dead_ports if now - t <= DEAD_PORT_GRACE_SECS]
+        if now < self._next_media_check:
+            return
+        self._next_media_check = now + 1.0
+        limit = self.cfg.sip.rtp_timeout_secs
+        for call in list(self.calls.values()):
+            if limit and call.rtp_silent_for(now) >= limit:
+                log.warning("call %d: no RTP from the caller for %d s", call.number, limit)
+                call.hangup_now(f"no RTP for {limit} s")
+
+    def _acquire_port(self) -> CallMediaPort:
+        """A media port for a new call: a spare one, or a new one (they are never destroyed mid-run)."""
+        if self._spare_ports:
+            return self._spare_ports.pop()
+        return CallMediaPort(f"port{self._numbers}", PlayoutBuffer(), queue.SimpleQueue())
+
+    def _bury(self) -> None:
+        """Release ended calls once their callbacks have returned (pjsua reuses their ids)."""
+        self._dead.clear()
 
     # -- shutdown -----------------------------------------------------
     def _shutdown(self) -> None:
@@ -210,7 +227,7 @@ class AgentApp:
         self.calls.clear()
         self._dead.clear()
         self._pump(lambda: False, 0.05)
-        self._dead_ports.clear()
+        self._spare_ports.clear()
         self._threads.clear()
         if self.account is not None:
             registered = self.account.state == "registered"

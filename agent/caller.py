@@ -33,7 +33,6 @@ __all__ = ["Caller", "CallerResult", "add_caller_parser", "SILENCE_DBFS"]
 
 log = logging.getLogger(__name__)
 
-GRACE_SECS = 1.0
 SILENCE_DBFS = -50.0
 """A received frame quieter than this counts as silence."""
 
@@ -53,6 +52,14 @@ class _RecordingPort(CallMediaPort):
         super().__init__("caller", playout, queue.SimpleQueue())
         self.rx_log: list[tuple[float, bytes]] = []
         self.tx_log: list[tuple[float, int]] = []
+
+    def reset(self, playout: PlayoutBuffer) -> None:
+        """Serve a new call (only while connected to none)."""
+        import queue
+
+        self.attach(playout, queue.SimpleQueue())
+        self.rx_log = []
+        self.tx_log = []
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         """Real time: stamp and keep the frame."""
@@ -137,7 +144,7 @@ class Caller:
         self.call: _OutgoingCall | None = None
         self.result = CallerResult()
         self._t_invite = 0.0
-        self._graveyard: list[tuple[float, Any]] = []
+        self._spare: _RecordingPort | None = None
 
     def start(self) -> None:
         self.endpoint.start()
@@ -145,8 +152,10 @@ class Caller:
         self.account.create(account_config(self.cfg, self.endpoint.bound_port))
 
     def _on_media(self, audio: pj.AudioMedia) -> None:
-        if self.port is None:
-            self.port = _RecordingPort(self.playout)
+        if self.port is None:  # ports are reused, never destroyed mid-run (see CallMediaPort.attach)
+            self.port = self._spare or _RecordingPort(self.playout)
+            self._spare = None
+            self.port.reset(self.playout)
         audio.startTransmit(self.port)
         self.port.startTransmit(audio)
 
@@ -179,14 +188,7 @@ class Caller:
             if done():
                 return True
             self.endpoint.poll(10)
-            self._bury(GRACE_SECS)
         return bool(done())
-
-    def _bury(self, grace_secs: float) -> None:
-        """Free ended calls' ports only after ``grace_secs`` (the media clock may
-        be about to call a port when its call ends)."""
-        if self._graveyard and time.monotonic() - self._graveyard[0][0] > grace_secs:
-            self._graveyard = [g for g in self._graveyard if time.monotonic() - g[0] <= grace_secs]
 
     def say(self, samples: np.ndarray, rate: int = SAMPLE_RATE) -> float:
         """Queue audio to send; returns the monotonic time its last sample will leave."""
@@ -271,8 +273,8 @@ class Caller:
             self.result.frames_rx = self.port.counters.rx_frames
             self.result.frames_tx = self.port.counters.tx_frames - self.port.counters.tx_silent
             self.result.frames_rx_voiced = sum(1 for _, raw in self.port.rx_log if frame_dbfs(raw) > SILENCE_DBFS)
-        if self.port is not None:  # the call goes now: pjsua reuses its id
-            self._graveyard.append((time.monotonic(), self.port))
+        if self.port is not None:  # kept for the next call; the call object goes now
+            self._spare = self.port
         self.call = None
         self.port = None
         return self.result
@@ -281,7 +283,7 @@ class Caller:
         """Release everything in the safe order (calls, account, library)."""
         self.end_call()
         self.pump(0.1)
-        self._graveyard.clear()
+        self._spare = None
         if self.account is not None:
             self.account.shutdown()
             self.account = None

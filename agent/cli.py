@@ -70,6 +70,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     _add(g, "--allow-from", "sip.allow_from", "comma-separated CIDRs allowed to call; others get 403 "
          "(default: the registrar's and proxy's addresses, or loopback with --no-register)",
          type=_csv, metavar="CIDRS")
+    _add(g, "--rtp-timeout", "sip.rtp_timeout_secs", "hang up a call whose caller sent no RTP for this long, "
+         f"e.g. a phone that vanished without BYE; 0 = never (default: {sip.rtp_timeout_secs})",
+         type=int, metavar="SECS")
     g = p.add_argument_group("speech")
     _add(g, "--brain", "speech.brain", f"who answers: {', '.join(BRAINS)} (default: {sp.brain})",
          choices=BRAINS)

@@ -56,6 +56,7 @@ class SipConfig:
     codecs: list[str] = field(default_factory=lambda: ["G722", "PCMU", "PCMA"])
     max_calls: int = 4
     allow_from: list[str] = field(default_factory=list)
+    rtp_timeout_secs: int = 30
 
 
 @dataclass
@@ -179,6 +180,8 @@ def validate(cfg: Config) -> None:
     _check_port("--rtp-port-max", sip.rtp_port_max)
     if sip.rtp_port_max < sip.rtp_port_min + 1:
         raise ConfigError("--rtp-port-max must be above --rtp-port-min (each call needs 2 ports)")
+    if sip.rtp_timeout_secs < 0:
+        raise ConfigError("--rtp-timeout must be 0 (off) or more seconds")
     if sip.max_calls < 1:
         raise ConfigError(f"--max-calls must be at least 1, got {sip.max_calls}")
     if sip.register and not sip.domain:

@@ -50,6 +50,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if this process dies (no orphaned agent keeps a call up)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class AgentChild:
     """``sip-agent run`` in a child process; its log lines go to ``on_line``."""
 
@@ -59,7 +69,8 @@ class AgentChild:
         cmd = [sys.executable, "-m", "agent.cli", "run", "--no-register", "--bind", "127.0.0.1",
                "--port", str(self.port), *args]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                     preexec_fn=_die_with_parent)
         self.lines: list[str] = []
         self.ready = threading.Event()
         self._out, self._show = out, show

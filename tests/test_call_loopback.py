@@ -149,3 +149,14 @@ def test_g711_call_has_media(tmp_path: Path, codec: str) -> None:
     with _agent(tmp_path) as agent:
         result = run_caller(_uri(agent), "--codecs", codec, "--duration", "1")
     assert result["codec"].startswith(codec) and result["frames_rx_voiced"] > 30
+
+
+def test_a_caller_that_vanishes_without_bye_is_hung_up(tmp_path: Path) -> None:
+    with _agent(tmp_path, "--rtp-timeout", "2") as agent:
+        caller = start_caller(_uri(agent), "--duration", "30")
+        agent.wait_for("call 1: media up")
+        caller.kill()  # no BYE, no more RTP
+        caller.wait()
+        agent.wait_for(r"call 1: no RTP from the caller for 2 s", timeout=10)
+        agent.wait_for(r"call 1 from .* ended: no RTP for 2 s")
+        assert agent.stop() == 0

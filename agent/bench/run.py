@@ -104,8 +104,9 @@ class Bench:
     # -- phases --------------------------------------------------------
     def tts_phase(self, mode: str, per_length: int) -> list[Turn]:
         """One call per turn: ask for a reply of a given length, measure its first audio."""
+        # no speculation: the reply text must be available before its audio may start
         agent, records = self._agent(f"tts-{mode}", "--brain", "scripted", "--script", str(self.script),
-                                     "--tts-mode", mode)
+                                     "--tts-mode", mode, "--speculate-ms", "0")
         turns = []
         try:
             for i in range(per_length):

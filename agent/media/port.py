@@ -69,17 +69,26 @@ class CallMediaPort(pj.AudioMediaPort):
 
     def __init__(self, name: str, playout: PlayoutBuffer, rx: queue.SimpleQueue[bytes | None]) -> None:
         super().__init__()
+        self.attach(playout, rx)
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
+        self.createPort(name, fmt)
+
+    def attach(self, playout: PlayoutBuffer, rx: queue.SimpleQueue[bytes | None],
+               gate: BargeInGate | None = None) -> None:
+        """Serve a new call.  Only while the port is connected to no call.
+
+        Ports are reused rather than destroyed between calls: destroying one
+        while the media clock may be about to call it is a use after free.
+        """
         self.rx = rx
         self.playout = playout
         self.counters = Counters()
-        self.gate: BargeInGate | None = None
+        self.gate = gate
         self.rx_tap: collections.deque[bytes] | None = None
         self.tx_tap: collections.deque[bytes] | None = None
         self.last_tx_time = 0.0
         self.max_tx_gap_secs = 0.0
-        fmt = pj.MediaFormatAudio()
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
-        self.createPort(name, fmt)
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         """Real time (pj clock thread): copy the frame into the input queue and return."""

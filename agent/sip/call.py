@@ -32,6 +32,7 @@ class AgentCall(pj.Call):
         on_media_ready: Callable[["AgentCall"], None],
         on_ended: Callable[["AgentCall", str], None],
         request_hangup: Callable[[int, str], None],
+        acquire_port: Callable[[], CallMediaPort],
     ) -> None:
         super().__init__(account, call_id)
         self.number = number
@@ -45,6 +46,10 @@ class AgentCall(pj.Call):
         self.ended = False
         self.playout = PlayoutBuffer()
         self.port: CallMediaPort | None = None
+        self.media_index = 0
+        self._rx_packets = -1
+        self._t_last_rx = 0.0
+        self._acquire_port = acquire_port
         self._on_media_ready = on_media_ready
         self._on_ended = on_ended
         self.rx: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
@@ -110,10 +115,11 @@ class AgentCall(pj.Call):
             audio = self.getAudioMedia(idx)
             first = self.port is None
             if self.port is None:
-                self.port = CallMediaPort(f"call{self.number}", self.playout, self.rx)
-                self.port.gate = self.session.gate
+                self.port = self._acquire_port()
+                self.port.attach(self.playout, self.rx, self.session.gate)
             audio.startTransmit(self.port)
             self.port.startTransmit(audio)
+            self.media_index = idx
             stream = self.getStreamInfo(idx)
             self.codec = f"{stream.codecName}/{stream.codecClockRate}"
             self.session.codec = self.codec
@@ -127,6 +133,18 @@ class AgentCall(pj.Call):
             log.info("call %d: DTMF %s", self.number, prm.digit)
         except Exception:
             log.exception("call %d: DTMF callback failed", self.number)
+
+    def rtp_silent_for(self, now: float) -> float:
+        """Seconds since the caller's last RTP packet (0 while packets arrive)."""
+        if self.port is None or self.ended:
+            return 0.0
+        try:
+            packets = int(self.getStreamStat(self.media_index).rtcp.rxStat.pkt)
+        except pj.Error:
+            return 0.0
+        if packets != self._rx_packets:
+            self._rx_packets, self._t_last_rx = packets, now
+        return now - (self._t_last_rx or now)
 
     # -- reporting ---------------------------------------------------
     def summary(self, cause: str) -> str:
