@@ -12,7 +12,8 @@ from .dialog.base import Brain, create_brain
 from .errors import ConfigError, ModelError
 from .media.priority import lower_thread_priority
 from .models import check_file
-from .stt.base import create_stt
+from .stt.base import SttEngine, create_stt
+from .stt.process import ProcessSttEngine
 from .tts.base import create_tts
 
 __all__ = ["load_engines", "load_brain", "preflight", "system_prompt"]
@@ -83,7 +84,10 @@ def load_engines(cfg: SpeechConfig) -> Engines:
 
 
 def _load(cfg: SpeechConfig) -> Engines:
-    stt = create_stt(cfg.stt, cfg.vosk_model or None)
+    if cfg.stt == "pocketsphinx":  # it holds the GIL while decoding: keep it off the media clock's GIL
+        stt: SttEngine = ProcessSttEngine("pocketsphinx")
+    else:
+        stt = create_stt(cfg.stt, cfg.vosk_model or None)
     prewarm = getattr(stt, "prewarm", None)
     if prewarm is not None:  # a decoder takes ~0.5 s to build: not while a call waits
         prewarm(1)

@@ -49,7 +49,7 @@ def test_a_full_turn_question_to_answer_audio(tmp_path: Path, speculate_ms: str)
     answer = _event(result, "audio_start", 1)
     assert answer["latency_ms"] is not None and answer["latency_ms"] < 5000
     log = agent.log()
-    assert "caller: what is the weather like today" in log
+    assert "caller: what is the weather like" in log
     assert "agent: I cannot see outside from here" in log
     transcript = _records(tmp_path, "transcript.jsonl")
     roles = [(r["role"], r["interrupted"]) for r in transcript]
@@ -100,8 +100,9 @@ def test_caller_hangs_up_mid_reply_and_nothing_leaks(tmp_path: Path) -> None:
 
 def test_goodbye_makes_the_agent_hang_up(tmp_path: Path) -> None:
     with _agent(tmp_path, "--brain", "scripted", "--greeting", "") as agent:
-        result = _call(agent, [{"say": "Thank you, goodbye."}, {"wait_audio": 15}, {"wait_quiet": 8.0},
-                               {"sleep": 3.0}])
+        result = _call(agent, [{"say": "What is the weather like today?"}, {"wait_audio": 15},
+                               {"wait_quiet": 1.0}, {"say": "Thank you, goodbye."}, {"wait_audio": 15},
+                               {"wait_quiet": 8.0}, {"sleep": 3.0}])
         agent.wait_for(r"ended: agent said goodbye")
     assert result["hung_up_by"] == "agent"
 
