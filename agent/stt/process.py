@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -33,11 +32,11 @@ _AUDIO, _FINISH, _RESET, _QUIT = b"A", b"F", b"R", b"Q"
 
 
 def _serve(conn: Connection, name: str, model: str | None) -> None:
-    """The child: load the engine, then decode what the pipe brings."""
-    try:
-        os.nice(5)
-    except OSError:
-        pass
+    """The child: load the engine, then decode what the pipe brings.
+
+    It keeps normal priority: the final transcript is on the critical path, and
+    the LLM and TTS threads (lowered) may be busy on a speculative reply.
+    """
     from agent.stt.base import create_stt
 
     try:
