@@ -130,7 +130,7 @@ def test_twenty_calls_in_a_row_leave_no_growth(tmp_path: Path) -> None:
     with _agent(tmp_path, "--log-level", "debug") as agent:
         run_caller(_uri(agent), "--duration", "0.3", "--repeat", "3")
         agent.wait_for(r"ended: caller hung up", count=3)
-        time.sleep(3.0)  # the null sound device closes after ~1 s idle; ended calls are freed after 1 s
+        time.sleep(3.0)  # the null sound device closes after ~1 s idle
         before = proc_stats(agent.pid)
         results = caller_results(start_caller(_uri(agent), "--duration", "0.3", "--repeat", "20"), timeout=120)
         agent.wait_for(r"ended: caller hung up", count=23)
