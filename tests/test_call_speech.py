@@ -99,9 +99,11 @@ def test_caller_hangs_up_mid_reply_and_nothing_leaks(tmp_path: Path) -> None:
 
 
 def test_goodbye_makes_the_agent_hang_up(tmp_path: Path) -> None:
+    # PocketSphinx hears Piper's "goodbye" as "to buy it" or "the bike" about one time in four;
+    # "bye bye" came back right 20 times out of 20.
     with _agent(tmp_path, "--brain", "scripted", "--greeting", "") as agent:
         result = _call(agent, [{"say": "What is the weather like today?"}, {"wait_audio": 15},
-                               {"wait_quiet": 1.0}, {"say": "Thank you, goodbye."}, {"wait_audio": 15},
+                               {"wait_quiet": 1.0}, {"say": "Thanks, bye bye."}, {"wait_audio": 15},
                                {"wait_quiet": 8.0}, {"sleep": 3.0}])
         agent.wait_for(r"ended: agent said goodbye")
     assert result["hung_up_by"] == "agent"
