@@ -263,13 +263,16 @@ class SttWorker:
         self._pending.clear()
 
     def _on_ended(self, stream: SttStream, event: SpeechEnded) -> None:
+        t_asked = self._clock()
         final = stream.finish()
         ready = dataclasses.replace(final, t_monotonic=self._clock())
         log.debug(
-            "%s: final %r %.0f ms after the endpoint",
+            "%s: final %r %.0f ms after the endpoint (frame queue %.0f ms, recogniser %.0f ms)",
             self._name,
             ready.text,
             (ready.t_monotonic - event.t_detected) * 1000.0,
+            (t_asked - event.t_detected) * 1000.0,
+            (ready.t_monotonic - t_asked) * 1000.0,
         )
         self._pending.clear()
         self._next_activity_ms = 0
