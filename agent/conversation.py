@@ -23,7 +23,7 @@ from typing import Any
 from .config import DEFAULT_GREETING, Config, SpeechConfig
 from .dialog.base import Brain, Message
 from .dialog.chunker import Chunker
-from .frames import DtmfEvent, SpeechChunk, Transcript
+from .frames import FRAME_MS, DtmfEvent, SpeechChunk, Transcript
 from .records import JsonLinesWriter
 from .session import CallHandler, CallSession
 from .stt.base import SttEngine
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 POLL_SECS = 0.02
 JOIN_SECS = 2.0
+PACE_AHEAD_SECS = 1.0
+"""Below this much audio ready ahead of the caller, the brain waits while a chunk is synthesised."""
 
 
 @dataclass
@@ -75,6 +77,11 @@ class _Reply:
     spec_text: str = ""
     held_audio: list[tuple[Any, int, str]] = field(default_factory=list)
     discarded: bool = False
+    pace: threading.Event = field(default_factory=threading.Event)
+    """Cleared while the caller waits on a chunk's synthesis: the brain then holds its next token."""
+
+    def __post_init__(self) -> None:
+        self.pace.set()
 
 
 class CallConversation:
@@ -163,6 +170,7 @@ class CallConversation:
                 return  # it had all been said already
             reply.interrupted = True
             reply.cancel.set()
+            reply.pace.set()
             dropped = self.s.clear() + self.gate.dropped_frames
             self.tts.cancel()
         log.info("%s: barge-in after %d ms of caller speech; dropped %.2f s of queued audio",
@@ -176,6 +184,7 @@ class CallConversation:
                 return
             if self.gate.fired.is_set():
                 return  # barge-in under way
+            reply.pace.set()
             if reply.held:
                 reply.held_audio.append((chunk.audio.samples, chunk.audio.rate, chunk.text))
                 if reply.timeline and not reply.timeline.t_first_audio_ready:
@@ -191,6 +200,7 @@ class CallConversation:
         reply = self.reply
         if reply is not None:
             reply.synth_done = True
+            reply.pace.set()
 
     # -- dialog thread ------------------------------------------------
     def _dialog_loop(self) -> None:
@@ -294,6 +304,7 @@ class CallConversation:
         """Drop a speculative reply nobody heard (lock held)."""
         reply.discarded = True
         reply.cancel.set()
+        reply.pace.set()
         self.tts.cancel()
         if self.reply is reply:
             self.reply = None
@@ -310,7 +321,7 @@ class CallConversation:
             self.reply = reply
         chunker = Chunker()
         parts: list[str] = []
-        for delta in brain.reply(history, text, reply.cancel):
+        for delta in brain.reply(history, text, reply.cancel, reply.pace):
             if reply.cancel.is_set() or self.s.ended.is_set():
                 break
             if not timeline.t_first_token:
@@ -329,7 +340,17 @@ class CallConversation:
         if reply.timeline and not reply.timeline.t_first_chunk_text:
             reply.timeline.t_first_chunk_text = time.monotonic()
             reply.timeline.first_chunk = chunk
+        if self.tts.mode == "streaming" and self._audio_ahead_secs(reply) < PACE_AHEAD_SECS:
+            # The caller is (nearly) waiting on this chunk: let synthesis have the CPU.
+            reply.pace.clear()
         self.tts.push_text(chunk)
+
+    def _audio_ahead_secs(self, reply: _Reply) -> float:
+        """Audio of this reply ready for the caller and not yet played."""
+        with self._lock:
+            if reply.held:
+                return sum(len(samples) / rate for samples, rate, _text in reply.held_audio)
+        return self.s.playout.pending_frames * FRAME_MS / 1000.0
 
     def _maybe_finish_reply(self) -> None:
         reply = self.reply

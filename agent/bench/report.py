@@ -14,7 +14,7 @@ from ..timeline import STAGES
 from .run import Turn
 from .texts import REPLIES, words
 
-__all__ = ["summarise", "plot", "env"]
+__all__ = ["summarise", "plot", "env", "turn_rows"]
 
 KINDS = ("short", "medium", "long")
 PACKAGES = ("pjsua2-python", "piper-tts", "onnxruntime", "llama-cpp-python", "pocketsphinx", "vosk", "numpy",
@@ -81,6 +81,32 @@ def _rtp(gaps_ms: list[float], note: str) -> dict[str, Any]:
     return {"max_gap_ms": round(max(gaps_ms), 1), "jitter_ms_p99": _pct(jitter, 99), "packets": len(gaps_ms) + 1}
 
 
+def _ms(a: float | None, b: float | None) -> float | None:
+    return round((b - a) * 1000.0, 1) if a and b else None
+
+
+def turn_rows(turns: list[Turn]) -> list[dict[str, Any]]:
+    """Every measured turn: the caller's number beside the agent's own view of it.
+
+    ``in_agent_ms`` ends at the agent's first audio frame handed to its RTP
+    stream (and starts at the agent's own end-of-speech mark for voice to
+    voice); the rest of ``ms`` is the two RTP stacks: encoding, jitter buffers.
+    """
+    rows = []
+    for t in turns:
+        tl = t.timeline or {}
+        if t.phase.startswith("tts-"):
+            ms, agent = ttfa_ms(t), _ms(tl.get("t_first_token"), tl.get("t_first_audio_out"))
+        elif t.phase == "stt":
+            ms, agent = stt_final_ms(t), _ms(tl.get("t_end_of_speech"), tl.get("t_stt_final"))
+        else:
+            ms, agent = v2v_ms(t), tl.get("voice_to_voice_ms")
+        rows.append({"phase": t.phase, "kind": t.kind, "ms": None if ms is None else round(ms, 1),
+                     "in_agent_ms": agent, "speculative": bool(tl.get("speculative")),
+                     "stages_ms": tl.get("stages_ms", {}), "heard": tl.get("user_text", "")})
+    return rows
+
+
 def env() -> dict[str, Any]:
     versions = {}
     for name in PACKAGES:
@@ -96,7 +122,7 @@ def summarise(turns: list[Turn], gaps_ms: list[float], endpoint_ms: int, note: s
     """The benchmark's JSON, with the fixed keys."""
     return {"tts": {"streaming": _tts(turns, "streaming"), "batch": _tts(turns, "batch")},
             "stt": _stt(turns, endpoint_ms), "voice_to_voice": _v2v(turns), "rtp_tx": _rtp(gaps_ms, note),
-            "env": env()}
+            "env": env(), "turns": turn_rows(turns)}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

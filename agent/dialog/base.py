@@ -15,9 +15,12 @@ from typing import Any, Literal
 
 from agent.errors import ConfigError
 
-__all__ = ["Brain", "Message", "Role", "brain_names", "create_brain", "register_brain"]
+__all__ = ["PACE_MAX_WAIT_SECS", "Brain", "Message", "Role", "brain_names", "create_brain", "register_brain"]
 
 Role = Literal["system", "user", "assistant"]
+
+PACE_MAX_WAIT_SECS = 2.0
+"""Longest a brain waits on a cleared ``pace`` event before it goes on anyway."""
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,22 @@ class Brain(abc.ABC):
 
     @abc.abstractmethod
     def reply(
-        self, history: list[Message], user_text: str, cancel: threading.Event
+        self,
+        history: list[Message],
+        user_text: str,
+        cancel: threading.Event,
+        pace: threading.Event | None = None,
     ) -> Iterator[str]:
         """Stream the reply to ``user_text`` as text deltas.
 
         ``history`` holds earlier turns (not ``user_text``).  When ``cancel``
         is set the iterator stops promptly (within one delta).
+
+        ``pace``, when given, is cleared while audio the caller is waiting for
+        is being synthesised.  A brain that competes with synthesis for the
+        CPU (a local LLM) then waits between deltas until it is set again; if
+        it waits ``PACE_MAX_WAIT_SECS`` in vain it ignores ``pace`` for the rest
+        of the reply.  A brain that costs nothing may ignore it.
         """
 
     def prepare(self, history: list[Message]) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.dialog.base import Brain, Message
+from agent.dialog.base import PACE_MAX_WAIT_SECS, Brain, Message
 from agent.errors import ModelError
 from agent.models import check_file, default_llm_model
 from agent.media.priority import lower_thread_priority
@@ -53,10 +53,12 @@ class LlmStats:
     generate_secs: float
     tokens: int
     cancelled: bool
+    paused_secs: float = 0.0
+    """Waiting on the caller's ``pace`` (while the first audio was synthesised)."""
 
     @property
     def tokens_per_sec(self) -> float:
-        after_first = self.generate_secs - self.first_token_secs
+        after_first = self.generate_secs - self.first_token_secs - self.paused_secs
         return (self.tokens - 1) / after_first if self.tokens > 1 and after_first > 0 else 0.0
 
 
@@ -68,6 +70,7 @@ class _Request:
     out: queue.Queue[object] = field(default_factory=queue.Queue)
     abandoned: threading.Event = field(default_factory=threading.Event)
     t_submitted: float = 0.0
+    pace: threading.Event | None = None
 
     def stopped(self) -> bool:
         return self.cancel.is_set() or self.abandoned.is_set()
@@ -174,10 +177,17 @@ class LlmBrain(Brain):
             pass
 
     def reply(
-        self, history: list[Message], user_text: str, cancel: threading.Event
+        self,
+        history: list[Message],
+        user_text: str,
+        cancel: threading.Event,
+        pace: threading.Event | None = None,
     ) -> Iterator[str]:
-        """Stream the model's reply; stops within one token of ``cancel``."""
-        return self._submit(self._messages(history, user_text), cancel, self.max_tokens)
+        """Stream the model's reply; stops within one token of ``cancel``.
+
+        While ``pace`` is clear the worker waits between tokens (see :class:`Brain`).
+        """
+        return self._submit(self._messages(history, user_text), cancel, self.max_tokens, pace)
 
     def prepare(self, history: list[Message]) -> None:
         """Evaluate, while the line is quiet, the prompt prefix the next reply will share.
@@ -213,9 +223,13 @@ class LlmBrain(Brain):
         return messages
 
     def _submit(
-        self, messages: list[dict[str, str]], cancel: threading.Event, max_tokens: int
+        self,
+        messages: list[dict[str, str]],
+        cancel: threading.Event,
+        max_tokens: int,
+        pace: threading.Event | None = None,
     ) -> Iterator[str]:
-        request = _Request(messages, cancel, max_tokens, t_submitted=self._clock())
+        request = _Request(messages, cancel, max_tokens, t_submitted=self._clock(), pace=pace)
         self._requests.put(request)
         try:
             while True:
@@ -267,7 +281,7 @@ class LlmBrain(Brain):
             temperature=self.temperature,
             repeat_penalty=1.1,
         )
-        tokens, t_first = 0, 0.0
+        tokens, t_first, paused = 0, 0.0, 0.0
         try:
             for part in stream:
                 if request.stopped():
@@ -281,6 +295,7 @@ class LlmBrain(Brain):
                 request.out.put(_MARKDOWN_RE.sub("", delta))
                 if tokens >= self.sentence_stop_tokens and delta.rstrip().endswith(_SENTENCE_END):
                     break
+                paused += _wait_pace(request)
         finally:
             stream.close()
         return LlmStats(
@@ -289,4 +304,22 @@ class LlmBrain(Brain):
             generate_secs=self._clock() - t_start,
             tokens=tokens,
             cancelled=request.cancel.is_set(),
+            paused_secs=paused,
         )
+
+
+def _wait_pace(request: _Request) -> float:
+    """Hold the next token while the request's ``pace`` is clear; seconds waited."""
+    pace = request.pace
+    if pace is None or pace.is_set():
+        return 0.0
+    started = time.monotonic()
+    deadline = started + PACE_MAX_WAIT_SECS
+    while not pace.wait(_POLL_SECS):
+        if request.stopped():
+            break
+        if time.monotonic() >= deadline:
+            logger.debug("pace not set within %.1f s: generating on without it", PACE_MAX_WAIT_SECS)
+            request.pace = None
+            break
+    return time.monotonic() - started

@@ -197,7 +197,11 @@ class ScriptedBrain(Brain):
         return template.replace("{time}", self._clock_text()).replace("{text}", spoken)
 
     def reply(
-        self, history: list[Message], user_text: str, cancel: threading.Event
+        self,
+        history: list[Message],
+        user_text: str,
+        cancel: threading.Event,
+        pace: threading.Event | None = None,
     ) -> Iterator[str]:
         """Stream :meth:`answer` word by word (each word keeps its trailing space)."""
         for match in _WORD_RE.finditer(self.answer(user_text)):
