@@ -26,6 +26,7 @@ from .config import Config, parse_cidrs
 from .manager import Admission, default_allow_list, source_ip
 from .media.playout import PlayoutBuffer
 from .media.port import CallMediaPort
+from .media.priority import GIL_SWITCH_SECS
 from .records import MediaRecorder
 from .session import CallHandler, CallSession
 from .sip.account import AgentAccount, account_config
@@ -37,8 +38,6 @@ __all__ = ["AgentApp"]
 log = logging.getLogger(__name__)
 
 POLL_MS = 20
-GIL_SWITCH_SECS = 0.001
-"""How long a busy Python thread may keep the GIL from the media clock thread (default 5 ms)."""
 SHUTDOWN_CALLS_SECS = 1.0
 SHUTDOWN_UNREGISTER_SECS = 0.3
 HANDLER_JOIN_SECS = 1.0

@@ -25,6 +25,7 @@ from .errors import ConfigError
 from .frames import FRAME_SAMPLES, SAMPLE_RATE
 from .media.playout import PlayoutBuffer
 from .media.port import CallMediaPort, vector_bytes
+from .media.priority import GIL_SWITCH_SECS
 from .records import read_wav
 from .sip.account import account_config
 from .sip.endpoint import SipEndpoint
@@ -52,6 +53,7 @@ class _RecordingPort(CallMediaPort):
         super().__init__("caller", playout, queue.SimpleQueue())
         self.rx_log: list[tuple[float, bytes]] = []
         self.tx_log: list[tuple[float, int]] = []
+        self.voiced = VoicedIndex(self)
 
     def reset(self, playout: PlayoutBuffer) -> None:
         """Serve a new call (only while connected to none)."""
@@ -60,6 +62,7 @@ class _RecordingPort(CallMediaPort):
         self.attach(playout, queue.SimpleQueue())
         self.rx_log = []
         self.tx_log = []
+        self.voiced = VoicedIndex(self)
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         """Real time: stamp and keep the frame."""
@@ -76,6 +79,46 @@ class _RecordingPort(CallMediaPort):
         super().onFrameRequested(frame)
         if playing:
             self.tx_log.append((time.monotonic(), self.counters.tx_frames))
+
+
+class VoicedIndex:
+    """Arrival times of the non-silent frames a port received, kept up to date incrementally.
+
+    Each frame is measured once, in batches, so polling it while the call
+    runs costs the measuring thread (and the media clock waiting on its GIL)
+    almost nothing, however long the call.
+    """
+
+    def __init__(self, port: _RecordingPort) -> None:
+        self._port = port
+        self._scanned = 0
+        self.times: list[float] = []
+
+    def update(self) -> list[float]:
+        log_ = self._port.rx_log
+        end = len(log_)
+        if end > self._scanned:
+            new = log_[self._scanned : end]
+            self._scanned = end
+            pcm = np.frombuffer(b"".join(raw for _, raw in new), dtype=np.int16).astype(np.float32)
+            if len(pcm) == len(new) * FRAME_SAMPLES:
+                rms = np.sqrt(np.mean(pcm.reshape(len(new), FRAME_SAMPLES) ** 2, axis=1))
+                loud = 20 * np.log10(np.maximum(rms, 1e-3) / 32768.0) > SILENCE_DBFS
+                self.times.extend(t for (t, _), is_loud in zip(new, loud) if is_loud)
+            else:  # odd-sized frames: one at a time
+                self.times.extend(t for t, raw in new if frame_dbfs(raw) > SILENCE_DBFS)
+        return self.times
+
+    def first_after(self, t_after: float) -> float | None:
+        import bisect
+
+        times = self.update()
+        i = bisect.bisect_right(times, t_after)
+        return times[i] if i < len(times) else None
+
+    def last(self) -> float:
+        times = self.update()
+        return times[-1] if times else 0.0
 
 
 class _OutgoingCall(pj.Call):
@@ -147,6 +190,8 @@ class Caller:
         self._spare: _RecordingPort | None = None
 
     def start(self) -> None:
+        # As in the agent: a frame callback waiting on the GIL delays the arrival stamps.
+        sys.setswitchinterval(GIL_SWITCH_SECS)
         self.endpoint.start()
         self.account = pj.Account()
         self.account.create(account_config(self.cfg, self.endpoint.bound_port))
@@ -216,25 +261,15 @@ class Caller:
 
     def first_voiced_after(self, t_after: float) -> float | None:
         """Arrival time of the first non-silent received frame after ``t_after``."""
-        rx_log = self.port.rx_log if self.port else []
-        for t, raw in rx_log[self._scan_from(rx_log, t_after):]:
-            if frame_dbfs(raw) > SILENCE_DBFS:
-                return t
-        return None
+        return self.port.voiced.first_after(t_after) if self.port else None
 
     def last_voiced(self) -> float:
         """Arrival time of the latest non-silent frame (0.0 if none)."""
-        rx_log = self.port.rx_log if self.port else []
-        for t, raw in reversed(rx_log[-500:]):
-            if frame_dbfs(raw) > SILENCE_DBFS:
-                return t
-        return 0.0
+        return self.port.voiced.last() if self.port else 0.0
 
-    @staticmethod
-    def _scan_from(rx_log: list[tuple[float, bytes]], t_after: float) -> int:
-        import bisect
-
-        return bisect.bisect_right([t for t, _ in rx_log], t_after)
+    def voiced_times(self) -> list[float]:
+        """Arrival times of every non-silent frame received in this call."""
+        return list(self.port.voiced.update()) if self.port else []
 
     def wait_agent_audio(self, t_after: float, timeout: float) -> float | None:
         """Pump until the agent's audio starts after ``t_after``; its arrival time."""
@@ -272,7 +307,7 @@ class Caller:
         if self.port is not None:
             self.result.frames_rx = self.port.counters.rx_frames
             self.result.frames_tx = self.port.counters.tx_frames - self.port.counters.tx_silent
-            self.result.frames_rx_voiced = sum(1 for _, raw in self.port.rx_log if frame_dbfs(raw) > SILENCE_DBFS)
+            self.result.frames_rx_voiced = len(self.port.voiced.update())
         if self.port is not None:  # kept for the next call; the call object goes now
             self._spare = self.port
         self.call = None
@@ -410,7 +445,7 @@ def run_steps(caller: Caller, steps: list[dict[str, Any]]) -> None:
             events.append({"disconnected": time.monotonic()})
             caller.result.hung_up_by = caller.result.hung_up_by or "agent"
             break
-    voiced = [float(t) for t, raw in (caller.port.rx_log if caller.port else []) if frame_dbfs(raw) > SILENCE_DBFS]
+    voiced = [float(t) for t in caller.voiced_times()]
     events.append({"voiced_times": voiced})
 
 

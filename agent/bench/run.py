@@ -90,11 +90,7 @@ class Bench:
         self.caller.pump_until(lambda: not self.caller.playout.playing, turn.utterance_secs + 5.0)
 
     def _collect_voiced(self, turn: Turn) -> None:
-        from ..caller import SILENCE_DBFS, frame_dbfs
-
-        port = self.caller.port
-        rx = port.rx_log if port else []
-        turn.voiced = [t for t, raw in rx if t > turn.t_speech_end and frame_dbfs(raw) > SILENCE_DBFS][:200]
+        turn.voiced = [t for t in self.caller.voiced_times() if t > turn.t_speech_end][:200]
 
     def _end_call(self) -> None:
         self.caller.end_call()

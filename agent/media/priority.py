@@ -13,10 +13,12 @@ import logging
 import os
 import threading
 
-__all__ = ["BOOSTER", "MediaThreadBooster", "lower_thread_priority", "WORKER_NICE"]
+__all__ = ["BOOSTER", "GIL_SWITCH_SECS", "MediaThreadBooster", "lower_thread_priority", "WORKER_NICE"]
 
 log = logging.getLogger(__name__)
 
+GIL_SWITCH_SECS = 0.001
+"""How long a busy Python thread may keep the GIL from the media clock thread (default 5 ms)."""
 MEDIA_FIFO_PRIORITY = 10
 MEDIA_NICE = -10
 WORKER_NICE = 5
