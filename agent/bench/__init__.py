@@ -4,7 +4,9 @@ Phases (each starts the agent as in production, in its own process):
   tts-streaming, tts-batch  replies of ~5, 30 and 150 words: reply text -> first audio at the caller
   stt                       utterances of ~2, 10, 30 s: end of speech -> final transcript in the agent
   v2v                       the default LLM: end of speech -> first answer audio at the caller
-Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).
+Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).  A
+real-time probe process and the CPU steal time show when the machine itself stalled (a
+virtual machine's host may stop its CPUs); gaps that overlap such a stall are marked.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from .report import plot, summarise
     from .run import AGENT_RTP, CALLER_RTP, Bench
     from .sniff import RtpSniffer
+    from .stalls import StallProbe
 
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
     if not phases <= {"tts", "stt", "v2v"}:
@@ -56,6 +59,7 @@ def run_bench(args: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"records in {workdir}")
     sniffer = RtpSniffer(AGENT_RTP, CALLER_RTP).start()
+    probe = StallProbe().start()
     bench = Bench(workdir, create_tts("piper"), say)
     bench.on_call_end = sniffer.end_call
     try:
@@ -69,9 +73,16 @@ def run_bench(args: argparse.Namespace) -> int:
     finally:
         bench.close()
         sniffer.stop()
+        probe.stop()
     result = summarise(bench.turns, sniffer.gaps_ms(), ENDPOINT_MS, sniffer.error)
-    result["rtp_tx"]["largest_gaps"] = [{"gap_ms": round(g, 1), "t_wall": round(t, 3), "flow": list(f)}
-                                        for g, t, f in sniffer.largest_gaps()]
+    gaps = sniffer.largest_gaps(500)
+    rtp = result["rtp_tx"]
+    rtp["largest_gaps"] = [{"gap_ms": round(g, 1), "t_wall": round(t, 3), "flow": list(f),
+                            "machine_stall_ms": round(probe.overlapping(t, g), 1)} for g, t, f in gaps[:5]]
+    if gaps:
+        own = [g for g, t, _f in gaps if not probe.overlapping(t, g)]
+        rtp["max_gap_ms_outside_machine_stalls"] = round(own[0], 1) if own else 20.0
+    rtp["machine"] = probe.summary()
     result["quick"] = bool(args.quick)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     plot(result, Path(args.plot))
@@ -96,3 +107,9 @@ def _print(r: dict[str, Any]) -> None:
     rtp = r["rtp_tx"]
     print(f"agent RTP on the wire: largest gap {rtp['max_gap_ms']} ms, jitter p99 {rtp['jitter_ms_p99']} ms"
           + (f" ({rtp['note']})" if rtp.get("note") else ""))
+    machine = rtp.get("machine")
+    if machine:
+        print(f"  the machine itself: {machine['stalls']} stalls over {machine['threshold_ms']:.0f} ms seen by a "
+              f"{'real-time' if machine['probe_realtime'] else 'normal-priority'} probe (largest "
+              f"{machine['stall_max_ms']} ms), CPU steal {machine['steal_pct']} %; largest RTP gap outside "
+              f"them {rtp.get('max_gap_ms_outside_machine_stalls', '-')} ms")
