@@ -95,6 +95,7 @@ def _print(r: dict[str, Any]) -> None:
     print("time to first audio (reply text -> first audio at the caller), p50 / p95 ms:")
     for mode in ("streaming", "batch"):
         cells = "  ".join(f"{k} ({v['words']} words) {v['ttfa_ms_p50']:.0f}/{v['ttfa_ms_p95']:.0f} n={v['n']}"
+                          + (f" ({v['misheard']} misheard, not counted)" if v.get("misheard") else "")
                           for k, v in r["tts"][mode].items())
         print(f"  {mode:9s} {cells}")
     stt = r["stt"]

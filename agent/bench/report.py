@@ -14,7 +14,7 @@ from ..timeline import STAGES
 from .run import Turn
 from .texts import REPLIES, words
 
-__all__ = ["summarise", "plot", "env", "turn_rows"]
+__all__ = ["summarise", "plot", "env", "reply_of_kind", "turn_rows"]
 
 KINDS = ("short", "medium", "long")
 PACKAGES = ("pjsua2-python", "piper-tts", "onnxruntime", "llama-cpp-python", "pocketsphinx", "vosk", "numpy",
@@ -46,12 +46,25 @@ def v2v_ms(turn: Turn) -> float | None:
     return (first - turn.t_speech_end) * 1000.0 if first else None
 
 
+def reply_of_kind(turn: Turn) -> bool:
+    """Did the agent answer with a reply of the length asked for?
+
+    The scripted brain picks the reply from the recognised words; a misheard
+    trigger gets the fallback, whose time to first audio says nothing about
+    a reply of that length, so such turns are not counted.
+    """
+    first = " ".join(str((turn.timeline or {}).get("first_chunk", "")).split())
+    return bool(first) and any(" ".join(r.split()).startswith(first) for r in REPLIES.get(turn.kind, []))
+
+
 def _tts(turns: list[Turn], mode: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kind in KINDS:
-        values = [v for t in turns if t.phase == f"tts-{mode}" and t.kind == kind if (v := ttfa_ms(t)) is not None]
+        mine = [t for t in turns if t.phase == f"tts-{mode}" and t.kind == kind]
+        values = [v for t in mine if reply_of_kind(t) and (v := ttfa_ms(t)) is not None]
         out[kind] = {"ttfa_ms_p50": _pct(values, 50), "ttfa_ms_p95": _pct(values, 95), "n": len(values),
-                     "words": round(float(np.mean([words(r) for r in REPLIES[kind]])))}
+                     "words": round(float(np.mean([words(r) for r in REPLIES[kind]]))),
+                     "misheard": sum(1 for t in mine if t.timeline and not reply_of_kind(t))}
     return out
 
 
@@ -101,6 +114,8 @@ def turn_rows(turns: list[Turn]) -> list[dict[str, Any]]:
             ms, agent = stt_final_ms(t), _ms(tl.get("t_end_of_speech"), tl.get("t_stt_final"))
         else:
             ms, agent = v2v_ms(t), tl.get("voice_to_voice_ms")
+        if t.phase.startswith("tts-") and not reply_of_kind(t):
+            ms = None  # misheard: another reply was measured (see reply_of_kind)
         rows.append({"phase": t.phase, "kind": t.kind, "ms": None if ms is None else round(ms, 1),
                      "in_agent_ms": agent, "speculative": bool(tl.get("speculative")),
                      "stages_ms": tl.get("stages_ms", {}), "heard": tl.get("user_text", "")})

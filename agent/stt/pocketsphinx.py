@@ -13,9 +13,11 @@ Measured facts that shape this module:
 * The default second pass (``fwdflat``) makes ``end_utt`` grow with the
   utterance (65 ms for 1.8 s of speech, 620 ms for 14.6 s), so it is off:
   similar word accuracy.  The ``bestpath`` pass also grows with it (~3 ms
-  per second of speech: 65-95 ms at 26 s), so it is off too: ``end_utt``
-  is then a flat 10-12 ms, and the word error rate on 540 words of Piper
-  speech was 22.6 % instead of 22.2 %.
+  per second of speech: 65-95 ms at 26 s) and stays on: without it
+  ``end_utt`` is a flat 10-12 ms and the word error rate on 540 words of
+  Piper speech was about the same (22.6 % vs 22.2 %), but short commands
+  suffered ("give me the middle sized answer" -> "give me the metal size
+  cancer", "long answer" -> "along answer").
 * Cepstral-mean normalisation adapts across utterances; a pooled decoder
   gets the initial mean back for each new call.
 * The Python binding does not release the GIL, so audio is fed in 20 ms
@@ -71,7 +73,7 @@ class PocketsphinxEngine(SttEngine):
         model: str | None = None,
         partial_every_ms: int = PARTIAL_EVERY_MS,
         second_pass: bool = False,
-        bestpath: bool = False,
+        bestpath: bool = True,
     ) -> None:
         try:
             import pocketsphinx

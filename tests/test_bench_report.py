@@ -1,0 +1,30 @@
+"""Benchmark bookkeeping: a misheard trigger is not counted as a reply of that length."""
+
+from __future__ import annotations
+
+from agent.bench.report import _tts, reply_of_kind
+from agent.bench.run import Turn
+from agent.bench.texts import REPLIES
+
+
+def _turn(kind: str, first_chunk: str, t0: float = 10.0, heard_at: float = 10.2) -> Turn:
+    turn = Turn("tts-streaming", kind)
+    turn.timeline = {"first_chunk": first_chunk, "t_first_token": t0}
+    turn.voiced = [heard_at]
+    return turn
+
+
+def test_a_reply_of_the_asked_length_is_recognised_by_its_first_chunk() -> None:
+    long_first = REPLIES["long"][2].split(",")[0] + ","
+    assert reply_of_kind(_turn("long", long_first))
+    assert reply_of_kind(_turn("short", "  " + REPLIES["short"][0] + " "))
+    assert not reply_of_kind(_turn("long", "I heard you."))
+    assert not reply_of_kind(_turn("medium", ""))
+
+
+def test_misheard_turns_are_counted_apart() -> None:
+    turns = [_turn("long", REPLIES["long"][0].split(",")[0] + ",", heard_at=10.15),
+             _turn("long", "I heard you.", heard_at=10.05)]
+    out = _tts(turns, "streaming")["long"]
+    assert out["n"] == 1 and out["misheard"] == 1
+    assert out["ttfa_ms_p50"] == 150.0
