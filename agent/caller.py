@@ -38,10 +38,13 @@ SILENCE_DBFS = -50.0
 """A received frame quieter than this counts as silence."""
 
 
+def _dbfs(rms: np.ndarray | float) -> np.ndarray:
+    return 20 * np.log10(np.maximum(rms, 1e-3) / 32768.0)
+
+
 def frame_dbfs(raw: bytes) -> float:
     x = np.frombuffer(raw, dtype=np.int16).astype(np.float32)
-    rms = float(np.sqrt(np.mean(x * x))) if len(x) else 0.0
-    return 20 * np.log10(max(rms, 1e-3) / 32768.0)
+    return float(_dbfs(float(np.sqrt(np.mean(x * x))) if len(x) else 0.0))
 
 
 class _RecordingPort(CallMediaPort):
@@ -103,7 +106,7 @@ class VoicedIndex:
             pcm = np.frombuffer(b"".join(raw for _, raw in new), dtype=np.int16).astype(np.float32)
             if len(pcm) == len(new) * FRAME_SAMPLES:
                 rms = np.sqrt(np.mean(pcm.reshape(len(new), FRAME_SAMPLES) ** 2, axis=1))
-                loud = 20 * np.log10(np.maximum(rms, 1e-3) / 32768.0) > SILENCE_DBFS
+                loud = _dbfs(rms) > SILENCE_DBFS
                 self.times.extend(t for (t, _), is_loud in zip(new, loud) if is_loud)
             else:  # odd-sized frames: one at a time
                 self.times.extend(t for t, raw in new if frame_dbfs(raw) > SILENCE_DBFS)

@@ -342,6 +342,8 @@ class CallConversation:
             reply.timeline.first_chunk = chunk
         if self.tts.mode == "streaming" and self._audio_ahead_secs(reply) < PACE_AHEAD_SECS:
             # The caller is (nearly) waiting on this chunk: let synthesis have the CPU.
+            if reply.pace.is_set():
+                log.debug("%s: brain held while %r is synthesised", self.name, chunk)
             reply.pace.clear()
         self.tts.push_text(chunk)
 

@@ -110,10 +110,15 @@ def test_goodbye_makes_the_agent_hang_up(tmp_path: Path) -> None:
 
 
 def test_default_llm_streams_a_spoken_reply(tmp_path: Path) -> None:
-    with _agent(tmp_path, "--greeting", "") as agent:  # the default brain: the LLM
+    with _agent(tmp_path, "--greeting", "", "--log-level", "debug") as agent:  # the default brain: the LLM
         result = _call(agent, [{"say": "What is the capital of France?"}, {"wait_audio": 30},
                                {"wait_quiet": 1.5}])
         agent.wait_for(r"turn 1: end of speech -> first audio")
     assert _event(result, "audio_start")["audio_start"] is not None
-    reply = [line for line in agent.log().splitlines() if "call 1: agent:" in line]
+    log = agent.log()
+    reply = [line for line in log.splitlines() if "call 1: agent:" in line]
     assert reply and len(reply[0].split("agent:", 1)[1].strip()) > 2
+    # The LLM was held while the first chunk was synthesised, and released by that synthesis
+    # (not by the brain's own time-out).
+    assert "brain held while" in log
+    assert "generating on without it" not in log

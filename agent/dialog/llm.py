@@ -266,6 +266,9 @@ class LlmBrain(Brain):
             try:
                 stats = self._generate(request)
                 self.last_stats = stats
+                logger.debug("llm %x: %d tokens, first after %.0f ms, %.0f tokens/s, held %.0f ms for synthesis",
+                             id(self), stats.tokens, stats.first_token_secs * 1000.0, stats.tokens_per_sec,
+                             stats.paused_secs * 1000.0)
                 request.out.put(_Done(stats))
             except Exception as error:
                 logger.exception("llm %x: generation failed", id(self))
