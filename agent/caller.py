@@ -56,7 +56,7 @@ class _RecordingPort(CallMediaPort):
         super().__init__("caller", playout, queue.SimpleQueue())
         self.rx_log: list[tuple[float, bytes]] = []
         self.tx_log: list[tuple[float, int]] = []
-        self.voiced = VoicedIndex(self)
+        self.voiced = VoicedIndex(self.rx_log)
 
     def reset(self, playout: PlayoutBuffer) -> None:
         """Serve a new call (only while connected to none)."""
@@ -65,7 +65,7 @@ class _RecordingPort(CallMediaPort):
         self.attach(playout, queue.SimpleQueue())
         self.rx_log = []
         self.tx_log = []
-        self.voiced = VoicedIndex(self)
+        self.voiced = VoicedIndex(self.rx_log)
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         """Real time: stamp and keep the frame."""
@@ -89,16 +89,19 @@ class VoicedIndex:
 
     Each frame is measured once, in batches, so polling it while the call
     runs costs the measuring thread (and the media clock waiting on its GIL)
-    almost nothing, however long the call.
+    almost nothing, however long the call.  It holds the port's ``rx_log``,
+    never the port: a reference cycle would leave the port to the cyclic
+    garbage collector, which may run on the media clock thread and destroy
+    the port under it.
     """
 
-    def __init__(self, port: _RecordingPort) -> None:
-        self._port = port
+    def __init__(self, rx_log: list[tuple[float, bytes]]) -> None:
+        self._log = rx_log
         self._scanned = 0
         self.times: list[float] = []
 
     def update(self) -> list[float]:
-        log_ = self._port.rx_log
+        log_ = self._log
         end = len(log_)
         if end > self._scanned:
             new = log_[self._scanned : end]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
-
 import numpy as np
 
 from agent.caller import VoicedIndex
@@ -17,12 +14,12 @@ def _frame(amplitude: int) -> bytes:
 
 
 def test_it_finds_voiced_frames_incrementally() -> None:
-    port = SimpleNamespace(rx_log=[])
-    index = VoicedIndex(cast(Any, port))
+    rx_log: list[tuple[float, bytes]] = []
+    index = VoicedIndex(rx_log)
     assert index.first_after(0.0) is None and index.last() == 0.0
-    port.rx_log += [(1.00, _frame(0)), (1.02, _frame(3)), (1.04, _frame(3000))]
+    rx_log += [(1.00, _frame(0)), (1.02, _frame(3)), (1.04, _frame(3000))]
     assert index.first_after(0.0) == 1.04  # -50 dBFS: amplitude 3 is silence
-    port.rx_log += [(1.06, _frame(0)), (1.08, _frame(20000)), (1.10, _frame(0))]
+    rx_log += [(1.06, _frame(0)), (1.08, _frame(20000)), (1.10, _frame(0))]
     assert index.first_after(1.04) == 1.08
     assert index.first_after(1.08) is None
     assert index.last() == 1.08
@@ -30,5 +27,4 @@ def test_it_finds_voiced_frames_incrementally() -> None:
 
 
 def test_odd_sized_frames_are_measured_one_by_one() -> None:
-    port = SimpleNamespace(rx_log=[(2.0, _frame(5000)[:100]), (2.02, _frame(0))])
-    assert VoicedIndex(cast(Any, port)).update() == [2.0]
+    assert VoicedIndex([(2.0, _frame(5000)[:100]), (2.02, _frame(0))]).update() == [2.0]
