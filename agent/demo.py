@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from .config import BRAINS
 
-__all__ = ["add_demo_parser", "AgentChild", "DEFAULT_QUESTIONS"]
+__all__ = ["add_demo_parser", "AgentChild", "DEFAULT_QUESTIONS", "die_with_parent"]
 
 DEFAULT_QUESTIONS = ["What is the weather like today?", "Can you tell me the time please?"]
 SHOWN = ("listening for SIP", "engines ready", "caller:", "agent:", "turn ", "barge-in", " from sip:", "error",
@@ -50,7 +50,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: get SIGTERM if this process dies (no orphaned agent keeps a call up)."""
     import ctypes
 
@@ -70,7 +70,7 @@ class AgentChild:
                "--port", str(self.port), *args]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=die_with_parent)
         self.lines: list[str] = []
         self.ready = threading.Event()
         self._out, self._show = out, show

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent.demo import die_with_parent
+
 __all__ = ["AgentProcess", "run_caller", "start_caller", "caller_results", "proc_stats"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,6 +25,10 @@ def _env() -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONFAULTHANDLER"] = "1"
     return env
+
+
+STARTED: list["AgentProcess"] = []
+"""Agents started by the running test; ``tests/conftest.py`` stops any left running after it."""
 
 
 class AgentProcess:
@@ -38,8 +44,10 @@ class AgentProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", *self.args],
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=_env())
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=_env(),
+                                     preexec_fn=die_with_parent)
         log.close()
+        STARTED.append(self)
         if wait_for:
             self.wait_for(wait_for, timeout)
         return self
