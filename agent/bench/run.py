@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -19,13 +20,15 @@ from ..caller import Caller
 from ..demo import AgentChild
 from ..frames import SAMPLE_RATE
 from ..tts.base import TtsEngine
-from .texts import QUESTIONS, TRIGGERS, UTTERANCES, write_script
+from .texts import PATTERNS, QUESTIONS, TRIGGERS, UTTERANCES, write_script
 
 __all__ = ["Turn", "Bench"]
 
 log = logging.getLogger(__name__)
 
 SPEECH_DBFS = -45.0
+TTS_ATTEMPTS = 3
+"""A TTS turn whose trigger the agent misheard (it then measures the wrong reply) is asked again."""
 CALLER_RTP = range(42000, 43000)
 AGENT_RTP = range(40000, 41000)
 
@@ -43,6 +46,11 @@ class Turn:
 
     def first_voiced_after(self, t: float) -> float | None:
         return next((v for v in self.voiced if v > t), None)
+
+
+def _caller_lines(agent: AgentChild) -> list[str]:
+    """What the agent logged hearing from callers so far."""
+    return [line.split(" caller: ", 1)[1] for line in list(agent.lines) if " caller: " in line]
 
 
 def speech_end_offset(audio: np.ndarray) -> float:
@@ -107,14 +115,21 @@ class Bench:
         try:
             for i in range(per_length):
                 for kind in ("short", "medium", "long"):
-                    turn = Turn(f"tts-{mode}", kind)
-                    if self.caller.dial(agent.uri):
-                        self._say(turn, TRIGGERS[kind])
-                        self.caller.wait_agent_audio(turn.t_speech_end, 20.0)
-                        self.caller.pump(0.3)
-                        self._collect_voiced(turn)
-                    self._end_call()
-                    turns.append(turn)
+                    for attempt in range(1, TTS_ATTEMPTS + 1):
+                        turn = Turn(f"tts-{mode}", kind)
+                        heard_before = _caller_lines(agent)
+                        if self.caller.dial(agent.uri):
+                            self._say(turn, TRIGGERS[kind])
+                            self.caller.wait_agent_audio(turn.t_speech_end, 20.0)
+                            self.caller.pump(0.3)
+                            self._collect_voiced(turn)
+                        self._end_call()
+                        turns.append(turn)
+                        heard = _caller_lines(agent)[len(heard_before):]
+                        if any(re.search(PATTERNS[kind], line) for line in heard):
+                            break
+                        again = "once more" if attempt < TTS_ATTEMPTS else "giving up on this turn"
+                        self.progress(f"tts {mode}: the agent misheard the {kind} trigger ({heard}); {again}")
                 self.progress(f"tts {mode}: {len(turns)} turns")
         finally:
             agent.stop()

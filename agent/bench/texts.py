@@ -52,7 +52,7 @@ REPLIES: dict[str, list[str]] = {
 }
 """Five different replies of about 5, 30 and 150 words."""
 
-TRIGGERS = {"short": "Please give me a short answer.", "medium": "Give me a middle sized answer.",
+TRIGGERS = {"short": "Please give me a short answer.", "medium": "Give me a medium sized answer please.",
             "long": "Please give me a long answer."}
 """What the caller says to get a reply of each length (the script matches the key word)."""
 PATTERNS = {"short": r"\bshort\b", "medium": r"\b(middle|medium)\b", "long": r"\blong\b"}
