@@ -16,9 +16,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Callable
 
 import pjsua2 as pj
 
@@ -32,6 +32,7 @@ from .session import CallHandler, CallSession
 from .sip.account import AgentAccount, account_config
 from .sip.call import AgentCall
 from .sip.endpoint import SipEndpoint
+from .worker import Worker
 
 __all__ = ["AgentApp"]
 
@@ -56,7 +57,7 @@ class AgentApp:
         self.calls: dict[int, AgentCall] = {}
         self._dead: list[AgentCall] = []
         self._spare_ports: list[CallMediaPort] = []
-        self._threads: dict[int, threading.Thread] = {}
+        self._threads: dict[int, Worker] = {}
         self._recorders: dict[int, MediaRecorder] = {}
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -82,7 +83,7 @@ class AgentApp:
     def stop(self) -> None:
         self._stop.set()
 
-    def run(self, ready: Callable[["AgentApp"], None] | None = None) -> int:
+    def run(self, ready: Callable[[AgentApp], None] | None = None) -> int:
         """Start, serve until SIGINT/SIGTERM or ``stop()``, shut down cleanly; returns 0."""
         sys.setswitchinterval(GIL_SWITCH_SECS)
         self.endpoint.start()
@@ -160,17 +161,9 @@ class AgentApp:
             self._recorders[call.number] = recorder
         log.info("call %d: media up, codec %s, %.1f ms after INVITE",
                  call.number, call.codec, (time.monotonic() - call.t_created) * 1000)
-        thread = threading.Thread(target=self._run_handler, args=(session,),
-                                  name=f"call-{call.number}", daemon=True)
-        self._threads[call.number] = thread
-        thread.start()
-
-    def _run_handler(self, session: CallSession) -> None:
-        try:
-            self.handler.run(session)
-        except Exception:
-            log.exception("call %s: handler failed; hanging up", session.call_id)
-            session.hangup("handler error")
+        worker = _HandlerWorker(self.handler, session)
+        self._threads[call.number] = worker
+        worker.start()
 
     def _on_ended(self, call: AgentCall, cause: str) -> None:
         call.session.mark_ended(cause)
@@ -185,7 +178,6 @@ class AgentApp:
         log.debug("call %d ended; active calls: %d", call.number,
                   sum(1 for c in self.calls.values() if not c.rejected_code))
         if call.port is not None:  # its media is gone: nothing calls the port any more
-            call.port.gate = None
             self._spare_ports.append(call.port)
             call.port = None
         self._dead.append(call)
@@ -219,8 +211,8 @@ class AgentApp:
         self._hangup_all("agent shutting down")  # (a loop variable here would keep a Call alive)
         self._pump(lambda: not self.calls, SHUTDOWN_CALLS_SECS)
         deadline = time.monotonic() + HANDLER_JOIN_SECS
-        for thread in list(self._threads.values()):
-            thread.join(max(0.0, deadline - time.monotonic()))
+        for worker in list(self._threads.values()):
+            worker.stop(max(0.0, deadline - time.monotonic()))
         for recorder in self._recorders.values():
             recorder.stop()
         self.calls.clear()
@@ -250,6 +242,19 @@ class AgentApp:
         while not done() and time.monotonic() < deadline:
             self.endpoint.poll(POLL_MS)
             self._run_commands()
+
+
+class _HandlerWorker(Worker):
+    """The thread of one answered call: runs the handler; a failure hangs up that call only."""
+
+    def __init__(self, handler: CallHandler, session: CallSession) -> None:
+        super().__init__(f"call-{session.call_id}", on_failure=lambda _failed: session.hangup("handler error"),
+                         lower_priority=False)
+        self.handler = handler
+        self.session = session
+
+    def body(self) -> None:
+        self.handler.run(self.session)
 
 
 def _remote_from(message: str) -> str:

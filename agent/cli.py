@@ -7,13 +7,32 @@ printed as one line on stderr with exit code 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
-from typing import Any, NoReturn, Sequence
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
-from .config import BRAINS, DEFAULT_GREETING, LOG_LEVELS, STT_ENGINES, TTS_MODES, Config, apply_overrides, load_config
+from .config import (
+    BRAINS,
+    DEFAULT_GREETING,
+    LOG_LEVELS,
+    STT_ENGINES,
+    TTS_MODES,
+    Config,
+    SipConfig,
+    SpeechConfig,
+    apply_overrides,
+    load_config,
+)
 from .errors import AgentError, UsageError
+
+if TYPE_CHECKING:
+    from .app import AgentApp
 
 __all__ = ["main", "build_parser"]
 
@@ -33,7 +52,8 @@ def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _add(group: argparse._ArgumentGroup, flag: str, dest: str, help_text: str, **kw: Any) -> None:
+def _add(group: argparse._ArgumentGroup | argparse.ArgumentParser, flag: str, dest: str, help_text: str,
+         **kw: Any) -> None:
     """Add a flag whose value lands in ``dest`` (e.g. 'sip.port') only when given."""
     group.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=help_text, **kw)
 
@@ -55,6 +75,15 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
          action="store_false")
     _add(g, "--register-expires", "sip.register_expires_secs", "registration lifetime asked of the "
          f"registrar, refreshed before it ends (default: {sip.register_expires_secs})", type=int, metavar="SECS")
+    _add_network_flags(p, sip)
+    _add_speech_flags(p, sp)
+    _add(p, "--log-level", "log_level", f"{', '.join(LOG_LEVELS)} (default: {d.log_level})", choices=LOG_LEVELS)
+    p.add_argument("--status-file", dest="status_file", metavar="FILE", help="write the agent's lifecycle "
+                   "here as JSON lines, for a program that runs it: ready (with the bound SIP port), then "
+                   "stopped (default: none)")
+
+
+def _add_network_flags(p: argparse.ArgumentParser, sip: SipConfig) -> None:
     g = p.add_argument_group("network and calls")
     _add(g, "--bind", "sip.bind", f"local IP address for SIP and RTP (default: {sip.bind})", metavar="IP")
     _add(g, "--port", "sip.port", f"local SIP UDP port, 0 = any free port (default: {sip.port})",
@@ -73,6 +102,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     _add(g, "--rtp-timeout", "sip.rtp_timeout_secs", "hang up a call whose caller sent no RTP for this long, "
          f"e.g. a phone that vanished without BYE; 0 = never (default: {sip.rtp_timeout_secs})",
          type=int, metavar="SECS")
+
+
+def _add_speech_flags(p: argparse.ArgumentParser, sp: SpeechConfig) -> None:
     g = p.add_argument_group("speech")
     _add(g, "--brain", "speech.brain", f"who answers: {', '.join(BRAINS)} (default: {sp.brain})",
          choices=BRAINS)
@@ -105,7 +137,6 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
          type=float, metavar="HZ")
     _add(g, "--records-dir", "speech.records_dir", "write per-call records (WAV, transcript, latency "
          "timeline) here (default: none)", metavar="DIR")
-    _add(p, "--log-level", "log_level", f"{', '.join(LOG_LEVELS)} (default: {d.log_level})", choices=LOG_LEVELS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,13 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="register and answer calls until stopped (SIGINT/SIGTERM)",
                          description="Register to a SIP trunk or PBX and answer calls until SIGINT/SIGTERM.")
     _add_run_flags(run)
-    from .bench import add_bench_parser
-    from .caller import add_caller_parser
-    from .demo import add_demo_parser
+    from .tools import add_tool_parsers  # flags only: a tool's module is imported when it runs
 
-    add_caller_parser(sub)
-    add_demo_parser(sub)
-    add_bench_parser(sub)
+    add_tool_parsers(sub)
     return parser
 
 
@@ -141,14 +168,57 @@ def setup_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
 
+class StatusFile:
+    """``--status-file``: the agent's lifecycle as JSON lines, each flushed when written.
+
+    ``{"event": "ready", "sip_port": PORT, "sip_bind": IP, "pid": PID, "t": MONOTONIC}`` once it
+    listens (the port it bound, also for ``--port 0``), ``{"event": "stopped", "exit_code": 0, ...}``
+    at a clean exit, ``{"event": "failed", "error": TEXT, ...}`` if it could not start or run.
+    """
+
+    def __init__(self, path: str) -> None:
+        try:
+            self._f: IO[str] = open(Path(path), "w", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write --status-file {path}: {exc.strerror}") from None
+
+    def write(self, event: str, **fields: Any) -> None:
+        record = {"event": event, **fields, "pid": os.getpid(), "t": time.monotonic()}
+        self._f.write(json.dumps(record) + "\n")
+        self._f.flush()
+
+    def ready(self, app: AgentApp) -> None:
+        self.write("ready", sip_port=app.endpoint.bound_port, sip_bind=app.cfg.sip.bind)
+
+    def close(self) -> None:
+        self._f.close()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     setup_logging(cfg.log_level)
+    status = StatusFile(args.status_file) if getattr(args, "status_file", None) else None
+    try:
+        code = _serve(cfg, status)
+    except Exception as exc:
+        if status:
+            status.write("failed", error=str(exc) or type(exc).__name__)
+        raise
+    finally:
+        if status:
+            status.close()
+    return code
+
+
+def _serve(cfg: Config, status: StatusFile | None) -> int:
     from .app import AgentApp
     from .handlers import make_handler
 
     handler = make_handler(cfg)
-    return AgentApp(cfg, handler).run()
+    code = AgentApp(cfg, handler).run(ready=status.ready if status else None)
+    if status:
+        status.write("stopped", exit_code=code)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

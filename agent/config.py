@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .dialog.base import BRAINS as BRAIN_REGISTRY
 from .errors import ConfigError
+from .stt.base import STT
+from .tts.stream import TTS_MODES
 
 DEFAULT_GREETING = "Hello, how can I help you?"
 
@@ -33,9 +36,10 @@ __all__ = [
 ]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-BRAINS = ("llm", "scripted", "echo", "tone")
-STT_ENGINES = ("pocketsphinx", "vosk")
-TTS_MODES = ("streaming", "batch")
+HANDLER_BRAINS = ("echo", "tone")
+"""Line checks that need no models (``agent/handlers.py``)."""
+BRAINS = (*BRAIN_REGISTRY.names(), *HANDLER_BRAINS)
+STT_ENGINES = tuple(STT.names())
 CODECS = ("G722", "PCMU", "PCMA", "speex", "GSM", "iLBC", "L16")
 """Codec families in the pjsua2 wheel (no Opus)."""
 

@@ -4,44 +4,43 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
-from .config import SpeechConfig
-from .conversation import Engines, greeting_text
-from .dialog.base import Brain, create_brain
-from .errors import ConfigError, ModelError
+from .config import DEFAULT_GREETING, SpeechConfig
+from .dialog.base import BRAINS, Brain
+from .errors import ModelError
 from .media.priority import lower_thread_priority
 from .models import check_file
-from .stt.base import SttEngine, create_stt
-from .stt.process import ProcessSttEngine
-from .tts.base import create_tts
+from .stt.base import SttEngine, create_stt_from
+from .tts.base import TTS, TtsEngine
 
-__all__ = ["load_engines", "load_brain", "preflight", "system_prompt"]
+__all__ = ["Engines", "greeting_text", "load_engines", "preflight"]
 
 log = logging.getLogger(__name__)
 
 
-def system_prompt(value: str) -> str | None:
-    """``--system-prompt`` text, or the contents of ``@FILE``; None = the default."""
-    if not value:
-        return None
-    if value.startswith("@"):
-        path = Path(value[1:])
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read --system-prompt file {path}: {exc.strerror or exc}") from None
-    return value
+@dataclass
+class Engines:
+    """Models loaded once and shared by every call."""
+
+    stt: SttEngine
+    brain: Brain
+    tts: TtsEngine
+
+    def close(self) -> None:
+        for engine in (self.brain, self.tts, self.stt):
+            try:
+                engine.close()
+            except Exception:
+                log.exception("closing %s failed", type(engine).__name__)
 
 
-def load_brain(cfg: SpeechConfig) -> Brain:
-    if cfg.brain == "scripted":
-        return create_brain("scripted", script_path=cfg.script or None)
-    options: dict[str, object] = {"max_tokens": cfg.max_reply_tokens}
-    prompt = system_prompt(cfg.system_prompt)
-    if prompt:
-        options["system_prompt"] = prompt
-    return create_brain("llm", model_path=cfg.llm_model or None, **options)
+def greeting_text(cfg: SpeechConfig, brain: Brain) -> str:
+    """The greeting: ``--greeting`` text, "" for none, or auto (the brain's, else the default)."""
+    if cfg.greeting != "auto":
+        return cfg.greeting.strip()
+    return (brain.greeting() or DEFAULT_GREETING).strip()
 
 
 def preflight(cfg: SpeechConfig) -> None:
@@ -84,15 +83,12 @@ def load_engines(cfg: SpeechConfig) -> Engines:
 
 
 def _load(cfg: SpeechConfig) -> Engines:
-    if cfg.stt == "pocketsphinx":  # it holds the GIL while decoding: keep it off the media clock's GIL
-        stt: SttEngine = ProcessSttEngine("pocketsphinx")
-    else:
-        stt = create_stt(cfg.stt, cfg.vosk_model or None)
+    stt = create_stt_from(cfg)
     prewarm = getattr(stt, "prewarm", None)
     if prewarm is not None:  # a decoder takes ~0.5 s to build: not while a call waits
         prewarm(1)
-    tts = create_tts("piper", cfg.piper_voice or None)
-    brain = load_brain(cfg)
+    tts = TTS.create_from("piper", cfg)
+    brain = BRAINS.create_from(cfg.brain, cfg)
     greeting = greeting_text(cfg, brain)
     if greeting:
         tts.synthesize_cached(greeting)

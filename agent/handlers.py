@@ -6,8 +6,8 @@ import logging
 
 import numpy as np
 
-from .frames import SAMPLE_RATE
 from .config import Config
+from .frames import SAMPLE_RATE
 from .session import CallHandler, CallSession
 
 __all__ = ["ToneHandler", "EchoHandler", "tone", "make_handler"]
@@ -57,6 +57,7 @@ def make_handler(cfg: Config) -> CallHandler:
         return ToneHandler(cfg.speech.tone_hz)
     if brain == "echo":
         return EchoHandler()
-    from .conversation import make_conversation_handler
+    from .engines import load_engines
+    from .pipeline import ConversationHandler
 
-    return make_conversation_handler(cfg)
+    return ConversationHandler(load_engines(cfg.speech), cfg.speech)

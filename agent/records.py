@@ -18,6 +18,7 @@ from typing import IO, Any
 import numpy as np
 
 from .frames import FRAME_SAMPLES, SAMPLE_RATE
+from .worker import Worker
 
 __all__ = ["StereoWavWriter", "JsonLinesWriter", "MediaRecorder", "read_wav"]
 
@@ -94,18 +95,16 @@ class JsonLinesWriter:
             self._f.close()
 
 
-class MediaRecorder:
-    """Drains a call port's rx/tx taps into a stereo WAV on a worker thread."""
+class MediaRecorder(Worker):
+    """Drains a call port's rx/tx taps into a stereo WAV every ``FLUSH_SECS``, on a worker thread."""
+
+    period_secs = FLUSH_SECS
 
     def __init__(self, path: Path, rx_tap: collections.deque[bytes], tx_tap: collections.deque[bytes]) -> None:
+        super().__init__(f"rec-{path.parent.name}")
         self.writer = StereoWavWriter(path)
         self._rx = rx_tap
         self._tx = tx_tap
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"rec-{path.parent.name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def _drain(self, final: bool) -> None:
         n = min(len(self._rx), len(self._tx))
@@ -124,17 +123,11 @@ class MediaRecorder:
         self.writer.write(left, right)
         self.writer.flush()
 
-    def _run(self) -> None:
+    def tick(self) -> None:
+        self._drain(final=False)
+
+    def teardown(self) -> None:
         try:
-            while not self._stop.wait(FLUSH_SECS):
-                self._drain(final=False)
             self._drain(final=True)
-        except Exception:
-            log.exception("call recorder failed for %s", self.writer.path)
         finally:
             self.writer.close()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)

@@ -3,12 +3,13 @@
 A ``CallSession`` never touches pjsua2: audio comes from the media port's
 queue, goes to its playout buffer, and hang-up is posted to the SIP thread.
 
-    session.frames()      iterate received 20 ms frames (int16, 16 kHz)
+    session.audio         the queue of received 20 ms frames (AudioChunk, stamped on arrival)
+    session.frames()      iterate received frames' samples (int16, 16 kHz)
     session.play(x, rate) queue audio at any rate (resampled with soxr)
     session.clear()       drop queued audio at once (barge-in)
     session.playing       is audio still queued?
     session.hangup()      end the call (BYE)
-    session.events        DTMF and hang-up events
+    session.events        DTMF and hang-up frames from the SIP side
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import logging
 import queue
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 
 import numpy as np
 
-from .frames import SAMPLE_RATE, CallEvent, HangupEvent
+from .frames import SAMPLE_RATE, AudioChunk, Hangup
 from .media.playout import PlayoutBuffer
 from .media.resample import resample
-from .turn.bargein import BargeInGate
+from .queues import FrameQueue
 
 __all__ = ["CallSession", "CallHandler"]
 
@@ -38,34 +39,31 @@ class CallSession:
         self,
         call_id: str,
         remote: str,
-        rx: queue.SimpleQueue[bytes | None],
+        rx: queue.SimpleQueue[AudioChunk | None],
         playout: PlayoutBuffer,
         request_hangup: Callable[[str], None],
     ) -> None:
         self.call_id = call_id
         self.remote = remote
-        self._rx = rx
+        self.audio = rx
         self.playout = playout
         self._request_hangup = request_hangup
-        self.events: queue.SimpleQueue[CallEvent] = queue.SimpleQueue()
+        self.events = FrameQueue()
+        """The call's control inbox: DTMF and hang-up from the SIP side, then every stage's reports."""
         self.ended = threading.Event()
         self.codec = ""
         self.records_dir: str | None = None
-        self.gate = BargeInGate()
-        """Barge-in decided on the media clock thread; a handler arms it while the agent talks."""
 
     # -- caller audio -------------------------------------------------
     def read_frame(self, timeout: float | None = None) -> np.ndarray | None:
         """The next received frame, or None at hang-up or on timeout."""
-        if self.ended.is_set() and self._rx.empty():
+        if self.ended.is_set() and self.audio.empty():
             return None
         try:
-            raw = self._rx.get(timeout=timeout)
+            chunk = self.audio.get(timeout=timeout)
         except queue.Empty:
             return None
-        if raw is None:
-            return None
-        return np.frombuffer(raw, dtype=np.int16)
+        return None if chunk is None else chunk.samples
 
     def frames(self, timeout: float = 0.5) -> Iterator[np.ndarray]:
         """Iterate received frames until the call ends."""
@@ -77,10 +75,10 @@ class CallSession:
                 return
 
     # -- agent audio --------------------------------------------------
-    def play(self, samples: np.ndarray, rate: int = SAMPLE_RATE) -> int:
-        """Queue audio for the caller; returns its playout item id."""
+    def play(self, samples: np.ndarray, rate: int = SAMPLE_RATE, tag: Hashable | None = None) -> Hashable:
+        """Queue audio for the caller; returns its playout tag."""
         pcm = samples if rate == SAMPLE_RATE else resample(samples, rate, SAMPLE_RATE)
-        return self.playout.push(pcm)
+        return self.playout.push(pcm, tag)
 
     def clear(self) -> int:
         """Stop playout now (barge-in): drops every queued frame."""
@@ -110,8 +108,8 @@ class CallSession:
         if self.ended.is_set():
             return
         self.ended.set()
-        self.events.put(HangupEvent(reason, time.monotonic()))
-        self._rx.put(None)
+        self.events.put_control(Hangup(reason))
+        self.audio.put(None)
 
 
 class CallHandler:

@@ -40,7 +40,7 @@ class TurnTimeline:
             if marks[i] and marks[i - 1]:
                 marks[i] = max(marks[i], marks[i - 1])
         stages: dict[str, float] = {}
-        for name, start, end in zip(STAGES, marks, marks[1:]):
+        for name, start, end in zip(STAGES, marks, marks[1:], strict=False):
             if start and end:
                 stages[name] = round((end - start) * 1000.0, 1)
         return stages

@@ -1,22 +1,25 @@
-"""Run the real agent (``sip-agent run``) and the built-in caller as child processes."""
+"""Run the real agent (``sip-agent run``) and the built-in caller as child processes.
+
+The agent is run by the shared harness (``agent.tools.harness``): it is ready
+when its status file says so; the tests wait on its log only for what they assert.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from agent.demo import die_with_parent
+from agent.tools import harness
 
-__all__ = ["AgentProcess", "run_caller", "start_caller", "caller_results", "proc_stats"]
+__all__ = ["AgentProcess", "READY", "run_caller", "start_caller", "caller_results", "proc_stats"]
 
 REPO = Path(__file__).resolve().parent.parent
+READY = "ready"
+"""``start(wait_for=READY)``: wait for the agent's ready status line only."""
 
 
 def _env() -> dict[str, str]:
@@ -27,72 +30,28 @@ def _env() -> dict[str, str]:
     return env
 
 
-STARTED: list["AgentProcess"] = []
+STARTED: list[AgentProcess] = []
 """Agents started by the running test; ``tests/conftest.py`` stops any left running after it."""
 
 
-class AgentProcess:
-    """``sip-agent run ARGS`` with its log in ``workdir/agent.log``."""
+class AgentProcess(harness.AgentProcess):
+    """``sip-agent run ARGS`` in ``workdir`` (its log in ``workdir/<name>.log``), stopped after the test."""
 
     def __init__(self, workdir: Path, args: list[str], name: str = "agent") -> None:
-        self.workdir = workdir
-        self.args = args
-        self.log_path = workdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(workdir, args, name, env=_env(), cwd=workdir)
 
-    def start(self, wait_for: str | None = "listening for SIP", timeout: float = 20.0) -> "AgentProcess":
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", *self.args],
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=_env(),
-                                     preexec_fn=die_with_parent)
-        log.close()
+    def start(self, wait_for: str | None = READY, timeout: float = 20.0) -> AgentProcess:  # type: ignore[override]
+        """Start; wait until ready, then (unless ``wait_for`` is READY) for the regex ``wait_for`` in the log.
+
+        ``wait_for=None`` does not wait at all.
+        """
+        super().start(wait=False)
         STARTED.append(self)
-        if wait_for:
-            self.wait_for(wait_for, timeout)
+        if wait_for is not None:
+            self.wait_ready(timeout)
+            if wait_for != READY:
+                self.wait_for(wait_for, timeout)
         return self
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def wait_for(self, pattern: str, timeout: float = 20.0, count: int = 1) -> re.Match[str]:
-        """Wait until ``pattern`` (a regex) appears ``count`` times in the log."""
-        deadline = time.monotonic() + timeout
-        rx = re.compile(pattern)
-        while True:
-            text = self.log()
-            matches = list(rx.finditer(text))
-            if len(matches) >= count:
-                return matches[count - 1]
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"agent exited ({self.proc.returncode}) before /{pattern}/:\n{text[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"/{pattern}/ not in the agent log after {timeout} s:\n{text[-3000:]}")
-            time.sleep(0.05)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        """Send ``sig`` and wait; returns the exit code (kills after ``timeout``)."""
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return int(self.proc.returncode)
-
-    def __enter__(self) -> "AgentProcess":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 def start_caller(uri: str, *args: str) -> subprocess.Popen[str]:

@@ -17,7 +17,7 @@ def test_quick_bench_writes_json_and_plot(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=600, env=_env(), cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert set(result) >= {"tts", "stt", "voice_to_voice", "rtp_tx", "env"}
+    assert set(result) >= {"tts", "stt", "voice_to_voice", "barge_in", "rtp_tx", "env"}
     for mode in ("streaming", "batch"):
         for kind in ("short", "medium", "long"):
             cell = result["tts"][mode][kind]
@@ -27,6 +27,8 @@ def test_quick_bench_writes_json_and_plot(tmp_path: Path) -> None:
     assert result["stt"]["endpoint_ms"] == 500
     v2v = result["voice_to_voice"]
     assert v2v["n"] >= 1 and v2v["ms_p50"] > 0 and set(v2v["stages_ms_p50"]) >= {"endpoint_wait", "synthesis"}
+    barge_in = result["barge_in"]
+    assert barge_in["n"] >= 1 and 0 < barge_in["reaction_ms_p50"] < 1500, barge_in
     assert result["rtp_tx"]["max_gap_ms"] >= 20 or result["rtp_tx"].get("note")
     assert result["env"]["cpus"] >= 1 and result["env"]["versions"]["pjsua2-python"]
     # the point of streaming: a long reply starts far sooner than when synthesised whole

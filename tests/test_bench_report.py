@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agent.bench.report import _tts, reply_of_kind
-from agent.bench.run import Turn
-from agent.bench.texts import REPLIES
+from agent.tools.bench.report import _tts, reply_of_kind
+from agent.tools.bench.run import Turn
+from agent.tools.bench.texts import REPLIES
 
 
 def _turn(kind: str, first_chunk: str, t0: float = 10.0, heard_at: float = 10.2) -> Turn:
@@ -28,3 +28,14 @@ def test_misheard_turns_are_counted_apart() -> None:
     out = _tts(turns, "streaming")["long"]
     assert out["n"] == 1 and out["misheard"] == 1
     assert out["ttfa_ms_p50"] == 150.0
+
+
+def test_barge_in_reaction_ends_at_the_agents_last_frame_before_a_pause() -> None:
+    from agent.tools.bench.report import bargein_ms
+
+    turn = Turn("bargein", "interrupt")
+    turn.t_onset = 20.0
+    # the agent talks until 20.3 s, is quiet, then answers the interruption at 23 s
+    turn.voiced = [19.9, 20.0, 20.1, 20.2, 20.3, 23.0, 23.1]
+    assert round(bargein_ms(turn) or 0.0) == 300
+    assert bargein_ms(Turn("bargein", "interrupt")) is None

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from agent.records import read_wav
+from agent.tools.records import AUDIO, call_folders
 from tests.agent_proc import AgentProcess, caller_results, proc_stats, run_caller, start_caller
-from tests.peers.kamailio import free_udp_port
 from tests.peers.rtp import dominant_freq, rms_dbfs
 
 AGENT_TONE_HZ = 1000.0
@@ -25,16 +25,15 @@ CALLER_TONE_HZ = 440.0
 
 
 def _agent(tmp_path: Path, *extra: str) -> AgentProcess:
-    port = free_udp_port()
-    proc = AgentProcess(tmp_path, ["--no-register", "--bind", "127.0.0.1", "--port", str(port),
+    """The agent on loopback, on the SIP port the OS gives it (read from its ready status line)."""
+    proc = AgentProcess(tmp_path, ["--no-register", "--bind", "127.0.0.1", "--port", "0",
                                    "--rtp-port-min", "41000", "--rtp-port-max", "41999",
                                    "--brain", "tone", "--tone-hz", str(AGENT_TONE_HZ), *extra])
-    proc.port = port  # type: ignore[attr-defined]
     return proc.start()
 
 
 def _uri(agent: AgentProcess) -> str:
-    return f"sip:agent@127.0.0.1:{agent.port}"  # type: ignore[attr-defined]
+    return f"sip:agent@127.0.0.1:{agent.port}"
 
 
 def test_g722_call_carries_audio_both_ways(tmp_path: Path) -> None:
@@ -53,8 +52,8 @@ def test_g722_call_carries_audio_both_ways(tmp_path: Path) -> None:
     assert abs(dominant_freq(heard, rate) - AGENT_TONE_HZ) < 15
     assert rms_dbfs(heard) > -25
     # the caller's tone, as the agent received it (left channel of the call recording)
-    (call_dir,) = records.iterdir()
-    rate, stereo = read_wav(call_dir / "audio.wav")
+    (call_dir,) = call_folders(records)
+    rate, stereo = read_wav(call_dir / AUDIO)
     left = stereo[rate // 2 :, 0]
     assert rate == 16000 and len(left) > rate
     assert abs(dominant_freq(left, rate) - CALLER_TONE_HZ) < 15
@@ -98,6 +97,8 @@ def test_sigterm_mid_call_sends_bye_and_exits_0(tmp_path: Path) -> None:
     elapsed = time.monotonic() - t0
     result = caller_results(caller)[-1]
     assert code == 0
+    stopped = agent.stopped()  # the status file's last line
+    assert stopped is not None and stopped["exit_code"] == 0 and stopped["pid"] == agent.pid
     assert elapsed < 3.0, f"shutdown took {elapsed:.1f} s"
     assert result["hung_up_by"] == "agent" and result["status"] == 200
     log = agent.log()
@@ -106,7 +107,8 @@ def test_sigterm_mid_call_sends_bye_and_exits_0(tmp_path: Path) -> None:
 
 def test_malformed_sip_does_not_crash_the_agent(tmp_path: Path) -> None:
     with _agent(tmp_path) as agent:
-        port = agent.port  # type: ignore[attr-defined]
+        port = agent.port
+        assert port
         junk = [
             b"\x00\xff garbage",
             b"INVITE sip:agent@127.0.0.1 SIP/2.0\r\n\r\n",

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from agent.records import read_wav
-from tests.agent_proc import AgentProcess, run_caller, start_caller, caller_results
+from tests.agent_proc import AgentProcess, caller_results, run_caller, start_caller
 from tests.peers import Kamailio, RtpSink, free_udp_port, uac_expect, uac_pcap_tone, write_pcap_tone
 from tests.peers.rtp import decode_g711, dominant_freq, rms_dbfs
 

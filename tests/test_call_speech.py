@@ -10,33 +10,30 @@ from typing import Any
 
 import pytest
 
+from agent.tools.records import call_folders, read_jsonl
 from tests.agent_proc import AgentProcess, proc_stats, run_caller
-from tests.peers.kamailio import free_udp_port
 
 
 def _agent(tmp_path: Path, *extra: str) -> AgentProcess:
-    port = free_udp_port()
-    proc = AgentProcess(tmp_path, ["--no-register", "--bind", "127.0.0.1", "--port", str(port),
+    proc = AgentProcess(tmp_path, ["--no-register", "--bind", "127.0.0.1", "--port", "0",
                                    "--records-dir", str(tmp_path / "records"), *extra])
-    proc.port = port  # type: ignore[attr-defined]
     return proc.start(timeout=120)
 
 
 def _call(agent: AgentProcess, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    uri = f"sip:agent@127.0.0.1:{agent.port}"  # type: ignore[attr-defined]
-    return run_caller(uri, "--steps", json.dumps(steps), timeout=180)
+    return run_caller(agent.uri, "--steps", json.dumps(steps), timeout=180)
 
 
 def _records(tmp_path: Path, name: str) -> list[dict[str, Any]]:
-    (folder,) = (tmp_path / "records").iterdir()
-    return [json.loads(line) for line in (folder / name).read_text().splitlines()]
+    (folder,) = call_folders(tmp_path / "records")
+    return read_jsonl(folder / name)
 
 
 def _event(result: dict[str, Any], key: str, index: int = 0) -> dict[str, Any]:
     return [e for e in result["events"] if key in e][index]
 
 
-GREETED = [{"wait_audio": 10}, {"wait_quiet": 0.8}]
+GREETED: list[dict[str, Any]] = [{"wait_audio": 10}, {"wait_quiet": 0.8}]
 
 
 @pytest.mark.parametrize("speculate_ms", ["0", "200"])
@@ -111,7 +108,8 @@ def test_goodbye_makes_the_agent_hang_up(tmp_path: Path) -> None:
 
 def test_default_llm_streams_a_spoken_reply(tmp_path: Path) -> None:
     with _agent(tmp_path, "--greeting", "", "--log-level", "debug") as agent:  # the default brain: the LLM
-        result = _call(agent, [{"say": "What is the capital of France?"}, {"wait_audio": 30},
+        # a question whose answer is longer than its first chunk, so generation is held mid-reply
+        result = _call(agent, [{"say": "Tell me about the city of Paris."}, {"wait_audio": 30},
                                {"wait_quiet": 1.5}])
         agent.wait_for(r"turn 1: end of speech -> first audio")
     assert _event(result, "audio_start")["audio_start"] is not None

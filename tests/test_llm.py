@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from agent.dialog.base import PACE_MAX_WAIT_SECS, Message, create_brain
+from agent.dialog.base import Message, create_brain
 from agent.dialog.llm import LlmBrain
 from agent.errors import ModelError
 
@@ -75,34 +75,26 @@ def test_cancel_stops_generation_promptly(brain: LlmBrain) -> None:
     assert brain.last_stats is not None and not brain.last_stats.cancelled
 
 
-def test_a_cleared_pace_holds_the_next_token_until_it_is_set(brain: LlmBrain) -> None:
-    pace = threading.Event()  # clear: audio the caller waits for is being synthesised
-    stream = brain.reply([], "Count from one to twenty.", threading.Event(), pace)
+def test_the_next_token_is_computed_only_when_asked_for(brain: LlmBrain) -> None:
+    """Backpressure: a consumer that stops asking (its audio is being synthesised) stops generation."""
+    stream = brain.reply([], "Count from one to twenty.", threading.Event())
     first = next(stream)
     assert first
-    worker = brain._thread  # now waiting on the pace, not generating
+    worker = brain._worker  # now waiting to be asked for the next token, not generating
     time.sleep(0.5)
-    setter = threading.Timer(0.0, pace.set)
-    setter.start()
     rest = list(stream)
-    setter.join()
-    assert rest, "generation did not go on once the pace was set"
+    assert rest, "generation did not go on once asked"
     stats = brain.last_stats
-    assert stats is not None and stats.tokens == 1 + len(rest) and worker.is_alive()
-    assert 0.4 <= stats.paused_secs < 2.5
-    assert stats.generate_secs >= stats.paused_secs
+    assert stats is not None and stats.tokens == 1 + len(rest) and not worker.exited.is_set()
+    assert 0.4 <= stats.held_secs < 2.5
+    assert stats.generate_secs >= stats.held_secs
 
 
-def test_a_pace_that_is_never_set_only_delays_the_reply(brain: LlmBrain) -> None:
-    pace = threading.Event()
-    started = time.monotonic()
-    deltas = list(brain.reply([], "Say hello.", threading.Event(), pace))
+def test_a_reply_read_at_once_is_not_held(brain: LlmBrain) -> None:
+    deltas = list(brain.reply([], "Say hello.", threading.Event()))
     assert "".join(deltas).strip()
     stats = brain.last_stats
-    assert stats is not None
-    if stats.tokens > 1:  # it waited PACE_MAX_WAIT_SECS once, then went on without the pace
-        assert 1.5 <= stats.paused_secs <= PACE_MAX_WAIT_SECS + 0.5
-    assert time.monotonic() - started < PACE_MAX_WAIT_SECS + 10
+    assert stats is not None and stats.held_secs < 0.2
 
 
 def test_concurrent_requests_are_serialised(brain: LlmBrain) -> None:

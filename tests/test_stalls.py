@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from agent.bench.stalls import StallProbe, steal_ticks
+from agent.tools.bench.stalls import StallProbe, steal_ticks
 
 
 def test_steal_ticks_reads_the_cpu_line(tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ def test_silence_gives_an_empty_final(engine: VoskEngine) -> None:
     partials, final, _ = _feed(stream, silence_16k(1000))
     stream.close()
     assert partials == []
-    assert final == Transcript("", final=True, t_monotonic=final.t_monotonic)
+    assert final == Transcript("", final=True, t=final.t)
 
 
 def test_missing_model_names_the_path_and_the_fix(tmp_path: Path) -> None:

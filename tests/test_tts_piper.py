@@ -19,11 +19,12 @@ import pytest
 from agent.dialog.chunker import Chunker
 from agent.dialog.scripted import ScriptedBrain
 from agent.errors import ConfigError, ModelError
-from agent.frames import SAMPLE_RATE, SpeechChunk
+from agent.frames import SAMPLE_RATE, Frame, ReplyGenerated, SpeechChunk, SynthesisDone, TextChunk
 from agent.models import default_piper_voice
+from agent.queues import FrameQueue
 from agent.tts.base import TtsEngine, create_tts
 from agent.tts.piper import PiperTts
-from agent.tts.stream import ReplyEnd, StreamingTts, TtsOutput
+from agent.tts.stream import TtsStage
 
 LONG_REPLY = ScriptedBrain().answer("long")
 
@@ -41,11 +42,43 @@ def rms_dbfs(audio: np.ndarray) -> float:
     return float(20 * np.log10(max(rms, 1e-9) / 32768))
 
 
-def collect_reply(tts: StreamingTts, timeout_secs: float = 30.0) -> list[TtsOutput]:
-    """Read ``tts.output`` up to and including the next ReplyEnd."""
-    items: list[TtsOutput] = []
-    while not items or not isinstance(items[-1], ReplyEnd):
-        items.append(tts.output.get(timeout=timeout_secs))
+class Tts:
+    """A TTS stage with its inbox and output, driven as the dialog stage and the conductor do."""
+
+    def __init__(self, engine: TtsEngine, mode: str = "streaming", **kw: object) -> None:
+        self.clock = kw.get("clock", time.monotonic)
+        self.inbox = FrameQueue()
+        self.output: queue.Queue[Frame] = queue.Queue()
+        self.stage = TtsStage("tts-test", engine, self.inbox, self.output.put, mode=mode, **kw)  # type: ignore[arg-type]
+        self.reply, self.index = 1, 0
+        self.timings = self.stage.timings
+
+    def start(self) -> None:
+        self.stage.start()
+
+    def stop(self) -> None:
+        assert self.stage.stop()
+
+    def push_text(self, text: str) -> None:
+        self.inbox.put(TextChunk(self.reply, self.index, text, t=self.clock()))  # type: ignore[operator]
+        self.index += 1
+
+    def end_reply(self) -> None:
+        self.inbox.put(ReplyGenerated(self.reply, "", self.index, t=self.clock()))  # type: ignore[operator]
+
+    def cancel(self) -> None:
+        """What an interrupt does: flush the inbox; the reply's later output is ignored."""
+        self.inbox.flush()
+        self.reply, self.index = self.reply + 1, 0
+
+
+def collect_reply(tts: Tts, timeout_secs: float = 30.0) -> list[Frame]:
+    """The current reply's output up to and including its SynthesisDone (older replies' is ignored)."""
+    items: list[Frame] = []
+    while not items or not isinstance(items[-1], SynthesisDone):
+        item = tts.output.get(timeout=timeout_secs)
+        if getattr(item, "reply", None) == tts.reply:
+            items.append(item)
     return items
 
 
@@ -100,11 +133,11 @@ def test_unknown_engine() -> None:
 
 
 def run_reply(voice: PiperTts, mode: str, text: str) -> tuple[float, float, list[SpeechChunk]]:
-    """Push ``text`` (already complete) through the chunker and a StreamingTts.
+    """Push ``text`` (already complete) through the chunker and a TTS stage.
 
     Returns (secs from text available to first audio, secs to last audio, chunks).
     """
-    tts = StreamingTts(voice, mode=mode)  # type: ignore[arg-type]
+    tts = Tts(voice, mode=mode)
     tts.start()
     try:
         chunker = Chunker()
@@ -116,7 +149,7 @@ def run_reply(voice: PiperTts, mode: str, text: str) -> tuple[float, float, list
     finally:
         tts.stop()
     speech = [item for item in items if isinstance(item, SpeechChunk)]
-    return speech[0].t_monotonic - t_text, speech[-1].t_monotonic - t_text, speech
+    return speech[0].t - t_text, speech[-1].t - t_text, speech
 
 
 def test_streaming_first_audio_is_early_for_a_long_reply(voice: PiperTts) -> None:
@@ -132,7 +165,7 @@ def test_streaming_first_audio_is_early_for_a_long_reply(voice: PiperTts) -> Non
 
 
 def test_streaming_cancel_drops_queued_chunks(voice: PiperTts) -> None:
-    tts = StreamingTts(voice)
+    tts = Tts(voice)
     tts.start()
     try:
         chunker = Chunker()
@@ -150,7 +183,7 @@ def test_streaming_cancel_drops_queued_chunks(voice: PiperTts) -> None:
         tts.stop()
     assert [getattr(item, "text", None) for item in items] == ["After the interruption.", None]
     assert len(tts.timings) < len(chunks)
-    assert tts.exited.is_set()
+    assert tts.stage.exited.is_set()
 
 
 class FakeEngine(TtsEngine):
@@ -172,7 +205,7 @@ class FakeEngine(TtsEngine):
 def test_cancel_discards_the_synthesis_in_progress() -> None:
     engine = FakeEngine()
     engine.release.clear()
-    tts = StreamingTts(engine)
+    tts = Tts(engine)
     tts.start()
     tts.push_text("in progress")
     tts.push_text("queued")
@@ -184,12 +217,13 @@ def test_cancel_discards_the_synthesis_in_progress() -> None:
     items = collect_reply(tts, timeout_secs=5)
     tts.stop()
     assert [getattr(item, "text", None) for item in items] == ["fresh", None]
-    assert [timing.text for timing in tts.timings] == ["fresh"]
+    assert [timing.text for timing in tts.timings if timing.reply == tts.reply] == ["fresh"]
+    assert "queued" not in [timing.text for timing in tts.timings]
 
 
 def test_batch_mode_waits_for_end_of_reply_and_records_times() -> None:
     ticks = iter(float(n) for n in range(100))
-    tts = StreamingTts(FakeEngine(), mode="batch", clock=lambda: next(ticks))
+    tts = Tts(FakeEngine(), mode="batch", clock=lambda: next(ticks))
     tts.start()
     tts.push_text("One.")
     tts.push_text("Two.")
@@ -205,30 +239,22 @@ def test_batch_mode_waits_for_end_of_reply_and_records_times() -> None:
     assert timing.audio_secs == pytest.approx(0.09)
 
 
-def test_callbacks_and_engine_errors_do_not_kill_the_worker(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    got: list[object] = []
-    done = threading.Event()
-
-    def on_reply_end(end: ReplyEnd) -> None:
-        got.append(end)
-        done.set()
-
-    tts = StreamingTts(FakeEngine(), on_chunk=got.append, on_reply_end=on_reply_end)
+def test_engine_errors_drop_the_chunk_not_the_stage(caplog: pytest.LogCaptureFixture) -> None:
+    tts = Tts(FakeEngine())
     tts.start()
     with caplog.at_level(logging.ERROR):
         tts.push_text("this will fail")
         tts.push_text("this works")
         tts.end_reply()
-        assert done.wait(5)
+        items = collect_reply(tts, timeout_secs=5)
     tts.stop()
-    assert [getattr(item, "text", None) for item in got] == ["this works", None]
-    assert tts.errors == 1
+    assert [getattr(item, "text", None) for item in items] == ["this works", None]
+    assert items[-1] == SynthesisDone(1, 1, t=items[-1].t)
+    assert tts.stage.errors == 1 and not tts.stage.failed
     assert "synthesis failed" in caplog.text and "engine broke" in caplog.text
     assert tts.output.empty()
 
 
 def test_bad_mode() -> None:
     with pytest.raises(ValueError):
-        StreamingTts(FakeEngine(), mode="fast")  # type: ignore[arg-type]
+        TtsStage("tts-test", FakeEngine(), FrameQueue(), print, mode="fast")  # type: ignore[arg-type]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.caller import VoicedIndex
 from agent.frames import FRAME_SAMPLES
+from agent.tools.caller import VoicedIndex
 
 
 def _frame(amplitude: int) -> bytes:

@@ -11,17 +11,15 @@ import abc
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from agent.errors import ConfigError
+from agent.registry import Registry
 
-__all__ = ["PACE_MAX_WAIT_SECS", "Brain", "Message", "Role", "brain_names", "create_brain", "register_brain"]
+__all__ = ["BRAINS", "Brain", "system_prompt", "Message", "Role", "brain_names", "create_brain", "register_brain"]
 
 Role = Literal["system", "user", "assistant"]
-
-PACE_MAX_WAIT_SECS = 2.0
-"""Longest a brain waits on a cleared ``pace`` event before it goes on anyway."""
-
 
 @dataclass(frozen=True)
 class Message:
@@ -51,21 +49,17 @@ class Brain(abc.ABC):
         history: list[Message],
         user_text: str,
         cancel: threading.Event,
-        pace: threading.Event | None = None,
     ) -> Iterator[str]:
         """Stream the reply to ``user_text`` as text deltas.
 
         ``history`` holds earlier turns (not ``user_text``).  When ``cancel``
-        is set the iterator stops promptly (within one delta).
-
-        ``pace``, when given, is cleared while audio the caller is waiting for
-        is being synthesised.  A brain that competes with synthesis for the
-        CPU (a local LLM) then waits between deltas until it is set again; if
-        it waits ``PACE_MAX_WAIT_SECS`` in vain it ignores ``pace`` for the rest
-        of the reply.  A brain that costs nothing may ignore it.
+        is set the iterator stops promptly (within one delta).  A brain that
+        competes with synthesis for the CPU (a local LLM) should produce the
+        next delta only when it is asked for: the pipeline holds back its
+        requests while audio the caller waits for is synthesised.
         """
 
-    def prepare(self, history: list[Message]) -> None:
+    def prepare(self, history: list[Message]) -> None:  # noqa: B027 - optional hook
         """Get ready for the next turn while the line is quiet (optional, must not block)."""
 
     def greeting(self) -> str | None:
@@ -81,14 +75,6 @@ class Brain(abc.ABC):
         return None
 
 
-_FACTORIES: dict[str, Callable[..., Brain]] = {}
-
-
-def register_brain(name: str, factory: Callable[..., Brain]) -> None:
-    """Make ``create_brain(name, **options)`` call ``factory(**options)``."""
-    _FACTORIES[name] = factory
-
-
 def _create_scripted(**options: Any) -> Brain:
     from agent.dialog.scripted import ScriptedBrain
 
@@ -101,13 +87,45 @@ def _create_llm(**options: Any) -> Brain:
     return LlmBrain(**options)
 
 
-register_brain("scripted", _create_scripted)
-register_brain("llm", _create_llm)
+def _scripted_options(cfg: Any) -> dict[str, Any]:
+    return {"script_path": cfg.script or None}
+
+
+def _llm_options(cfg: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {"model_path": cfg.llm_model or None, "max_tokens": cfg.max_reply_tokens}
+    prompt = system_prompt(cfg.system_prompt)
+    if prompt:
+        options["system_prompt"] = prompt
+    return options
+
+
+def system_prompt(value: str) -> str | None:
+    """``--system-prompt`` text, or the contents of ``@FILE``; None = the default."""
+    if not value:
+        return None
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read --system-prompt file {path}: {exc.strerror or exc}") from None
+    return value
+
+
+BRAINS: Registry[Brain] = Registry("brain")
+BRAINS.register("scripted", _create_scripted, _scripted_options)
+BRAINS.register("llm", _create_llm, _llm_options)
+
+
+def register_brain(name: str, factory: Callable[..., Brain],
+                   from_config: Callable[[Any], dict[str, Any]] | None = None) -> None:
+    """Make ``create_brain(name, **options)`` call ``factory(**options)``."""
+    BRAINS.register(name, factory, from_config or (lambda _cfg: {}))
 
 
 def brain_names() -> list[str]:
     """Names accepted by :func:`create_brain`."""
-    return sorted(_FACTORIES)
+    return BRAINS.names()
 
 
 def create_brain(name: str, **options: Any) -> Brain:
@@ -116,7 +134,4 @@ def create_brain(name: str, **options: Any) -> Brain:
     Raises ConfigError for an unknown name; engines raise ConfigError or
     ModelError for bad options or model files.
     """
-    factory = _FACTORIES.get(name)
-    if factory is None:
-        raise ConfigError(f"unknown brain {name!r}: choose one of {', '.join(brain_names())}")
-    return factory(**options)
+    return BRAINS.create(name, **options)

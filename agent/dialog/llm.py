@@ -3,7 +3,9 @@
 One ``Llama`` instance is shared by every call and owned by a single worker
 thread that serves requests from a queue, one at a time.  Each request
 carries the chat messages, the caller's cancel event and an output queue of
-text deltas.  llama-cpp-python keeps the KV cache of the previous prompt and
+text deltas.  The worker computes a token only when the caller's iterator
+asks for it, so a pipeline that stops asking while
+synthesis needs the cores stops generation too.  llama-cpp-python keeps the KV cache of the previous prompt and
 only evaluates the tokens after the longest common prefix, so with a fixed
 system prompt (evaluated once at start-up by a warm-up request) the first
 token of a reply comes quickly.
@@ -21,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.dialog.base import PACE_MAX_WAIT_SECS, Brain, Message
+from agent.dialog.base import Brain, Message
 from agent.errors import ModelError
 from agent.models import check_file, default_llm_model
-from agent.media.priority import lower_thread_priority
+from agent.worker import Worker
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "MODEL_FIX", "LlmBrain", "LlmStats", "history_start"]
 
@@ -53,12 +55,12 @@ class LlmStats:
     generate_secs: float
     tokens: int
     cancelled: bool
-    paused_secs: float = 0.0
-    """Waiting on the caller's ``pace`` (while the first audio was synthesised)."""
+    held_secs: float = 0.0
+    """Waiting for the caller to ask for the next token (e.g. while its audio was synthesised)."""
 
     @property
     def tokens_per_sec(self) -> float:
-        after_first = self.generate_secs - self.first_token_secs - self.paused_secs
+        after_first = self.generate_secs - self.first_token_secs - self.held_secs
         return (self.tokens - 1) / after_first if self.tokens > 1 and after_first > 0 else 0.0
 
 
@@ -70,10 +72,22 @@ class _Request:
     out: queue.Queue[object] = field(default_factory=queue.Queue)
     abandoned: threading.Event = field(default_factory=threading.Event)
     t_submitted: float = 0.0
-    pace: threading.Event | None = None
+    wanted: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(1))
+    """Tokens the caller asked for and has not got yet (the first one from the start)."""
+    demand_driven: bool = True
 
     def stopped(self) -> bool:
         return self.cancel.is_set() or self.abandoned.is_set()
+
+    def wait_wanted(self) -> float:
+        """Block until the caller wants another token (or stops); seconds waited."""
+        if not self.demand_driven or self.wanted.acquire(blocking=False):
+            return 0.0
+        started = time.monotonic()
+        while not self.wanted.acquire(timeout=_POLL_SECS):
+            if self.stopped():
+                break
+        return time.monotonic() - started
 
 
 @dataclass(frozen=True)
@@ -81,7 +95,16 @@ class _Done:
     stats: LlmStats | None
 
 
-_STOP = object()
+class _LlmWorker(Worker):
+    """The one thread that owns the model and serves every call's requests, in turn."""
+
+    def __init__(self, brain: LlmBrain) -> None:
+        super().__init__(f"llm-{id(brain):x}", brain._requests)
+        self._brain = brain
+
+    def handle(self, item: object) -> None:
+        if isinstance(item, _Request):
+            self._brain._serve(item)
 
 
 def _load_llama(path: Path, n_threads: int, n_threads_batch: int, n_ctx: int) -> Any:
@@ -161,8 +184,8 @@ class LlmBrain(Brain):
         self._clock = clock
         self.last_stats: LlmStats | None = None
         self._requests: queue.Queue[object] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=f"llm-{id(self):x}", daemon=True)
-        self._thread.start()
+        self._worker = _LlmWorker(self)
+        self._worker.start()
         if warm_up:
             self.warm_up()
 
@@ -176,18 +199,12 @@ class LlmBrain(Brain):
         for _ in self._submit(self._messages([], "Hello."), threading.Event(), max_tokens=1):
             pass
 
-    def reply(
-        self,
-        history: list[Message],
-        user_text: str,
-        cancel: threading.Event,
-        pace: threading.Event | None = None,
-    ) -> Iterator[str]:
+    def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
         """Stream the model's reply; stops within one token of ``cancel``.
 
-        While ``pace`` is clear the worker waits between tokens (see :class:`Brain`).
+        The next token is computed only once the one before it was taken from the iterator.
         """
-        return self._submit(self._messages(history, user_text), cancel, self.max_tokens, pace)
+        return self._submit(self._messages(history, user_text), cancel, self.max_tokens)
 
     def prepare(self, history: list[Message]) -> None:
         """Evaluate, while the line is quiet, the prompt prefix the next reply will share.
@@ -196,14 +213,12 @@ class LlmBrain(Brain):
         """
         if self._requests.empty():
             messages = self._messages(history, "")
-            self._requests.put(_Request(messages, threading.Event(), 1, t_submitted=self._clock()))
+            self._requests.put(_Request(messages, threading.Event(), 1, t_submitted=self._clock(),
+                                        demand_driven=False))
 
     def close(self, timeout_secs: float = 5.0) -> None:
         """Stop the worker (after the request in progress) and free the model."""
-        self._requests.put(_STOP)
-        self._thread.join(timeout_secs)
-        if self._thread.is_alive():
-            logger.warning("llm %x: worker did not exit within %.1f s", id(self), timeout_secs)
+        if not self._worker.stop(timeout_secs):
             return
         close = getattr(self._llama, "close", None)
         if callable(close):
@@ -227,16 +242,15 @@ class LlmBrain(Brain):
         messages: list[dict[str, str]],
         cancel: threading.Event,
         max_tokens: int,
-        pace: threading.Event | None = None,
     ) -> Iterator[str]:
-        request = _Request(messages, cancel, max_tokens, t_submitted=self._clock(), pace=pace)
+        request = _Request(messages, cancel, max_tokens, t_submitted=self._clock())
         self._requests.put(request)
         try:
             while True:
                 try:
                     item = request.out.get(timeout=_POLL_SECS)
                 except queue.Empty:
-                    if cancel.is_set() or not self._thread.is_alive():
+                    if cancel.is_set() or self._worker.exited.is_set():
                         return
                     continue
                 if isinstance(item, _Done):
@@ -247,33 +261,28 @@ class LlmBrain(Brain):
                     return
                 assert isinstance(item, str)
                 yield item
+                request.wanted.release()  # asked for the next token: now it may be computed
         finally:
             request.abandoned.set()
 
     # -- worker ------------------------------------------------------------
 
-    def _run(self) -> None:
-        lower_thread_priority()
-        logger.debug("llm %x: worker started", id(self))
-        while True:
-            request = self._requests.get()
-            if request is _STOP:
-                break
-            assert isinstance(request, _Request)
-            if request.stopped():
-                request.out.put(_Done(None))
-                continue
-            try:
-                stats = self._generate(request)
-                self.last_stats = stats
-                logger.debug("llm %x: %d tokens, first after %.0f ms, %.0f tokens/s, held %.0f ms for synthesis",
-                             id(self), stats.tokens, stats.first_token_secs * 1000.0, stats.tokens_per_sec,
-                             stats.paused_secs * 1000.0)
-                request.out.put(_Done(stats))
-            except Exception as error:
-                logger.exception("llm %x: generation failed", id(self))
-                request.out.put(error)
-        logger.debug("llm %x: worker exited", id(self))
+    def _serve(self, request: _Request) -> None:
+        """One request, on the worker's thread; an error goes back to the caller's iterator."""
+        if request.stopped():
+            request.out.put(_Done(None))
+            return
+        try:
+            stats = self._generate(request)
+        except Exception as error:
+            logger.exception("llm %x: generation failed", id(self))
+            request.out.put(error)
+            return
+        self.last_stats = stats
+        logger.debug("llm %x: %d tokens, first after %.0f ms, %.0f tokens/s, held %.0f ms by the caller",
+                     id(self), stats.tokens, stats.first_token_secs * 1000.0, stats.tokens_per_sec,
+                     stats.held_secs * 1000.0)
+        request.out.put(_Done(stats))
 
     def _generate(self, request: _Request) -> LlmStats:
         t_start = self._clock()
@@ -284,7 +293,7 @@ class LlmBrain(Brain):
             temperature=self.temperature,
             repeat_penalty=1.1,
         )
-        tokens, t_first, paused = 0, 0.0, 0.0
+        tokens, t_first, held = 0, 0.0, request.wait_wanted()
         try:
             for part in stream:
                 if request.stopped():
@@ -294,11 +303,11 @@ class LlmBrain(Brain):
                     continue
                 tokens += 1
                 if tokens == 1:
-                    t_first = self._clock() - t_start
+                    t_first = self._clock() - t_start - held
                 request.out.put(_MARKDOWN_RE.sub("", delta))
                 if tokens >= self.sentence_stop_tokens and delta.rstrip().endswith(_SENTENCE_END):
                     break
-                paused += _wait_pace(request)
+                held += request.wait_wanted()
         finally:
             stream.close()
         return LlmStats(
@@ -307,22 +316,5 @@ class LlmBrain(Brain):
             generate_secs=self._clock() - t_start,
             tokens=tokens,
             cancelled=request.cancel.is_set(),
-            paused_secs=paused,
+            held_secs=held,
         )
-
-
-def _wait_pace(request: _Request) -> float:
-    """Hold the next token while the request's ``pace`` is clear; seconds waited."""
-    pace = request.pace
-    if pace is None or pace.is_set():
-        return 0.0
-    started = time.monotonic()
-    deadline = started + PACE_MAX_WAIT_SECS
-    while not pace.wait(_POLL_SECS):
-        if request.stopped():
-            break
-        if time.monotonic() >= deadline:
-            logger.debug("pace not set within %.1f s: generating on without it", PACE_MAX_WAIT_SECS)
-            request.pace = None
-            break
-    return time.monotonic() - started

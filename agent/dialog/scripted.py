@@ -201,7 +201,6 @@ class ScriptedBrain(Brain):
         history: list[Message],
         user_text: str,
         cancel: threading.Event,
-        pace: threading.Event | None = None,
     ) -> Iterator[str]:
         """Stream :meth:`answer` word by word (each word keeps its trailing space)."""
         for match in _WORD_RE.finditer(self.answer(user_text)):

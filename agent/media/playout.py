@@ -2,18 +2,20 @@
 
 Written by worker threads (``push``), read by the media clock thread
 (``pop``).  Both ends are O(1): a ``collections.deque`` whose append/popleft
-are atomic under the GIL, so no lock is held by the clock thread.
+are atomic under the GIL, so no lock is held by the clock thread.  Each pushed
+item has a tag; when its first and its last frame go out, ``pop`` hands a
+:class:`~agent.frames.PlayoutProgress` to ``on_progress`` (an enqueue).
 """
 
 from __future__ import annotations
 
 import collections
 import time
-from typing import Callable
+from collections.abc import Callable, Hashable
 
 import numpy as np
 
-from ..frames import FRAME_SAMPLES
+from ..frames import FRAME_SAMPLES, PlayoutProgress
 
 __all__ = ["PlayoutBuffer", "FRAME_BYTES"]
 
@@ -21,55 +23,71 @@ FRAME_BYTES = FRAME_SAMPLES * 2
 
 
 class PlayoutBuffer:
-    """Frames of 16 kHz int16 audio tagged with the id of the item they belong to.
+    """Frames of 16 kHz int16 audio, each tagged with the item it belongs to.
 
-    ``played`` maps an item id to the number of its frames already handed to
-    the media clock, and ``first_out`` to the monotonic time of its first
-    frame: together they tell what the caller actually heard.
+    ``played`` counts, per tag, the frames already handed to the media clock,
+    ``queued`` the frames pushed and ``first_out`` the time of the first one
+    out: together they say what the caller actually heard (:meth:`progress`).
+    ``expecting`` is set while more audio of the reply in progress is coming:
+    an empty buffer then is an underrun, and is counted.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._frames: collections.deque[tuple[bytes, int]] = collections.deque()
+        self._frames: collections.deque[tuple[bytes, Hashable]] = collections.deque()
         self._clock = clock
         self._next_id = 1
-        self.played: dict[int, int] = {}
-        self.first_out: dict[int, float] = {}
-        self.queued: dict[int, int] = {}
+        self.played: dict[Hashable, int] = {}
+        self.first_out: dict[Hashable, float] = {}
+        self.queued: dict[Hashable, int] = {}
+        self.expecting = False
         self.underruns = 0
+        self.on_progress: Callable[[PlayoutProgress], None] | None = None
 
-    def push(self, samples: np.ndarray) -> int:
-        """Queue 16 kHz int16 audio; returns the item id (the last frame is zero-padded)."""
+    def push(self, samples: np.ndarray, tag: Hashable | None = None) -> Hashable:
+        """Queue 16 kHz int16 audio as one item; returns its tag (the last frame is zero-padded)."""
         pcm = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
         pad = (-len(pcm)) % FRAME_SAMPLES
         if pad:
             pcm = np.concatenate([pcm, np.zeros(pad, dtype=np.int16)])
-        item = self._next_id
-        self._next_id += 1
+        if tag is None:
+            tag = self._next_id
+            self._next_id += 1
         raw = pcm.tobytes()
         count = len(raw) // FRAME_BYTES
-        self.queued[item] = count
-        self.played[item] = 0
-        self._frames.extend(
-            (raw[i * FRAME_BYTES : (i + 1) * FRAME_BYTES], item) for i in range(count)
-        )
-        return item
+        self.queued[tag] = self.queued.get(tag, 0) + count
+        self.played.setdefault(tag, 0)
+        self._frames.extend((raw[i * FRAME_BYTES : (i + 1) * FRAME_BYTES], tag) for i in range(count))
+        return tag
 
     def pop(self) -> bytes | None:
-        """Next frame, or None when empty.  Runs on the media clock thread: O(1)."""
+        """Next frame, or None when empty.  Runs on the media clock thread: O(1), never blocks."""
         try:
-            raw, item = self._frames.popleft()
+            raw, tag = self._frames.popleft()
         except IndexError:
+            if self.expecting:
+                self.underruns += 1
             return None
-        done = self.played.get(item, 0)
-        if done == 0:
-            self.first_out[item] = self._clock()
-        self.played[item] = done + 1
+        done = self.played.get(tag, 0) + 1
+        self.played[tag] = done
+        sink = self.on_progress
+        if done == 1:
+            self.first_out[tag] = self._clock()
+            if sink is not None:
+                sink(self.progress(tag))
+        if done == self.queued.get(tag, 0) and sink is not None and done > 1:
+            sink(self.progress(tag))
         return raw
+
+    def progress(self, tag: Hashable) -> PlayoutProgress:
+        """How much of item ``tag`` has gone out so far."""
+        return PlayoutProgress(tag, self.played.get(tag, 0), self.queued.get(tag, 0),
+                               self.first_out.get(tag, 0.0))
 
     def clear(self) -> int:
         """Drop every queued frame at once (barge-in); returns how many were dropped."""
         dropped = len(self._frames)
         self._frames.clear()
+        self.expecting = False
         return dropped
 
     @property
@@ -80,7 +98,6 @@ class PlayoutBuffer:
     def pending_frames(self) -> int:
         return len(self._frames)
 
-    def heard_fraction(self, item: int) -> float:
+    def heard_fraction(self, tag: Hashable) -> float:
         """Share of an item's frames that have been sent to the caller (0..1)."""
-        total = self.queued.get(item, 0)
-        return 1.0 if total == 0 else min(1.0, self.played.get(item, 0) / total)
+        return self.progress(tag).heard_fraction

@@ -1,9 +1,12 @@
 """The media bridge: one pjsua2 ``AudioMediaPort`` per call, 16 kHz mono, 20 ms.
 
 The two frame callbacks run on pjmedia's clock thread 50 times a second each.
-They do O(1) work only: copy the received frame into the call's input queue,
-and take the next outgoing frame from the playout buffer (silence when empty).
-pjmedia's conference bridge does codec and rate conversion.
+They only copy, stamp, enqueue and count: the received frame goes into the
+call's input queue as an :class:`~agent.frames.AudioChunk` stamped on arrival,
+and the next outgoing frame comes from the playout buffer (silence when
+empty).  An exception in a callback is counted and logged (at most once per
+``ERROR_LOG_SECS``), never raised into C++.  pjmedia's conference bridge does
+codec and rate conversion.
 """
 
 from __future__ import annotations
@@ -13,14 +16,13 @@ import ctypes
 import logging
 import queue
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pjsua2 as pj
 
-from ..frames import FRAME_MS, SAMPLE_RATE, Counters
+from ..frames import FRAME_MS, SAMPLE_RATE, AudioChunk, Counters
 from .playout import FRAME_BYTES, PlayoutBuffer
-from ..turn.bargein import BargeInGate
 from .priority import BOOSTER
 
 __all__ = ["CallMediaPort", "vector_bytes", "SILENCE"]
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 SILENCE = bytes(FRAME_BYTES)
 RX_MAX_FRAMES = 3000
 """Received frames kept when nobody reads them (60 s); beyond, frames are dropped and counted."""
+ERROR_LOG_SECS = 10.0
+"""Callback exceptions are logged at most this often per port (each one is counted)."""
+RxQueue = queue.SimpleQueue[AudioChunk | None]
 
 
 def _vector_bytes_slow(vec: pj.ByteVector) -> bytes:
@@ -62,20 +67,19 @@ vector_bytes = _pick_vector_bytes()
 class CallMediaPort(pj.AudioMediaPort):
     """Moves one call's frames between pjmedia and Python.
 
-    ``rx`` receives raw 640-byte frames (int16 LE, 16 kHz); ``playout`` is
-    drained one frame per tick.  ``rx_tap`` / ``tx_tap`` (optional deques)
+    ``rx`` receives each 20 ms frame (int16, 16 kHz) as an :class:`AudioChunk`;
+    ``playout`` is drained one frame per tick.  ``rx_tap`` / ``tx_tap`` (optional deques)
     get a copy of each frame for the call recorder.
     """
 
-    def __init__(self, name: str, playout: PlayoutBuffer, rx: queue.SimpleQueue[bytes | None]) -> None:
+    def __init__(self, name: str, playout: PlayoutBuffer, rx: RxQueue) -> None:
         super().__init__()
         self.attach(playout, rx)
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, SAMPLE_RATE, 1, FRAME_MS * 1000, 16)
         self.createPort(name, fmt)
 
-    def attach(self, playout: PlayoutBuffer, rx: queue.SimpleQueue[bytes | None],
-               gate: BargeInGate | None = None) -> None:
+    def attach(self, playout: PlayoutBuffer, rx: RxQueue) -> None:
         """Serve a new call.  Only while the port is connected to no call.
 
         Ports are reused rather than destroyed between calls: destroying one
@@ -84,14 +88,14 @@ class CallMediaPort(pj.AudioMediaPort):
         self.rx = rx
         self.playout = playout
         self.counters = Counters()
-        self.gate = gate
+        self._t_error_logged = 0.0
         self.rx_tap: collections.deque[bytes] | None = None
         self.tx_tap: collections.deque[bytes] | None = None
         self.last_tx_time = 0.0
         self.max_tx_gap_secs = 0.0
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
-        """Real time (pj clock thread): copy the frame into the input queue and return."""
+        """Real time (pj clock thread): copy, stamp and enqueue the frame, count it, return."""
         try:
             if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
                 return
@@ -99,15 +103,13 @@ class CallMediaPort(pj.AudioMediaPort):
             if len(data) != FRAME_BYTES or self.rx.qsize() >= RX_MAX_FRAMES:
                 self.counters.rx_dropped += 1
                 return
-            self.rx.put(data)
-            gate = self.gate
-            if gate is not None and gate.feed(np.frombuffer(data, dtype=np.int16)):
-                gate.dropped_frames = self.playout.clear()  # barge-in: the caller talks over the agent
+            self.rx.put(AudioChunk(np.frombuffer(data, dtype=np.int16), t=time.monotonic()))
             if self.rx_tap is not None:
                 self.rx_tap.append(data)
             self.counters.rx_frames += 1
         except Exception:  # never let an exception cross into C++
             self.counters.rx_dropped += 1
+            self._callback_failed("receive")
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         """Real time (pj clock thread): hand out the next playout frame or silence."""
@@ -127,5 +129,14 @@ class CallMediaPort(pj.AudioMediaPort):
             if self.last_tx_time and now - self.last_tx_time > self.max_tx_gap_secs:
                 self.max_tx_gap_secs = now - self.last_tx_time
             self.last_tx_time = now
-        except Exception:
-            self.counters.extra["tx_errors"] = self.counters.extra.get("tx_errors", 0) + 1
+        except Exception:  # never let an exception cross into C++
+            self._callback_failed("send")
+
+    def _callback_failed(self, which: str) -> None:
+        """Count a callback's exception; log it with its traceback, rate-limited."""
+        self.counters.callback_errors += 1
+        now = time.monotonic()
+        if now - self._t_error_logged >= ERROR_LOG_SECS:
+            self._t_error_logged = now
+            log.warning("media port: %s callback failed (%d so far)", which, self.counters.callback_errors,
+                        exc_info=True)

@@ -6,11 +6,11 @@ import functools
 import logging
 import queue
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pjsua2 as pj
 
-from ..frames import DtmfEvent
+from ..frames import AudioChunk, DtmfEvent
 from ..media.playout import PlayoutBuffer
 from ..media.port import CallMediaPort
 from ..session import CallSession
@@ -29,8 +29,8 @@ class AgentCall(pj.Call):
         call_id: int,
         number: int,
         remote: str,
-        on_media_ready: Callable[["AgentCall"], None],
-        on_ended: Callable[["AgentCall", str], None],
+        on_media_ready: Callable[[AgentCall], None],
+        on_ended: Callable[[AgentCall, str], None],
         request_hangup: Callable[[int, str], None],
         acquire_port: Callable[[], CallMediaPort],
     ) -> None:
@@ -52,7 +52,7 @@ class AgentCall(pj.Call):
         self._acquire_port = acquire_port
         self._on_media_ready = on_media_ready
         self._on_ended = on_ended
-        self.rx: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.rx: queue.SimpleQueue[AudioChunk | None] = queue.SimpleQueue()
         self.session = CallSession(
             str(number), remote, self.rx, self.playout, functools.partial(request_hangup, number)
         )
@@ -116,7 +116,7 @@ class AgentCall(pj.Call):
             first = self.port is None
             if self.port is None:
                 self.port = self._acquire_port()
-                self.port.attach(self.playout, self.rx, self.session.gate)
+                self.port.attach(self.playout, self.rx)
             audio.startTransmit(self.port)
             self.port.startTransmit(audio)
             self.media_index = idx
@@ -129,7 +129,7 @@ class AgentCall(pj.Call):
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         try:
-            self.session.events.put(DtmfEvent(str(prm.digit), time.monotonic()))
+            self.session.events.put(DtmfEvent(str(prm.digit)))
             log.info("call %d: DTMF %s", self.number, prm.digit)
         except Exception:
             log.exception("call %d: DTMF callback failed", self.number)
@@ -152,8 +152,10 @@ class AgentCall(pj.Call):
         talk = end - self.t_confirmed if self.t_confirmed else 0.0
         c = self.port.counters if self.port else None
         gap = self.port.max_tx_gap_secs * 1000 if self.port else 0.0
-        frames = (f"frames rx {c.rx_frames} tx {c.tx_frames} (silent {c.tx_silent}, rx dropped {c.rx_dropped}, "
-                  f"largest tx gap {gap:.0f} ms)" if c else "no media")
+        underruns = self.playout.underruns
+        frames = (f"frames rx {c.rx_frames} tx {c.tx_frames} (silent {c.tx_silent}, underruns {underruns}, "
+                  f"rx dropped {c.rx_dropped}, callback errors {c.callback_errors}, largest tx gap {gap:.0f} ms)"
+                  if c else "no media")
         return (f"call {self.number} from {self.remote} codec {self.codec or '-'} "
                 f"lasted {talk:.1f} s, {frames}, ended: {cause}")
 

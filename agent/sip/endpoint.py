@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import pjsua2 as pj
 

@@ -19,20 +19,22 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from agent.errors import ConfigError
 from agent.frames import FRAME_SAMPLES, SAMPLE_RATE, Transcript
+from agent.registry import Registry
 
 __all__ = [
     "DEFAULT_STT",
     "PARTIAL_EVERY_MS",
     "IncrementalStream",
     "SttEngine",
+    "STT",
     "SttStream",
     "create_stt",
+    "create_stt_from",
     "register_stt",
     "stt_names",
 ]
@@ -123,12 +125,12 @@ class IncrementalStream(SttStream):
         if text == self._last_partial:
             return None
         self._last_partial = text
-        return Transcript(text, final=False, t_monotonic=self._clock())
+        return Transcript(text, final=False, t=self._clock())
 
     def finish(self) -> Transcript:
         text = self._final_text() if self._active else ""
         self._clear()
-        return Transcript(text, final=True, t_monotonic=self._clock())
+        return Transcript(text, final=True, t=self._clock())
 
     def reset(self) -> None:
         if self._active:
@@ -157,41 +159,56 @@ class IncrementalStream(SttStream):
         """End the utterance, ignoring its result."""
 
 
-def _create_pocketsphinx(model: str | None) -> SttEngine:
+def _create_pocketsphinx(model: str | None = None) -> SttEngine:
     from agent.stt.pocketsphinx import PocketsphinxEngine
 
     return PocketsphinxEngine(model)
 
 
-def _create_vosk(model: str | None) -> SttEngine:
+def _create_vosk(model: str | None = None) -> SttEngine:
     from agent.stt.vosk import VoskEngine
 
     return VoskEngine(model)
 
 
-_REGISTRY: dict[str, EngineFactory] = {
-    "pocketsphinx": _create_pocketsphinx,
-    "vosk": _create_vosk,
-}
+def _vosk_options(cfg: Any) -> dict[str, Any]:
+    return {"model": cfg.vosk_model or None}
 
 
-def register_stt(name: str, factory: EngineFactory) -> None:
-    """Make ``create_stt(name, model)`` call ``factory(model)``."""
-    _REGISTRY[name] = factory
+STT: Registry[SttEngine] = Registry("STT engine")
+# PocketSphinx's binding holds the GIL while it decodes: it runs in child processes.
+STT.register("pocketsphinx", _create_pocketsphinx, own_process=True)
+STT.register("vosk", _create_vosk, _vosk_options)
+
+
+def register_stt(name: str, factory: EngineFactory, own_process: bool = False) -> None:
+    """Make ``create_stt(name, model)`` call ``factory(model)`` (in a child process if ``own_process``)."""
+    STT.register(name, factory, own_process=own_process)
 
 
 def stt_names() -> list[str]:
     """The engine names :func:`create_stt` knows, sorted."""
-    return sorted(_REGISTRY)
+    return STT.names()
 
 
-def create_stt(name: str = DEFAULT_STT, model: str | None = None) -> SttEngine:
+def create_stt(name: str = DEFAULT_STT, model: str | None = None, *, in_process: bool = False) -> SttEngine:
     """Load the engine called ``name`` with ``model`` (a path, engine-specific).
 
-    Raises :class:`~agent.errors.ConfigError` for an unknown name and
-    :class:`~agent.errors.ModelError` for a missing or broken model.
+    An engine registered with ``own_process`` decodes in pooled child processes
+    (:class:`~agent.stt.process.ProcessSttEngine`) unless ``in_process`` (which
+    is what such a child asks for).  Raises :class:`~agent.errors.ConfigError`
+    for an unknown name and :class:`~agent.errors.ModelError` for a missing or
+    broken model.
     """
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        raise ConfigError(f"unknown STT engine {name!r} (choose one of: {', '.join(stt_names())})")
-    return factory(model)
+    entry = STT.entry(name)
+    if entry.traits.get("own_process") and not in_process:
+        from agent.stt.process import ProcessSttEngine
+
+        return ProcessSttEngine(name, model)
+    return entry.factory(model)
+
+
+def create_stt_from(cfg: Any) -> SttEngine:
+    """The STT engine a :class:`~agent.config.SpeechConfig` names, with its options."""
+    entry = STT.entry(cfg.stt)
+    return create_stt(cfg.stt, entry.from_config(cfg).get("model"))

@@ -40,7 +40,7 @@ def _serve(conn: Connection, name: str, model: str | None) -> None:
     from agent.stt.base import create_stt
 
     try:
-        stream = create_stt(name, model).new_stream()
+        stream = create_stt(name, model, in_process=True).new_stream()
     except Exception as exc:  # reported to the parent as one line
         conn.send(("error", str(exc)))
         return
@@ -92,7 +92,7 @@ class _Worker:
 
 
 class _ProcessStream(SttStream):
-    def __init__(self, engine: "ProcessSttEngine", worker: _Worker) -> None:
+    def __init__(self, engine: ProcessSttEngine, worker: _Worker) -> None:
         self._engine = engine
         self._worker: _Worker | None = worker
 
@@ -108,7 +108,7 @@ class _ProcessStream(SttStream):
         while conn.poll():
             kind, text = conn.recv()
             if kind == "partial":
-                latest = Transcript(text, final=False, t_monotonic=time.monotonic())
+                latest = Transcript(text, final=False, t=time.monotonic())
         return latest
 
     def finish(self) -> Transcript:
@@ -118,7 +118,7 @@ class _ProcessStream(SttStream):
         while conn.poll(max(0.0, deadline - time.monotonic())):
             kind, text = conn.recv()
             if kind == "final":
-                return Transcript(text, final=True, t_monotonic=time.monotonic())
+                return Transcript(text, final=True, t=time.monotonic())
         raise RuntimeError("the recogniser process did not answer")
 
     def reset(self) -> None:
@@ -134,7 +134,7 @@ class ProcessSttEngine(SttEngine):
     """``create_stt(name, model)`` in child processes, one per concurrent stream."""
 
     def __init__(self, name: str, model: str | None = None) -> None:
-        self.name = name
+        self.engine_name = name
         self._model = model
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
@@ -144,14 +144,14 @@ class ProcessSttEngine(SttEngine):
         with self._lock:
             missing = n_workers - len(self._idle)
         for _ in range(missing):
-            worker = _Worker(self.name, self._model)
+            worker = _Worker(self.engine_name, self._model)
             with self._lock:
                 self._idle.append(worker)
 
     def new_stream(self) -> SttStream:
         with self._lock:
             worker = self._idle.pop() if self._idle else None
-        return _ProcessStream(self, worker or _Worker(self.name, self._model))
+        return _ProcessStream(self, worker or _Worker(self.engine_name, self._model))
 
     def _release(self, worker: _Worker) -> None:
         try:
@@ -169,7 +169,7 @@ class ProcessSttEngine(SttEngine):
             worker.stop()
 
     def __repr__(self) -> str:
-        return f"ProcessSttEngine({self.name!r})"
+        return f"ProcessSttEngine({self.engine_name!r})"
 
     def __getstate__(self) -> Any:  # pragma: no cover - never pickled
         raise TypeError("ProcessSttEngine cannot be pickled")

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.errors import ConfigError
 from agent.frames import SAMPLE_RATE
+from agent.registry import Registry
 
-__all__ = ["TtsEngine", "create_tts", "register_tts", "tts_names"]
+__all__ = ["TTS", "TtsEngine", "create_tts", "register_tts", "tts_names"]
 
 
 class TtsEngine(abc.ABC):
@@ -43,31 +43,30 @@ class TtsEngine(abc.ABC):
         return None
 
 
-_FACTORIES: dict[str, Callable[..., TtsEngine]] = {}
-
-
-def register_tts(name: str, factory: Callable[..., TtsEngine]) -> None:
-    """Make ``create_tts(name, ...)`` call ``factory(voice_path=..., **options)``."""
-    _FACTORIES[name] = factory
-
-
 def _create_piper(voice_path: str | Path | None = None, **options: Any) -> TtsEngine:
     from agent.tts.piper import PiperTts
 
     return PiperTts(voice_path, **options)
 
 
-register_tts("piper", _create_piper)
+def _piper_options(cfg: Any) -> dict[str, Any]:
+    return {"voice_path": cfg.piper_voice or None}
+
+
+TTS: Registry[TtsEngine] = Registry("TTS engine")
+TTS.register("piper", _create_piper, _piper_options)
+
+
+def register_tts(name: str, factory: Callable[..., TtsEngine]) -> None:
+    """Make ``create_tts(name, ...)`` call ``factory(voice_path=..., **options)``."""
+    TTS.register(name, factory)
 
 
 def tts_names() -> list[str]:
     """Names accepted by :func:`create_tts`."""
-    return sorted(_FACTORIES)
+    return TTS.names()
 
 
 def create_tts(name: str, voice_path: str | Path | None = None, **options: Any) -> TtsEngine:
     """Build the TTS engine ``name`` ("piper"); ``voice_path`` None = the default voice."""
-    factory = _FACTORIES.get(name)
-    if factory is None:
-        raise ConfigError(f"unknown TTS engine {name!r}: choose one of {', '.join(tts_names())}")
-    return factory(voice_path=voice_path, **options)
+    return TTS.create(name, voice_path=voice_path, **options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["REPLIES", "UTTERANCES", "QUESTIONS", "TRIGGERS", "write_script", "words"]
+__all__ = ["INTERRUPTION", "REPLIES", "UTTERANCES", "QUESTIONS", "TRIGGERS", "write_script", "words"]
 
 _SHORT = [
     "Sure, I can do that.",
@@ -64,6 +64,9 @@ UTTERANCES: dict[str, list[str]] = {
     "long": [" ".join(_SENTENCES[k : k + 6]) for k in (0, 5, 9)],
 }
 """Caller utterances of about 2, 10 and 30 seconds (sentences spoken without a long pause)."""
+
+INTERRUPTION = "Stop, stop, wait a moment, I have another question for you."
+"""What the caller says over the agent's long reply in the barge-in phase."""
 
 QUESTIONS = [
     "What is the capital of France?",

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ..timeline import STAGES
+from ...timeline import STAGES
 from .run import Turn
 from .texts import REPLIES, words
 
-__all__ = ["summarise", "plot", "env", "reply_of_kind", "turn_rows"]
+__all__ = ["bargein_ms", "summarise", "plot", "env", "reply_of_kind", "turn_rows"]
 
 KINDS = ("short", "medium", "long")
 PACKAGES = ("pjsua2-python", "piper-tts", "onnxruntime", "llama-cpp-python", "pocketsphinx", "vosk", "numpy",
@@ -44,6 +44,24 @@ def v2v_ms(turn: Turn) -> float | None:
     """End of the caller's speech -> first non-silent agent frame at the caller."""
     first = turn.first_voiced_after(turn.t_speech_end)
     return (first - turn.t_speech_end) * 1000.0 if first else None
+
+
+BARGE_IN_QUIET_SECS = 1.0
+"""A pause this long in the agent's audio after the caller's onset means the agent stopped."""
+
+
+def bargein_ms(turn: Turn) -> float | None:
+    """The caller starts talking over the agent -> the agent's last audio frame at the caller."""
+    if not turn.t_onset:
+        return None
+    last = turn.t_onset
+    for t in turn.voiced:
+        if t < turn.t_onset:
+            continue
+        if t - last > BARGE_IN_QUIET_SECS:
+            break
+        last = t
+    return (last - turn.t_onset) * 1000.0
 
 
 def reply_of_kind(turn: Turn) -> bool:
@@ -87,6 +105,11 @@ def _v2v(turns: list[Turn]) -> dict[str, Any]:
     return {"ms_p50": _pct(values, 50), "ms_p95": _pct(values, 95), "n": len(values), "stages_ms_p50": stages}
 
 
+def _bargein(turns: list[Turn]) -> dict[str, Any]:
+    values = [v for t in turns if t.phase == "bargein" and (v := bargein_ms(t)) is not None]
+    return {"reaction_ms_p50": _pct(values, 50), "reaction_ms_p95": _pct(values, 95), "n": len(values)}
+
+
 def _rtp(gaps_ms: list[float], note: str) -> dict[str, Any]:
     if not gaps_ms:
         return {"max_gap_ms": 0.0, "jitter_ms_p99": 0.0, "packets": 0, "note": note}
@@ -112,6 +135,8 @@ def turn_rows(turns: list[Turn]) -> list[dict[str, Any]]:
             ms, agent = ttfa_ms(t), _ms(tl.get("t_first_token"), tl.get("t_first_audio_out"))
         elif t.phase == "stt":
             ms, agent = stt_final_ms(t), _ms(tl.get("t_end_of_speech"), tl.get("t_stt_final"))
+        elif t.phase == "bargein":
+            ms, agent = bargein_ms(t), None
         else:
             ms, agent = v2v_ms(t), tl.get("voice_to_voice_ms")
         if t.phase.startswith("tts-") and not reply_of_kind(t):
@@ -136,7 +161,8 @@ def env() -> dict[str, Any]:
 def summarise(turns: list[Turn], gaps_ms: list[float], endpoint_ms: int, note: str = "") -> dict[str, Any]:
     """The benchmark's JSON, with the fixed keys."""
     return {"tts": {"streaming": _tts(turns, "streaming"), "batch": _tts(turns, "batch")},
-            "stt": _stt(turns, endpoint_ms), "voice_to_voice": _v2v(turns), "rtp_tx": _rtp(gaps_ms, note),
+            "stt": _stt(turns, endpoint_ms), "voice_to_voice": _v2v(turns), "barge_in": _bargein(turns),
+            "rtp_tx": _rtp(gaps_ms, note),
             "env": env(), "turns": turn_rows(turns)}
 
 

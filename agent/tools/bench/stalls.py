@@ -64,7 +64,7 @@ class StallProbe:
         self._steal0 = steal_ticks()
         self._steal1 = self._steal0
 
-    def start(self) -> "StallProbe":
+    def start(self) -> StallProbe:
         self._steal0 = steal_ticks()
         self._proc = subprocess.Popen([sys.executable, "-c", _PROBE, str(self.threshold_ms), str(PROBE_PRIORITY)],
                                       stdout=subprocess.PIPE, text=True)
@@ -109,7 +109,7 @@ class StallProbe:
                 "steal_pct": round(100.0 * steal / total, 1) if total > 0 else 0.0}
 
 
-if __name__ == "__main__":  # pragma: no cover - a manual check: python -m agent.bench.stalls SECS
+if __name__ == "__main__":  # pragma: no cover - a manual check: python -m agent.tools.bench.stalls SECS
     probe = StallProbe().start()
     time.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 10.0)
     probe.stop()

@@ -1,18 +1,35 @@
-"""Tests for agent.stt.worker: frames in, speech events and transcripts out."""
+"""The turn stage's listener and the STT stage together: frames in, speech events and transcripts out.
+
+The listener (VAD, endpointing, pause and barge-in detection) is pure and runs
+here in the test's thread; the STT stage runs on its own worker thread, as in a call.
+"""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 
-from agent.frames import FRAME_MS, SAMPLE_RATE, AudioChunk, Transcript
+from agent.frames import (
+    FRAME_MS,
+    SAMPLE_RATE,
+    AudioChunk,
+    FinalTranscript,
+    Frame,
+    LongSpeech,
+    SpeechActivity,
+    SpeechPaused,
+    StageFailed,
+    Transcript,
+)
+from agent.queues import FrameQueue
 from agent.stt.base import SttEngine, SttStream, create_stt
-from agent.stt.worker import STOP, FinalTranscript, SpeechActivity, SttEvent, SttFailed, SttWorker
+from agent.stt.stage import SttStage
+from agent.turn.listener import FOR_STT, Listener
 from tests.speech_helpers import frames_of, silence_16k, speech_16k
 
 T0 = 1000.0
@@ -65,27 +82,30 @@ def _tone(duration_ms: int) -> np.ndarray:
 
 def _chunks(audio: np.ndarray, t0: float = T0) -> Iterator[AudioChunk]:
     for i, frame in enumerate(frames_of(audio)):
-        yield AudioChunk(frame, t_monotonic=t0 + (i + 1) * FRAME_SECS)
+        yield AudioChunk(frame, t=t0 + (i + 1) * FRAME_SECS)
 
 
 def _run(
-    engine: SttEngine, items: Iterator[object], n_finals: int, **kwargs: object
-) -> list[SttEvent]:
-    """Run a worker over ``items`` until ``n_finals`` finals (or a failure) came out."""
-    frames: queue.Queue[object] = queue.Queue()
-    out: queue.Queue[SttEvent] = queue.Queue()
-    worker = SttWorker(engine, frames, out.put, **kwargs)  # type: ignore[arg-type]
-    worker.start()
+    engine: SttEngine, items: Iterator[AudioChunk], n_finals: int, clock: Callable[[], float] = time.monotonic,
+    **kwargs: int,
+) -> list[Frame]:
+    """Listen to ``items`` and recognise until ``n_finals`` finals (or a failure) came out, in order."""
+    listener = Listener(**kwargs)  # type: ignore[arg-type]
+    to_stt = FrameQueue()
+    out: queue.Queue[Frame] = queue.Queue()
+    stage = SttStage("stt-test", engine, to_stt, out.put, out.put, clock=clock)
+    stage.start()
     for item in items:
-        frames.put(item)
-    events: list[SttEvent] = []
+        for frame in listener.process(item.samples, item.t):
+            (to_stt.put if isinstance(frame, FOR_STT) else out.put)(frame)
+    events: list[Frame] = []
     try:
         while sum(isinstance(e, FinalTranscript) for e in events) < n_finals:
             events.append(out.get(timeout=WAIT_SECS))
-            if isinstance(events[-1], SttFailed):
+            if isinstance(events[-1], StageFailed):
                 break
     finally:
-        assert worker.stop()
+        assert stage.stop()
     while not out.empty():
         events.append(out.get_nowait())
     return events
@@ -110,7 +130,7 @@ def test_real_speech_gives_activity_partials_and_a_timed_final(pocketsphinx: Stt
     speech_end = T0 + 1.0 + len(speech) / SAMPLE_RATE
     assert final.t_end_of_speech == pytest.approx(speech_end, abs=0.25)
     assert final.t_endpoint - final.t_end_of_speech == pytest.approx(0.5, abs=0.021)
-    assert final.t_ready == 5000.0 and final.transcript.final
+    assert final.t_ready == 5000.0
 
     assert activity and activity[0].speech_ms == 120
     assert activity[0].t_start_of_speech == pytest.approx(T0 + 1.0, abs=0.1)
@@ -139,17 +159,17 @@ def test_two_turns_give_two_finals_in_order(pocketsphinx: SttEngine) -> None:
 
 def test_silence_gives_no_events() -> None:
     engine = FakeEngine()
-    frames: queue.Queue[object] = queue.Queue()
-    events: list[SttEvent] = []
-    worker = SttWorker(engine, frames, events.append)
-    worker.start()
+    listener = Listener()
+    to_stt = FrameQueue()
+    events: list[Frame] = []
+    stage = SttStage("stt-test", engine, to_stt, events.append)
+    stage.start()
     for chunk in _chunks(silence_16k(2000)):
-        frames.put(chunk)
-    frames.put(STOP)  # exit after the frames before it
-    assert worker.exited.wait(WAIT_SECS)
-    assert worker.stop()
-    assert events == []
-    assert worker.frames_seen == 100
+        for frame in listener.process(chunk.samples, chunk.t):
+            to_stt.put(frame)
+    assert stage.stop()
+    assert events == [] and to_stt.empty()
+    assert listener.frames_seen == 100 and stage.frames_fed == 0
     assert engine.streams[0].closed
 
 
@@ -161,14 +181,31 @@ def test_pre_roll_audio_reaches_the_recogniser() -> None:
     assert final.text == f"{(200 + 400 + 500) * SAMPLE_RATE // 1000} samples"
 
 
-def test_frames_without_time_use_the_injected_clock() -> None:
-    ticks = itertools.count()
-    clock = lambda: T0 + next(ticks) * FRAME_SECS  # noqa: E731 - one tick per clock read
-    audio = np.concatenate([_tone(300), silence_16k(700)])
-    events = _run(FakeEngine(), iter(list(frames_of(audio))), 1, clock=clock)
-    (final,) = [e for e in events if isinstance(e, FinalTranscript)]
-    assert final.t_endpoint - final.t_end_of_speech == pytest.approx(0.5, abs=1e-6)
-    assert final.t_ready > final.t_endpoint
+def test_a_pause_gives_the_words_so_far_once() -> None:
+    class Partial(FakeStream):
+        def accept(self, samples: np.ndarray) -> Transcript | None:
+            super().accept(samples)
+            return Transcript("words", final=False)
+
+    class PartialEngine(FakeEngine):
+        def new_stream(self) -> FakeStream:
+            self.streams.append(Partial())
+            return self.streams[-1]
+
+    audio = np.concatenate([_tone(400), silence_16k(300), _tone(400), silence_16k(600)])
+    events = _run(PartialEngine(), _chunks(audio), 1, pause_ms=200)
+    paused = [e for e in events if isinstance(e, SpeechPaused)]
+    assert len(paused) == 2 and {p.text for p in paused} == {"words"}
+    assert paused[0].t_end_of_speech == pytest.approx(T0 + 0.4, abs=0.03)
+
+
+def test_long_speech_is_reported_for_barge_in() -> None:
+    audio = np.concatenate([_tone(100), silence_16k(200), _tone(600), silence_16k(600)])
+    events = _run(FakeEngine(), _chunks(audio), 1, barge_in_ms=250)
+    long_speech = [e for e in events if isinstance(e, LongSpeech)]
+    # the short burst is too short; the second run crosses 250 ms, then is said again every 100 ms
+    assert [e.speech_ms for e in long_speech] == [260, 360, 460, 560]
+    assert long_speech[0].t == pytest.approx(T0 + 0.3 + 0.26, abs=0.001)
 
 
 def test_activity_events_every_interval() -> None:
@@ -178,21 +215,21 @@ def test_activity_events_every_interval() -> None:
     assert speech_ms == [120, 320, 520, 720, 920]
 
 
-def test_a_failing_recogniser_ends_the_worker_not_the_process(
+def test_a_failing_recogniser_ends_the_stage_not_the_process(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="agent.stt.worker")
+    caplog.set_level(logging.ERROR, logger="agent.worker")
     engine = FakeEngine(fail=True)
     events = _run(engine, _chunks(np.concatenate([_tone(500), silence_16k(600)])), 1)
-    assert len(events) >= 1 and isinstance(events[-1], SttFailed)
-    assert "decoder exploded" in events[-1].reason
+    assert len(events) >= 1 and isinstance(events[-1], StageFailed)
+    assert events[-1].stage == "stt-test" and "decoder exploded" in events[-1].reason
     assert any(r.exc_info for r in caplog.records)
     assert engine.streams[0].closed
 
 
 def test_stop_without_frames_is_quick() -> None:
-    worker = SttWorker(FakeEngine(), queue.Queue(), lambda event: None)
-    worker.start()
-    assert worker.started.wait(5.0)
-    assert worker.stop(timeout_secs=1.0)
-    assert worker.exited.is_set() and not worker.failed
+    stage = SttStage("stt-test", FakeEngine(), FrameQueue(), lambda event: None)
+    stage.start()
+    assert stage.started.wait(5.0)
+    assert stage.stop(timeout_secs=1.0)
+    assert stage.exited.is_set() and not stage.failed

@@ -1,12 +1,6 @@
-"""``sip-agent bench``: latency and pacing measured on the wire, streaming beside batch TTS.
+"""``sip-agent bench``: runs the phases (see ``agent.tools.BENCH_DESCRIPTION``) and prints their numbers.
 
-Phases (each starts the agent as in production, in its own process):
-  tts-streaming, tts-batch  replies of ~5, 30 and 150 words: reply text -> first audio at the caller
-  stt                       utterances of ~2, 10, 30 s: end of speech -> final transcript in the agent
-  v2v                       the default LLM: end of speech -> first answer audio at the caller
-Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).  A
-real-time probe process and the CPU steal time show when the machine itself stalled (a
-virtual machine's host may stop its CPUs); gaps that overlap such a stall are marked.
+The agent runs in its own process (``agent.tools.harness``), the caller in this one.
 """
 
 from __future__ import annotations
@@ -19,21 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_bench_parser"]
+__all__ = ["run_bench"]
 
 ENDPOINT_MS = 500
-
-
-def add_bench_parser(sub: Any) -> None:
-    p = sub.add_parser("bench", help="measure time to first audio, STT and voice-to-voice latency on the wire",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="bench.json", metavar="FILE", help="results as JSON (default: bench.json)")
-    p.add_argument("--plot", default="bench.png", metavar="FILE", help="a PNG plot (default: bench.png)")
-    p.add_argument("--quick", action="store_true", help="one turn per case (for the test suite)")
-    p.add_argument("--phases", default="tts,stt,v2v", metavar="LIST",
-                   help="which phases to run (default: tts,stt,v2v)")
-    p.add_argument("--workdir", metavar="DIR", help="keep the agents' records here (default: a temporary folder)")
-    p.set_defaults(func=run_bench)
 
 
 def _progress(started: float) -> Any:
@@ -44,16 +26,16 @@ def _progress(started: float) -> Any:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-    from ..tts.base import create_tts
+    from ...errors import ConfigError
+    from ...tts.base import create_tts
     from .report import plot, summarise
     from .run import AGENT_RTP, CALLER_RTP, Bench
     from .sniff import RtpSniffer
     from .stalls import StallProbe
 
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
-    if not phases <= {"tts", "stt", "v2v"}:
-        raise ConfigError(f"--phases takes tts, stt and v2v, got '{args.phases}'")
+    if not phases <= {"tts", "stt", "v2v", "bargein"}:
+        raise ConfigError(f"--phases takes tts, stt, v2v and bargein, got '{args.phases}'")
     say = _progress(time.monotonic())
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sip-agent-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +52,8 @@ def run_bench(args: argparse.Namespace) -> int:
             bench.stt_phase(1 if args.quick else 3)
         if "v2v" in phases:
             bench.v2v_phase(2 if args.quick else 12)
+        if "bargein" in phases:
+            bench.bargein_phase(1 if args.quick else 5)
     finally:
         bench.close()
         sniffer.stop()
@@ -105,6 +89,9 @@ def _print(r: dict[str, Any]) -> None:
     v = r["voice_to_voice"]
     stages = ", ".join(f"{k.replace('_', ' ')} {x:.0f}" for k, x in v["stages_ms_p50"].items())
     print(f"voice to voice p50 {v['ms_p50']:.0f} ms, p95 {v['ms_p95']:.0f} ms (n={v['n']}): {stages}")
+    b = r["barge_in"]
+    print(f"barge-in, caller's speech onset -> agent silent at the caller: p50 {b['reaction_ms_p50']:.0f} ms, "
+          f"p95 {b['reaction_ms_p95']:.0f} ms (n={b['n']})")
     rtp = r["rtp_tx"]
     print(f"agent RTP on the wire: largest gap {rtp['max_gap_ms']} ms, jitter p99 {rtp['jitter_ms_p99']} ms"
           + (f" ({rtp['note']})" if rtp.get("note") else ""))

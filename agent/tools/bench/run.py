@@ -7,20 +7,22 @@ so an interval from an agent mark (its per-turn timeline) to a caller mark
 
 from __future__ import annotations
 
-import json
 import logging
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from ...frames import SAMPLE_RATE
+from ...tts.base import TtsEngine
 from ..caller import Caller
-from ..demo import AgentChild
-from ..frames import SAMPLE_RATE
-from ..tts.base import TtsEngine
-from .texts import PATTERNS, QUESTIONS, TRIGGERS, UTTERANCES, write_script
+from ..harness import LOOPBACK, AgentProcess
+from ..records import call_folders, timelines, user_texts
+from .texts import INTERRUPTION, PATTERNS, QUESTIONS, TRIGGERS, UTTERANCES, write_script
 
 __all__ = ["Turn", "Bench"]
 
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 SPEECH_DBFS = -45.0
 TTS_ATTEMPTS = 3
 """A TTS turn whose trigger the agent misheard (it then measures the wrong reply) is asked again."""
+BARGE_IN_AFTER_SECS = 1.5
+"""How long the agent's long reply plays before the caller talks over it."""
 CALLER_RTP = range(42000, 43000)
 AGENT_RTP = range(40000, 41000)
 
@@ -43,20 +47,31 @@ class Turn:
     utterance_secs: float = 0.0
     voiced: list[float] = field(default_factory=list)
     timeline: dict[str, Any] | None = None
+    t_onset: float = 0.0
+    """Barge-in turns: when the caller's speech over the agent began."""
 
     def first_voiced_after(self, t: float) -> float | None:
         return next((v for v in self.voiced if v > t), None)
 
 
-def _caller_lines(agent: AgentChild) -> list[str]:
-    """What the agent logged hearing from callers so far."""
-    return [line.split(" caller: ", 1)[1] for line in list(agent.lines) if " caller: " in line]
+def _heard_since(records: Path, calls_before: int) -> list[str]:
+    """What the agent heard the caller say in the calls it recorded after the first ``calls_before``."""
+    return user_texts(call_folders(records)[calls_before:])
+
+
+def _loud(audio: np.ndarray) -> np.ndarray:
+    return np.nonzero(np.abs(audio.astype(np.int32)) > 32768 * 10 ** (SPEECH_DBFS / 20))[0]
+
+
+def speech_start_offset(audio: np.ndarray) -> float:
+    """Seconds of leading silence before synthesised speech."""
+    loud = _loud(audio)
+    return (loud[0] if len(loud) else 0) / SAMPLE_RATE
 
 
 def speech_end_offset(audio: np.ndarray) -> float:
     """Seconds of trailing silence at the end of synthesised speech."""
-    level = np.abs(audio.astype(np.int32))
-    loud = np.nonzero(level > 32768 * 10 ** (SPEECH_DBFS / 20))[0]
+    loud = _loud(audio)
     return (len(audio) - (loud[-1] + 1 if len(loud) else len(audio))) / SAMPLE_RATE
 
 
@@ -83,12 +98,11 @@ class Bench:
         return self._audio[text]
 
     # -- one agent per configuration ----------------------------------
-    def _agent(self, name: str, *args: str) -> tuple[AgentChild, Path]:
+    def _agent(self, name: str, *args: str) -> tuple[AgentProcess, Path]:
         records = self.workdir / name
-        agent = AgentChild(["--greeting", "", "--records-dir", str(records), "--log-level", "info", *args],
-                           log_path=self.workdir / f"{name}.log")
-        agent.wait_ready()
-        return agent, records
+        agent = AgentProcess(self.workdir, [*LOOPBACK, "--greeting", "", "--records-dir", str(records),
+                                            "--log-level", "info", *args], name=name)
+        return agent.start(timeout=120.0), records
 
     def _say(self, turn: Turn, text: str) -> None:
         audio = self.audio(text)
@@ -117,7 +131,7 @@ class Bench:
                 for kind in ("short", "medium", "long"):
                     for attempt in range(1, TTS_ATTEMPTS + 1):
                         turn = Turn(f"tts-{mode}", kind)
-                        heard_before = _caller_lines(agent)
+                        calls_before = len(call_folders(records))
                         if self.caller.dial(agent.uri):
                             self._say(turn, TRIGGERS[kind])
                             self.caller.wait_agent_audio(turn.t_speech_end, 20.0)
@@ -125,7 +139,7 @@ class Bench:
                             self._collect_voiced(turn)
                         self._end_call()
                         turns.append(turn)
-                        heard = _caller_lines(agent)[len(heard_before):]
+                        heard = _heard_since(records, calls_before)
                         if any(re.search(PATTERNS[kind], line) for line in heard):
                             break
                         again = "once more" if attempt < TTS_ATTEMPTS else "giving up on this turn"
@@ -174,15 +188,39 @@ class Bench:
             agent.stop()
         return self._match(turns, records)
 
+    def bargein_phase(self, count: int) -> list[Turn]:
+        """One call: the agent's long reply, the caller talks over it; onset -> agent silent at the caller."""
+        agent, records = self._agent("bargein", "--brain", "scripted", "--script", str(self.script))
+        turns = []
+        try:
+            if self.caller.dial(agent.uri):
+                for _ in range(count):
+                    turn = Turn("bargein", "interrupt")
+                    self._say(turn, TRIGGERS["long"])
+                    if self.caller.wait_agent_audio(turn.t_speech_end, 20.0) is None:
+                        self.progress("barge-in: no reply to the long trigger (misheard?)")
+                        continue
+                    self.caller.pump(BARGE_IN_AFTER_SECS)
+                    audio = self.audio(INTERRUPTION)
+                    t_first_sample = time.monotonic() + self.caller.playout.pending_frames * 0.02
+                    turn.t_onset = t_first_sample + speech_start_offset(audio)
+                    self._say(turn, INTERRUPTION)
+                    self.caller.pump(2.0)  # the agent's answer to the interruption
+                    self.caller.wait_agent_quiet(1.0, 20.0)
+                    turn.voiced = [t for t in self.caller.voiced_times() if t > turn.t_onset - 1.0]
+                    turns.append(turn)
+                    self.progress(f"barge-in: {len(turns)} turns")
+            self._end_call()
+        finally:
+            agent.stop()
+        self.turns.extend(turns)
+        return turns
+
     # -- matching the caller's turns to the agent's timelines ------------
     def _match(self, turns: list[Turn], records: Path) -> list[Turn]:
-        timelines: list[dict[str, Any]] = []
-        for folder in sorted(records.glob("*-call*"), key=lambda p: int(p.name.rsplit("call", 1)[1])):
-            path = folder / "timeline.jsonl"
-            lines = path.read_text().splitlines() if path.exists() else []
-            timelines.extend(json.loads(line) for line in lines)
+        recorded = timelines(records)
         for turn in turns:
-            near = [t for t in timelines if abs(t["t_end_of_speech"] - turn.t_speech_end) < 3.0]
+            near = [t for t in recorded if abs(t["t_end_of_speech"] - turn.t_speech_end) < 3.0]
             if near:
                 turn.timeline = min(near, key=lambda t: abs(t["t_end_of_speech"] - turn.t_speech_end))
         self.turns.extend(turns)

@@ -48,7 +48,7 @@ class RtpSniffer:
     def available(self) -> bool:
         return self._sock is not None
 
-    def start(self) -> "RtpSniffer":
+    def start(self) -> RtpSniffer:
         if self.available:
             self._thread.start()
         return self
@@ -64,7 +64,7 @@ class RtpSniffer:
         while not self._stop.is_set():
             try:
                 data, anc, _flags, addr = self._sock.recvmsg(2048, 64)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -98,7 +98,7 @@ class RtpSniffer:
 
     def largest_gaps(self, count: int = 5) -> list[tuple[float, float, tuple[int, int]]]:
         """The ``count`` largest gaps: (gap ms, kernel time of the late packet, flow)."""
-        found = []
+        found: list[tuple[float, float, tuple[int, int]]] = []
         for segment in self._segments:
             for flow, packets in segment.items():
                 found.extend(((b[0] - a[0]) * 1000.0, b[0], flow) for a, b in zip(packets, packets[1:]))

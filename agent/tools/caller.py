@@ -1,36 +1,30 @@
-"""A built-in pjsua2 caller, run in its own process: ``sip-agent call URI``.
+"""A built-in pjsua2 caller: the "second real caller" of the demo, the tests and the benchmark.
 
-It places one call, plays audio into it (a WAV file, a tone, or spoken turns
-with waits for the agent's answer), records what it receives with arrival
-times (``time.monotonic()``, system-wide on Linux) and prints a JSON summary.
-The demo, the tests and the benchmark use it as the "second real caller".
+It places calls, plays audio into them and records what it receives with
+arrival times (``time.monotonic()``, system-wide on Linux).  ``sip-agent call``
+(``agent.tools.call``) runs it in a process of its own and prints a JSON summary.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pjsua2 as pj
 
-from .config import SipConfig
-from .errors import ConfigError
-from .frames import FRAME_SAMPLES, SAMPLE_RATE
-from .media.playout import PlayoutBuffer
-from .media.port import CallMediaPort, vector_bytes
-from .media.priority import GIL_SWITCH_SECS
-from .records import read_wav
-from .sip.account import account_config
-from .sip.endpoint import SipEndpoint
+from ..config import SipConfig
+from ..frames import FRAME_SAMPLES, SAMPLE_RATE
+from ..media.playout import PlayoutBuffer
+from ..media.port import CallMediaPort, vector_bytes
+from ..media.priority import GIL_SWITCH_SECS
+from ..sip.account import account_config
+from ..sip.endpoint import SipEndpoint
 
-__all__ = ["Caller", "CallerResult", "add_caller_parser", "SILENCE_DBFS"]
+__all__ = ["Caller", "CallerResult", "VoicedIndex", "SILENCE_DBFS"]
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +237,7 @@ class Caller:
 
     def say(self, samples: np.ndarray, rate: int = SAMPLE_RATE) -> float:
         """Queue audio to send; returns the monotonic time its last sample will leave."""
-        from .media.resample import resample
+        from ..media.resample import resample
 
         pcm = samples if rate == SAMPLE_RATE else resample(samples, rate, SAMPLE_RATE)
         ahead = self.playout.pending_frames * 0.02
@@ -338,128 +332,3 @@ class Caller:
         result = self.end_call()
         self.shutdown()
         return result
-
-
-def _load_audio(spec: str) -> np.ndarray:
-    """'tone:440' or a 16-bit mono/stereo WAV path -> int16 at 16 kHz."""
-    from .handlers import tone
-    from .media.resample import resample
-
-    if spec.startswith("tone:"):
-        try:
-            freq = float(spec.split(":", 1)[1])
-        except ValueError:
-            raise ConfigError(f"bad --play value '{spec}': expected tone:HZ or a WAV file") from None
-        return tone(freq, 60.0)
-    path = Path(spec)
-    if not path.is_file():
-        raise ConfigError(f"--play file not found: {path}")
-    try:
-        rate, data = read_wav(path)
-    except Exception as exc:
-        raise ConfigError(f"cannot read WAV {path}: {exc}") from None
-    return resample(data[:, 0], rate, SAMPLE_RATE)
-
-
-def add_caller_parser(sub: Any) -> None:
-    p = sub.add_parser("call", help="place one test call (a built-in pjsua2 caller) and print a JSON summary",
-                       description="Place one call from a built-in pjsua2 caller, play audio into it, "
-                       "record what comes back and print a JSON summary.")
-    p.add_argument("uri", help="whom to call, e.g. sip:agent@127.0.0.1:5070")
-    p.add_argument("--play", default="tone:440", metavar="WAV|tone:HZ",
-                   help="what to send (default: tone:440)")
-    p.add_argument("--duration", type=float, default=3.0, metavar="SECS", help="talk time (default: 3)")
-    p.add_argument("--record", metavar="WAV", help="write the received audio to this WAV (16 kHz mono)")
-    p.add_argument("--codecs", default="G722,PCMU,PCMA", metavar="LIST",
-                   help="codecs to offer, in order (default: G722,PCMU,PCMA)")
-    p.add_argument("--bind", default="127.0.0.1", metavar="IP", help="local address (default: 127.0.0.1)")
-    p.add_argument("--dtmf", default="", metavar="DIGITS", help="RFC 2833 digits to send after 0.3 s")
-    p.add_argument("--steps", metavar="JSON", help='a spoken script instead of --play: a JSON list of steps '
-                   '{"say": TEXT}, {"wait_audio": SECS}, {"wait_quiet": SECS}, {"sleep": SECS}, {"hangup": true}; '
-                   'what happened is in the "events" of the result')
-    p.add_argument("--repeat", type=int, default=1, metavar="N", help="calls to place one after another "
-                   "(default: 1); one JSON line each")
-    p.set_defaults(func=run_caller_cli)
-
-
-def run_caller_cli(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    if args.repeat < 1 or args.duration <= 0:
-        raise ConfigError("--repeat must be at least 1 and --duration positive")
-    audio = _load_audio(args.play)
-    codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
-    caller = Caller(bind=args.bind, codecs=codecs)
-    caller.start()
-    results = []
-    try:
-        for _ in range(args.repeat):
-            results.append(_one_call(caller, args, audio))
-    finally:
-        caller.shutdown()
-    for result in results:
-        print(json.dumps(result.as_dict()), flush=True)
-    return 0 if all(r.status // 100 == 2 for r in results) else 1
-
-
-def _one_call(caller: Caller, args: argparse.Namespace, audio: np.ndarray) -> CallerResult:
-    caller.reset()
-    if args.steps:
-        if caller.dial(args.uri):
-            run_steps(caller, json.loads(args.steps))
-        return caller.end_call()
-    if caller.dial(args.uri):
-        n = int(args.duration * SAMPLE_RATE) // FRAME_SAMPLES * FRAME_SAMPLES
-        caller.say(audio[:n])
-        if args.dtmf:
-            caller.pump(0.3)
-            caller.send_dtmf(args.dtmf)
-        caller.pump_until(lambda: not caller.connected, args.duration)
-        if not caller.connected:
-            caller.result.hung_up_by = "agent"
-        if args.record:
-            _write_mono_wav(Path(args.record), caller.received()[1])
-    return caller.end_call()
-
-
-def run_steps(caller: Caller, steps: list[dict[str, Any]]) -> None:
-    """Play a spoken script; each step's outcome is appended to ``caller.result.events``."""
-    from .tts.base import create_tts
-
-    voice = create_tts("piper") if any("say" in step for step in steps) else None
-    events = caller.result.events
-    t_mark = time.monotonic()
-    for step in steps:
-        now = time.monotonic()
-        if "say" in step and voice is not None:
-            audio = voice.synthesize(str(step["say"]))
-            t_start = time.monotonic() + caller.playout.pending_frames * 0.02
-            t_mark = caller.say(audio)
-            events.append({"say": step["say"], "t_start": t_start, "t_end": t_mark})
-        elif "wait_audio" in step:
-            t = caller.wait_agent_audio(t_mark, float(step["wait_audio"]))
-            events.append({"audio_start": t, "after": t_mark, "latency_ms": (t - t_mark) * 1000 if t else None})
-        elif "wait_quiet" in step:
-            t = caller.wait_agent_quiet(float(step["wait_quiet"]), 120.0)
-            events.append({"audio_end": t, "t": time.monotonic()})
-        elif "sleep" in step:
-            caller.pump(float(step["sleep"]))
-            events.append({"slept": step["sleep"], "t": now})
-        elif step.get("hangup"):
-            caller.hangup()
-            events.append({"hangup": now})
-        if not caller.connected:
-            events.append({"disconnected": time.monotonic()})
-            caller.result.hung_up_by = caller.result.hung_up_by or "agent"
-            break
-    voiced = [float(t) for t in caller.voiced_times()]
-    events.append({"voiced_times": voiced})
-
-
-def _write_mono_wav(path: Path, pcm: np.ndarray) -> None:
-    import wave
-
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE)
-        w.writeframes(pcm.astype(np.int16).tobytes())

@@ -1,0 +1,183 @@
+"""The conductor: runs one call's turn state machine and carries out its actions.
+
+It reads the call's control inbox (speech activity, transcripts, text deltas
+and chunks, synthesised speech, playout progress, DTMF, hang-up, stage
+failures), feeds each frame to the pure :class:`~agent.turn.machine.TurnMachine`
+and does what it answers: hand a reply request to the dialog stage, queue
+audio for playout, stop a reply (flush the playout and everything queued
+downstream, cancel generation), write the call's records, end the call.
+It never blocks on a model: it stays free to react to a barge-in at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable
+from pathlib import Path
+
+from agent.dialog.pacer import Pacer
+from agent.frames import (
+    AudioChunk,
+    Frame,
+    PlayoutProgress,
+    ReplyRequest,
+    SpeechChunk,
+    SynthesisDone,
+    Transcript,
+)
+from agent.queues import FrameQueue
+from agent.records import JsonLinesWriter
+from agent.session import CallSession
+from agent.tts.base import TtsEngine
+from agent.turn.actions import (
+    Action,
+    CancelReply,
+    EndCall,
+    Greet,
+    Interrupt,
+    Play,
+    PlayoutCleared,
+    Prepare,
+    StartReply,
+    WriteTimeline,
+    WriteTranscript,
+)
+from agent.turn.machine import TurnMachine
+
+__all__ = ["Conductor"]
+
+log = logging.getLogger(__name__)
+
+
+class Conductor:
+    """Carries out the actions of one call's :class:`TurnMachine` (see the module docstring)."""
+
+    def __init__(
+        self,
+        session: CallSession,
+        machine: TurnMachine,
+        tts: TtsEngine,
+        to_dialog: FrameQueue,
+        to_tts: FrameQueue,
+        pacer: Pacer,
+        t0: float,
+    ) -> None:
+        self.s = session
+        self.machine = machine
+        self.tts = tts
+        self.to_dialog = to_dialog
+        self.to_tts = to_tts
+        self.pacer = pacer
+        self._t0 = t0
+        self._requests: dict[int, ReplyRequest] = {}
+        self._tags: dict[int, list[Hashable]] = {}
+        self._synthesised: set[int] = set()
+        self._transcript: JsonLinesWriter | None = None
+        self._timeline: JsonLinesWriter | None = None
+        if session.records_dir:
+            folder = Path(session.records_dir)
+            self._transcript = JsonLinesWriter(folder / "transcript.jsonl")
+            self._timeline = JsonLinesWriter(folder / "timeline.jsonl")
+
+    def greet(self, text: str) -> None:
+        self._carry_out(self.machine.greet(text))
+
+    def feed(self, frame: Frame) -> None:
+        """One frame of the control inbox."""
+        self._observe(frame)
+        self._carry_out(self.machine.on_frame(frame))
+
+    def close(self) -> None:
+        for request in self._requests.values():
+            request.cancel.set()
+        for writer in (self._transcript, self._timeline):
+            if writer:
+                writer.close()
+
+    # -- what the pipeline itself learns from frames ----------------------
+    def _observe(self, frame: Frame) -> None:
+        if isinstance(frame, SpeechChunk):
+            self.pacer.ready(frame.reply, frame.audio.duration_secs)
+        elif isinstance(frame, SynthesisDone):
+            self._synthesised.add(frame.reply)
+            self.pacer.release(frame.reply)
+            self.s.playout.expecting = False
+        elif isinstance(frame, PlayoutProgress) and isinstance(frame.tag, tuple):
+            self.pacer.playing(frame.tag[0], frame.t_first_out)
+        elif isinstance(frame, Transcript):
+            log.debug("%s: partial %r", self.machine.cfg.name, frame.text)
+
+    def _carry_out(self, actions: list[Action]) -> None:
+        for action in actions:
+            match action:
+                case StartReply():
+                    self._start_reply(action)
+                case Greet():
+                    self._greet(action)
+                case CancelReply():
+                    self._cancel_reply(action)
+                case Play():
+                    self._play(action)
+                case Interrupt():
+                    self._interrupt(action)
+                case Prepare():
+                    self.to_dialog.put(ReplyRequest(0, "", action.history, prepare=True))
+                case EndCall():
+                    self.s.hangup(action.reason)
+                case WriteTranscript():
+                    self._write_transcript(action)
+                case WriteTimeline():
+                    if self._timeline:
+                        self._timeline.write(action.record)
+
+    # -- actions ------------------------------------------------------------
+    def _start_reply(self, action: StartReply) -> None:
+        request = ReplyRequest(action.reply, action.text, action.history)
+        self._requests = {action.reply: request}  # one reply at a time: older ones are over
+        self._tags[action.reply] = []
+        self.to_dialog.put(request)
+
+    def _greet(self, action: Greet) -> None:
+        audio = self.tts.synthesize_cached(action.text)
+        chunk = SpeechChunk(action.text, AudioChunk(audio, self.tts.sample_rate), action.reply, 0)
+        self._tags[action.reply] = []
+        self.feed(chunk)
+        self.feed(SynthesisDone(action.reply, 1))
+
+    def _cancel_reply(self, action: CancelReply) -> None:
+        request = self._requests.pop(action.reply, None)
+        if request is not None:
+            request.cancel.set()
+        self._flush(action.reply)
+
+    def _play(self, action: Play) -> None:
+        chunk = action.chunk
+        tag = (action.reply, chunk.index)
+        self._tags.setdefault(action.reply, []).append(tag)
+        self.s.play(chunk.audio.samples, chunk.audio.rate, tag=tag)
+        self.s.playout.expecting = action.reply not in self._synthesised
+
+    def _interrupt(self, action: Interrupt) -> None:
+        """Barge-in or hang-up: the interrupt flushes everything downstream, then says what was heard."""
+        request = self._requests.pop(action.reply, None)
+        if request is not None:
+            request.cancel.set()
+        dropped = self.s.playout.clear()
+        self._flush(action.reply)
+        progress = tuple(self.s.playout.progress(tag) for tag in self._tags.get(action.reply, []))
+        self.feed(PlayoutCleared(action.reply, progress, action.speech_ms, dropped))
+
+    def _flush(self, reply: int) -> None:
+        def of_reply(frame: object) -> bool:
+            return getattr(frame, "reply", None) == reply
+
+        self.to_dialog.flush(of_reply)
+        self.to_tts.flush(of_reply)
+        self.pacer.release(reply)
+
+    def _write_transcript(self, action: WriteTranscript) -> None:
+        if self._transcript:
+            self._transcript.write({"role": action.role, "text": action.text,
+                                    "start_secs": round(action.t_start - self._t0, 3),
+                                    "end_secs": round(action.t_end - self._t0, 3),
+                                    "interrupted": action.interrupted})

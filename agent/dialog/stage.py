@@ -1,0 +1,89 @@
+"""The dialog stage: reply requests in, text deltas and speakable chunks out.
+
+For each :class:`~agent.frames.ReplyRequest` it streams the brain's reply
+through the :class:`~agent.dialog.chunker.Chunker`: every delta goes to the
+conductor as a :class:`~agent.frames.TextDelta`, every chunk to the TTS stage
+(and the conductor) as a :class:`~agent.frames.TextChunk`, and the end as a
+:class:`~agent.frames.ReplyGenerated`.  It asks the brain for the next delta
+only when the :class:`~agent.dialog.pacer.Pacer` allows it (backpressure), and
+stops within one delta when the request's ``cancel`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from agent.dialog.base import Brain
+from agent.dialog.chunker import Chunker
+from agent.dialog.pacer import MAX_HOLD_SECS, Pacer
+from agent.frames import Frame, ReplyGenerated, ReplyRequest, StageFailed, TextChunk, TextDelta
+from agent.worker import Inbox, Worker
+
+__all__ = ["DialogStage"]
+
+log = logging.getLogger(__name__)
+
+
+class DialogStage(Worker):
+    """The call's ``dialog`` thread (see the module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        brain: Brain,
+        inbox: Inbox,
+        to_tts: Callable[[Frame], None],
+        to_conductor: Callable[[Frame], None],
+        pacer: Pacer,
+        *,
+        pace: bool = True,
+        on_failure: Callable[[StageFailed], None] | None = None,
+    ) -> None:
+        super().__init__(name, inbox, on_failure)
+        self.brain = brain
+        self._to_tts = to_tts
+        self._to_conductor = to_conductor
+        self.pacer = pacer
+        self.pace = pace
+
+    def handle(self, item: object) -> None:
+        if not isinstance(item, ReplyRequest) or item.cancel.is_set():
+            return
+        if item.prepare:
+            self.brain.prepare(list(item.history))
+        else:
+            self._reply(item)
+
+    def _reply(self, job: ReplyRequest) -> None:
+        self.pacer.begin(job.reply)
+        chunker = Chunker()
+        parts: list[str] = []
+        pacing = self.pace
+        for delta in self.brain.reply(list(job.history), job.text, job.cancel):
+            if job.cancel.is_set() or self.stopping:
+                break
+            self._to_conductor(TextDelta(job.reply, delta))
+            parts.append(delta)
+            for text in chunker.push(delta):
+                self._send(job, chunker.chunks_emitted - 1, text, pacing)
+            if pacing and self.pacer.holding and not self.pacer.wait(job.cancel, MAX_HOLD_SECS):
+                if job.cancel.is_set():
+                    break
+                log.debug("%s: synthesis not done within %.1f s: generating on without it", self.name,
+                          MAX_HOLD_SECS)
+                pacing = False
+        if job.cancel.is_set():
+            return
+        for text in chunker.flush():
+            self._send(job, chunker.chunks_emitted - 1, text, pacing=False)
+        done = ReplyGenerated(job.reply, "".join(parts).strip(), chunker.chunks_emitted)
+        self._to_tts(done)
+        self._to_conductor(done)
+
+    def _send(self, job: ReplyRequest, index: int, text: str, pacing: bool) -> None:
+        chunk = TextChunk(job.reply, index, text)
+        self._to_conductor(chunk)
+        if pacing and self.pacer.sent(job.reply):
+            log.debug("%s: brain held while %r is synthesised", self.name, text)
+        self._to_tts(chunk)

@@ -1,0 +1,114 @@
+"""One call's conversation as a pipeline of stages joined by queues of typed frames.
+
+    media port --AudioChunk--> turn (VAD, endpointing, barge-in) --speech--> stt
+         ^                         |  activity, long speech                |  transcripts
+         |                         v                                       v
+      playout <--Play/flush-- conductor (turn state machine) <--------------+
+                                   |  ReplyRequest          ^ deltas, chunks, speech, progress
+                                   v                        |
+                                dialog --TextChunk--> tts --+
+
+Each stage is a :class:`~agent.worker.Worker` on its own thread; the
+conductor runs on the call's handler thread.  Frames flow one way through the
+stages; every stage also reports to the conductor's inbox, and only the
+conductor acts: an interrupt jumps the queue, flushes what is downstream
+(playout, TTS and dialog queues) and cancels generation.  No stage calls a
+method of another.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+
+from agent.conductor import Conductor
+from agent.config import SpeechConfig
+from agent.dialog.pacer import Pacer
+from agent.dialog.stage import DialogStage
+from agent.engines import Engines, greeting_text
+from agent.frames import Frame, Hangup, StageFailed
+from agent.queues import FrameQueue
+from agent.session import CallHandler, CallSession
+from agent.stt.stage import SttStage
+from agent.tts.stream import TtsStage
+from agent.turn.endpointing import Endpointer
+from agent.turn.listener import Listener, ListenerStage
+from agent.turn.machine import TurnConfig, TurnMachine
+from agent.worker import Worker
+
+__all__ = ["CallPipeline", "ConversationHandler"]
+
+log = logging.getLogger(__name__)
+
+POLL_SECS = 0.1
+
+
+class CallPipeline:
+    """Builds one call's stages and queues, runs the conductor until the call ends, stops them all."""
+
+    def __init__(self, session: CallSession, engines: Engines, cfg: SpeechConfig) -> None:
+        self.s = session
+        self.engines = engines
+        self.cfg = cfg
+        name = session.call_id
+        self.inbox: FrameQueue = session.events
+        self.to_stt = FrameQueue()
+        self.to_dialog = FrameQueue()
+        self.to_tts = FrameQueue()
+        self.pacer = Pacer()
+        pause_ms = cfg.speculate_ms if 0 < cfg.speculate_ms < cfg.endpoint_ms else 0
+        listener = Listener(endpointer=Endpointer(endpoint_ms=cfg.endpoint_ms), barge_in_ms=cfg.barge_in_ms,
+                            pause_ms=pause_ms)
+        report, fail = self.inbox.put, self.inbox.put_control
+        self.stages: list[Worker] = [
+            ListenerStage(f"turn-{name}", session.audio, listener, self.to_stt.put, report, fail),
+            SttStage(f"stt-{name}", engines.stt, self.to_stt, report, fail),
+            DialogStage(f"dialog-{name}", engines.brain, self.to_dialog, self.to_tts.put, report, self.pacer,
+                        pace=cfg.tts_mode == "streaming", on_failure=fail),
+            TtsStage(f"tts-{name}", engines.tts, self.to_tts, report, mode=cfg.tts_mode,  # type: ignore[arg-type]
+                     on_failure=fail),
+        ]
+        turn_cfg = TurnConfig(barge_in_ms=cfg.barge_in_ms, speculate=pause_ms > 0, name=f"call {name}",
+                              is_goodbye=engines.brain.is_goodbye)
+        self.machine = TurnMachine(turn_cfg, time.monotonic)
+        self.conductor = Conductor(session, self.machine, engines.tts, self.to_dialog, self.to_tts, self.pacer,
+                                   time.monotonic())
+        session.playout.on_progress = report
+
+    def run(self) -> None:
+        """On the call's handler thread: start the stages, conduct until hang-up, stop them."""
+        for stage in self.stages:
+            stage.start()
+        try:
+            self.conductor.greet(greeting_text(self.cfg, self.engines.brain))
+            while True:
+                try:
+                    frame = self.inbox.get(timeout=POLL_SECS)
+                except queue.Empty:
+                    continue
+                if isinstance(frame, Frame):
+                    self.conductor.feed(frame)
+                if isinstance(frame, Hangup):
+                    return
+                if isinstance(frame, StageFailed) and self.s.ended.is_set():
+                    return
+        finally:
+            self.s.playout.on_progress = None
+            self.conductor.close()
+            for stage in reversed(self.stages):
+                stage.stop()
+
+
+class ConversationHandler(CallHandler):
+    """Runs a :class:`CallPipeline` for each call, on shared engines."""
+
+    def __init__(self, engines: Engines, cfg: SpeechConfig) -> None:
+        self.engines = engines
+        self.cfg = cfg
+
+    def run(self, session: CallSession) -> None:
+        CallPipeline(session, self.engines, self.cfg).run()
+
+    def close(self) -> None:
+        self.engines.close()

@@ -1,0 +1,105 @@
+"""The STT stage: the caller's turns in, partial and final transcripts out.
+
+It reads what the turn stage (:mod:`agent.turn.listener`) sends it and feeds
+the recogniser only inside a turn:
+
+* :class:`~agent.frames.SpeechStarted` feeds its pre-roll audio,
+* each :class:`~agent.frames.CallerSpeech` frame is fed as it comes; a new
+  partial text goes out as a :class:`~agent.frames.Transcript` (``final=False``),
+* :class:`~agent.frames.SpeechPause` becomes :class:`~agent.frames.SpeechPaused`
+  with the latest partial (once per pause, when there are words),
+* :class:`~agent.frames.SpeechEnded` asks for the final text:
+  :class:`~agent.frames.FinalTranscript`, stamped when it is ready.
+
+An unexpected error ends the stage with a :class:`~agent.frames.StageFailed`
+(the call should end; the process goes on).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from agent.frames import (
+    CallerSpeech,
+    FinalTranscript,
+    Frame,
+    SpeechEnded,
+    SpeechPause,
+    SpeechPaused,
+    SpeechStarted,
+    StageFailed,
+    Transcript,
+)
+from agent.stt.base import SttEngine, SttStream
+from agent.worker import Inbox, Worker
+
+__all__ = ["SttStage"]
+
+log = logging.getLogger(__name__)
+
+
+class SttStage(Worker):
+    """One recogniser stream per call, on the call's ``stt`` thread."""
+
+    def __init__(
+        self,
+        name: str,
+        engine: SttEngine,
+        inbox: Inbox,
+        emit: Callable[[Frame], None],
+        on_failure: Callable[[StageFailed], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name, inbox, on_failure)
+        self._engine = engine
+        self._emit = emit
+        self._clock = clock
+        self._stream: SttStream | None = None
+        self._last_partial = ""
+        self._pause_reported = 0.0
+        self.frames_fed = 0
+
+    def setup(self) -> None:
+        self._stream = self._engine.new_stream()
+
+    def teardown(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+    def handle(self, item: object) -> None:
+        stream = self._stream
+        assert stream is not None
+        if isinstance(item, CallerSpeech):
+            self._feed(stream, item.samples)
+        elif isinstance(item, SpeechStarted):
+            log.debug("%s: speech started at %.3f", self.name, item.t_start_of_speech)
+            if len(item.pre_roll):
+                self._feed(stream, item.pre_roll)
+        elif isinstance(item, SpeechPause):
+            if self._last_partial and item.t_end_of_speech != self._pause_reported:
+                self._pause_reported = item.t_end_of_speech
+                self._emit(SpeechPaused(self._last_partial, item.t_end_of_speech, t=item.t))
+        elif isinstance(item, SpeechEnded):
+            self._final(stream, item)
+
+    def _feed(self, stream: SttStream, samples: np.ndarray) -> None:
+        self.frames_fed += 1
+        partial = stream.accept(samples)
+        if partial is not None:
+            self._last_partial = partial.text
+            self._emit(Transcript(partial.text, False, t=self._clock()))
+
+    def _final(self, stream: SttStream, ended: SpeechEnded) -> None:
+        t_asked = self._clock()
+        text = stream.finish().text
+        t_ready = self._clock()
+        log.debug("%s: final %r %.0f ms after the endpoint (queue %.0f ms, recogniser %.0f ms)", self.name, text,
+                  (t_ready - ended.t_endpoint) * 1000.0, (t_asked - ended.t_endpoint) * 1000.0,
+                  (t_ready - t_asked) * 1000.0)
+        self._last_partial = ""
+        self._emit(FinalTranscript(text, ended.t_end_of_speech, ended.t_endpoint, t=t_ready))

@@ -1,0 +1,101 @@
+"""Tooling around the agent: ``sip-agent call | demo | bench``.
+
+Nothing in the runtime (``agent/`` outside this package) imports it; the
+command line registers these commands through ``add_tool_parsers``, which
+defines their flags only.  A command's module (pjsua2, numpy, Piper, ...)
+is imported when the command runs, so ``sip-agent run`` never loads it.
+
+    caller.py   a pjsua2 test caller; call.py runs it as ``sip-agent call``
+    demo.py     the agent on loopback and a caller that talks to it
+    bench/      latency and pacing measured on the wire
+    harness.py  ``sip-agent run`` as a child process, shared by the demo, the benchmark and the tests
+    records.py  the one reader of the agent's per-call records
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from ..config import BRAINS
+
+__all__ = ["add_tool_parsers", "BENCH_DESCRIPTION"]
+
+BENCH_DESCRIPTION = """\
+``sip-agent bench``: latency and pacing measured on the wire, streaming beside batch TTS.
+
+Phases (each starts the agent as in production, in its own process):
+  tts-streaming, tts-batch  replies of ~5, 30 and 150 words: reply text -> first audio at the caller
+  stt                       utterances of ~2, 10, 30 s: end of speech -> final transcript in the agent
+  v2v                       the default LLM: end of speech -> first answer audio at the caller
+  bargein                   the caller talks over a long reply: onset of its speech -> agent silent at the caller
+Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).  A
+real-time probe process and the CPU steal time show when the machine itself stalled (a
+virtual machine's host may stop its CPUs); gaps that overlap such a stall are marked.
+"""
+
+
+def _command(target: str) -> Callable[[argparse.Namespace], int]:
+    """A command function that imports ``module:function`` only when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        module, _, name = target.partition(":")
+        return int(getattr(importlib.import_module(module), name)(args))
+
+    return run
+
+
+def add_tool_parsers(sub: Any) -> None:
+    """Register ``call``, ``demo`` and ``bench`` on the subparsers of ``sip-agent``."""
+    _add_caller_parser(sub)
+    _add_demo_parser(sub)
+    _add_bench_parser(sub)
+
+
+def _add_caller_parser(sub: Any) -> None:
+    p = sub.add_parser("call", help="place one test call (a built-in pjsua2 caller) and print a JSON summary",
+                       description="Place one call from a built-in pjsua2 caller, play audio into it, "
+                       "record what comes back and print a JSON summary.")
+    p.add_argument("uri", help="whom to call, e.g. sip:agent@127.0.0.1:5070")
+    p.add_argument("--play", default="tone:440", metavar="WAV|tone:HZ",
+                   help="what to send (default: tone:440)")
+    p.add_argument("--duration", type=float, default=3.0, metavar="SECS", help="talk time (default: 3)")
+    p.add_argument("--record", metavar="WAV", help="write the received audio to this WAV (16 kHz mono)")
+    p.add_argument("--codecs", default="G722,PCMU,PCMA", metavar="LIST",
+                   help="codecs to offer, in order (default: G722,PCMU,PCMA)")
+    p.add_argument("--bind", default="127.0.0.1", metavar="IP", help="local address (default: 127.0.0.1)")
+    p.add_argument("--dtmf", default="", metavar="DIGITS", help="RFC 2833 digits to send after 0.3 s")
+    p.add_argument("--steps", metavar="JSON", help='a spoken script instead of --play: a JSON list of steps '
+                   '{"say": TEXT}, {"wait_audio": SECS}, {"wait_quiet": SECS}, {"sleep": SECS}, {"hangup": true}; '
+                   'what happened is in the "events" of the result')
+    p.add_argument("--repeat", type=int, default=1, metavar="N", help="calls to place one after another "
+                   "(default: 1); one JSON line each")
+    p.set_defaults(func=_command("agent.tools.call:run_caller_cli"))
+
+
+def _add_demo_parser(sub: Any) -> None:
+    p = sub.add_parser("demo", help="hold a spoken conversation with a local agent over a loopback SIP call",
+                       description="Start the agent on loopback (no trunk), call it from a built-in caller "
+                       "that asks spoken questions, and print the transcript and latencies.")
+    p.add_argument("--brain", choices=BRAINS, default="llm", help="the agent's brain (default: llm)")
+    p.add_argument("--question", action="append", metavar="TEXT",
+                   help="a question to ask (repeatable; default: two built-in questions)")
+    p.add_argument("--records-dir", default="records/demo", metavar="DIR",
+                   help="where the agent writes the call's records (default: records/demo)")
+    p.add_argument("--tts-mode", choices=("streaming", "batch"), default="streaming",
+                   help="the agent's TTS mode (default: streaming)")
+    p.set_defaults(func=_command("agent.tools.demo:run_demo"))
+
+
+def _add_bench_parser(sub: Any) -> None:
+    p = sub.add_parser("bench", help="measure time to first audio, STT and voice-to-voice latency on the wire",
+                       description=BENCH_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="bench.json", metavar="FILE", help="results as JSON (default: bench.json)")
+    p.add_argument("--plot", default="bench.png", metavar="FILE", help="a PNG plot (default: bench.png)")
+    p.add_argument("--quick", action="store_true", help="one turn per case (for the test suite)")
+    p.add_argument("--phases", default="tts,stt,v2v,bargein", metavar="LIST",
+                   help="which phases to run (default: tts,stt,v2v,bargein)")
+    p.add_argument("--workdir", metavar="DIR", help="keep the agents' records here (default: a temporary folder)")
+    p.set_defaults(func=_command("agent.tools.bench:run_bench"))

@@ -1,0 +1,103 @@
+"""``sip-agent demo``: the agent on loopback and a built-in caller that talks to it.
+
+The agent runs in its own process exactly as ``sip-agent run`` (no trunk);
+the caller, in this process, speaks synthesised questions over a real SIP
+call, waits for each answer and measures, on the wire, the time from the end
+of its question to the agent's first audio.  The agent's live transcript and
+per-turn latencies are printed as they happen; records go to ``--records-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .harness import LOOPBACK, AgentProcess
+from .records import AUDIO, TIMELINE, TRANSCRIPT, call_folders, timeline
+
+__all__ = ["DEFAULT_QUESTIONS", "run_demo"]
+
+DEFAULT_QUESTIONS = ["What is the weather like today?", "Can you tell me the time please?"]
+SHOWN = ("listening for SIP", "engines ready", "caller:", "agent:", "turn ", "barge-in", " from sip:", "error",
+         "ERROR", "Traceback")
+"""The agent's log lines the demo shows as they happen."""
+
+
+def _show(line: str) -> None:
+    if any(key in line for key in SHOWN):
+        print("  agent | " + line.split(": ", 1)[-1], flush=True)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ..tts.base import create_tts
+
+    questions = args.question or DEFAULT_QUESTIONS
+    records = Path(args.records_dir)
+    print(f"Starting the agent on loopback (brain: {args.brain}; loading models) ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="sip-agent-demo-") as workdir:
+        agent = AgentProcess(Path(workdir), [*LOOPBACK, "--brain", args.brain, "--records-dir", str(records),
+                                             "--tts-mode", args.tts_mode])
+        try:
+            agent.start(wait=False)
+            agent.follow(_show)
+            voice = create_tts("piper")  # while the agent loads its models
+            spoken = [voice.synthesize(q) for q in questions]
+            agent.wait_ready()
+            outcome = _converse(agent.uri, questions, spoken)
+        finally:
+            code = agent.stop()
+    if outcome is None:
+        return 1
+    call, turns = outcome
+    _print_summary(call, turns, records, code)
+    return 0 if code == 0 and all(t["wire_ms"] is not None for t in turns) else 1
+
+
+def _converse(uri: str, questions: list[str], spoken: list[Any]) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """Call ``uri``, ask each question, time the answers; the call's result and the turns (None: no call)."""
+    from .caller import Caller
+
+    caller = Caller()
+    caller.start()
+    turns: list[dict[str, Any]] = []
+    try:
+        print(f"Calling {uri} from the built-in caller ...", flush=True)
+        if not caller.dial(uri):
+            print(f"demo: the call failed: {caller.result.status} {caller.result.reason}", file=sys.stderr)
+            return None
+        print(f"  call up in {caller.result.setup_ms:.1f} ms, codec {caller.result.codec}", flush=True)
+        if caller.wait_agent_audio(0.0, 5.0):
+            caller.wait_agent_quiet(0.8, 15.0)
+        for question, audio in zip(questions, spoken, strict=True):
+            print(f"  caller| says: {question}", flush=True)
+            t_end = caller.say(audio)
+            t_first = caller.wait_agent_audio(t_end, 20.0)
+            wire_ms = (t_first - t_end) * 1000 if t_first else None
+            caller.wait_agent_quiet(1.2, 60.0)
+            turns.append({"question": question, "wire_ms": wire_ms})
+            shown = f"{wire_ms:.0f} ms" if wire_ms is not None else "no answer"
+            print(f"  caller| heard the answer start {shown} after the end of the question", flush=True)
+    finally:
+        result = caller.close()
+    time.sleep(0.5)
+    return result.as_dict(), turns
+
+
+def _print_summary(call: dict[str, Any], turns: list[dict[str, Any]], records: Path, code: int) -> None:
+    print("\nSummary")
+    print(f"  call: codec {call['codec']}, set-up {call['setup_ms']:.1f} ms, {call['duration_secs']:.1f} s, "
+          f"frames sent {call['frames_tx']}, received {call['frames_rx']} ({call['frames_rx_voiced']} voiced)")
+    folders = call_folders(records)
+    turn_marks = timeline(folders[-1]) if folders else []
+    for i, turn in enumerate(turns):
+        stages = turn_marks[i]["stages_ms"] if i < len(turn_marks) else {}
+        wire = f"{turn['wire_ms']:.0f} ms" if turn["wire_ms"] is not None else "-"
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in stages.items())
+        print(f"  turn {i + 1}: end of question -> first answer audio on the wire {wire}  [{parts}]")
+    if folders:
+        print(f"  records: {folders[-1]}/ ({AUDIO}, {TRANSCRIPT}, {TIMELINE})")
+    print(f"  agent exit code: {code}")

@@ -1,0 +1,156 @@
+"""The turn stage: one VAD pass per received frame serves endpointing and barge-in.
+
+:class:`Listener` is pure (frames and times in, frames out); :class:`ListenerStage`
+runs it on the call's ``turn`` thread, reading the media port's queue of
+:class:`~agent.frames.AudioChunk` s (stamped on arrival).  It sends to the
+recogniser only the caller's turns (:class:`~agent.frames.SpeechStarted` with
+``pre_roll_ms`` of audio from before it, each :class:`~agent.frames.CallerSpeech`
+frame, :class:`~agent.frames.SpeechPause` and :class:`~agent.frames.SpeechEnded`),
+so silence costs almost nothing; and to the conductor
+:class:`~agent.frames.SpeechActivity` (at the start of speech and every
+``activity_every_ms``) and :class:`~agent.frames.LongSpeech` (a run of speech
+long enough to interrupt the agent), ahead of any decoding.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+from collections.abc import Callable
+
+import numpy as np
+
+from agent.frames import (
+    FRAME_MS,
+    AudioChunk,
+    CallerSpeech,
+    Frame,
+    LongSpeech,
+    SpeechActivity,
+    SpeechEnded,
+    SpeechPause,
+    SpeechStarted,
+    StageFailed,
+)
+from agent.turn import endpointing as ep
+from agent.turn.bargein import BargeInDetector
+from agent.turn.vad import Vad
+from agent.worker import Worker
+
+__all__ = ["Listener", "ListenerStage", "FOR_STT"]
+
+log = logging.getLogger(__name__)
+
+FOR_STT = (SpeechStarted, CallerSpeech, SpeechPause, SpeechEnded)
+"""Frames the listener makes for the recogniser; the others go to the conductor."""
+LONG_SPEECH_EVERY_MS = 100
+"""While a run of speech stays over the barge-in threshold, it is said again this often."""
+
+
+class Listener:
+    """VAD -> endpointer, pause and barge-in detection (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        vad: Vad | None = None,
+        endpointer: ep.Endpointer | None = None,
+        barge_in_ms: int = 250,
+        pre_roll_ms: int = 300,
+        activity_every_ms: int = 100,
+        pause_ms: int = 0,
+    ) -> None:
+        self._vad = vad or Vad()
+        self._endpointer = endpointer or ep.Endpointer()
+        self._barge_in = BargeInDetector(barge_in_ms)
+        self._activity_every_ms = activity_every_ms
+        self._pause_ms = pause_ms
+        keep_ms = pre_roll_ms + self._endpointer.min_speech_ms + self._endpointer.endpoint_ms
+        self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=keep_ms // FRAME_MS)
+        self._pre_roll_frames = pre_roll_ms // FRAME_MS
+        self._next_activity_ms = 0
+        self._next_long_ms = 0
+        self._last_speech_t = 0.0
+        self.frames_seen = 0
+
+    def process(self, samples: np.ndarray, t: float) -> list[Frame]:
+        """One received frame captured at ``t``: the frames it gives, in order."""
+        self.frames_seen += 1
+        endpointer = self._endpointer
+        was_started = endpointer.in_speech
+        is_speech = self._vad.is_speech(samples)
+        events = endpointer.update(is_speech, t)
+        out: list[Frame] = []
+        self._check_long_speech(is_speech, t, out)
+        if is_speech:
+            self._last_speech_t = t
+        elif self._pause_ms and endpointer.in_speech and (t - self._last_speech_t) * 1000.0 >= self._pause_ms:
+            out.append(SpeechPause(self._last_speech_t, t=t))  # each silent frame: words may come late
+        if endpointer.in_speech and endpointer.speech_ms >= self._next_activity_ms:
+            self._next_activity_ms = endpointer.speech_ms + self._activity_every_ms
+            start = endpointer.run_start if endpointer.run_start is not None else t
+            out.append(SpeechActivity(endpointer.speech_ms, start, t=t))
+        if was_started:
+            out.append(CallerSpeech(samples, t=t))
+        else:
+            self._pending.append(samples)
+        for event in events:
+            if isinstance(event, ep.SpeechStarted):
+                out.append(self._started(event, t))
+            elif isinstance(event, ep.SpeechEnded):
+                out.append(self._ended(event, t))
+        return out
+
+    def _check_long_speech(self, is_speech: bool, t: float, out: list[Frame]) -> None:
+        detector = self._barge_in
+        if not detector.update(is_speech):
+            self._next_long_ms = 0
+            return
+        if detector.speech_ms >= self._next_long_ms:
+            self._next_long_ms = detector.speech_ms + LONG_SPEECH_EVERY_MS
+            out.append(LongSpeech(detector.speech_ms, t=t))
+
+    def _started(self, event: ep.SpeechStarted, t: float) -> SpeechStarted:
+        run_frames = round((event.t_detected - event.t_start_of_speech) / (FRAME_MS / 1000.0))
+        keep = min(len(self._pending), run_frames + self._pre_roll_frames)
+        pre_roll = np.concatenate(list(self._pending)[-keep:]) if keep else np.zeros(0, dtype=np.int16)
+        self._pending.clear()
+        return SpeechStarted(event.t_start_of_speech, pre_roll, t=t)
+
+    def _ended(self, event: ep.SpeechEnded, t: float) -> SpeechEnded:
+        self._pending.clear()
+        self._next_activity_ms = 0
+        return SpeechEnded(event.t_end_of_speech, event.t_detected, t=t)
+
+
+class ListenerStage(Worker):
+    """The call's ``turn`` thread: reads the media port's queue, runs the :class:`Listener`.
+
+    Frames for the recogniser go to ``to_stt``, the others to ``to_conductor``.
+    A frame whose ``samples`` is None (the hang-up marker of the port queue) is skipped.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        audio: queue.SimpleQueue[AudioChunk | None],
+        listener: Listener,
+        to_stt: Callable[[Frame], None],
+        to_conductor: Callable[[Frame], None],
+        on_failure: Callable[[StageFailed], None],
+    ) -> None:
+        # Normal priority, unlike the model stages: barge-in is decided here, within a frame.
+        super().__init__(name, audio, on_failure, lower_priority=False)  # type: ignore[arg-type]
+        self.listener = listener
+        self._to_stt = to_stt
+        self._to_conductor = to_conductor
+
+    def handle(self, item: object) -> None:
+        if not isinstance(item, AudioChunk):
+            return
+        for frame in self.listener.process(item.samples, item.t):
+            if isinstance(frame, FOR_STT):
+                self._to_stt(frame)
+            else:
+                self._to_conductor(frame)

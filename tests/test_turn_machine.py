@@ -1,0 +1,217 @@
+"""The turn state machine (pure): frames in, actions out; no threads, no sleeping."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+import numpy as np
+import pytest
+
+from agent.dialog.base import Message
+from agent.frames import (
+    AudioChunk,
+    DtmfEvent,
+    FinalTranscript,
+    Hangup,
+    LongSpeech,
+    PlayoutProgress,
+    ReplyGenerated,
+    SpeechActivity,
+    SpeechChunk,
+    SpeechPaused,
+    StageFailed,
+    SynthesisDone,
+    TextChunk,
+    TextDelta,
+)
+from agent.turn.actions import (
+    Action,
+    CancelReply,
+    EndCall,
+    Greet,
+    Interrupt,
+    Play,
+    PlayoutCleared,
+    Prepare,
+    StartReply,
+    WriteTimeline,
+    WriteTranscript,
+)
+from agent.turn.machine import State, TurnConfig, TurnMachine
+
+T = TypeVar("T")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def machine(barge_in_ms: int = 250, speculate: bool = True) -> tuple[TurnMachine, Clock]:
+    clock = Clock()
+    cfg = TurnConfig(barge_in_ms=barge_in_ms, speculate=speculate, is_goodbye=lambda text: "bye" in text)
+    return TurnMachine(cfg, clock), clock
+
+
+def final(text: str, t: float = 101.0) -> FinalTranscript:
+    return FinalTranscript(text, t - 0.5, t - 0.02, t=t)
+
+
+def chunk(reply: int, index: int, text: str, secs: float = 1.0, t: float = 102.0) -> SpeechChunk:
+    audio = AudioChunk(np.ones(int(16000 * secs), dtype=np.int16))
+    return SpeechChunk(text, audio, reply, index, t=t)
+
+
+def of(actions: Sequence[Action], kind: type[T]) -> list[T]:
+    return [a for a in actions if isinstance(a, kind)]
+
+
+def started(actions: Sequence[Action]) -> StartReply:
+    (start,) = of(actions, StartReply)
+    return start
+
+
+def state(m: TurnMachine) -> State:
+    return m.state  # (a function, so that the type checker does not pin the state between calls)
+
+
+def say_reply(m: TurnMachine, reply: int, chunks: list[str], t: float = 102.0) -> list[Action]:
+    """The dialog and TTS stages' frames for a whole reply; the actions they gave."""
+    actions: list[Action] = []
+    actions += m.on_frame(TextDelta(reply, chunks[0].split()[0], t=t))
+    for i, text in enumerate(chunks):
+        actions += m.on_frame(TextChunk(reply, i, text, t=t + 0.01))
+    actions += m.on_frame(ReplyGenerated(reply, " ".join(chunks), len(chunks)))
+    for i, text in enumerate(chunks):
+        actions += m.on_frame(chunk(reply, i, text, t=t + 0.1))
+    actions += m.on_frame(SynthesisDone(reply, len(chunks)))
+    return actions
+
+
+def test_a_final_starts_a_reply_that_is_played_then_recorded() -> None:
+    m, clock = machine()
+    (transcript, start) = m.on_frame(final("what is the weather"))
+    assert isinstance(transcript, WriteTranscript) and transcript.role == "user"
+    assert isinstance(start, StartReply) and start.text == "what is the weather" and start.history == ()
+    assert state(m) is State.THINKING
+    actions = say_reply(m, start.reply, ["It is sunny.", "Enjoy it."])
+    plays = of(actions, Play)
+    assert [p.chunk.index for p in plays] == [0, 1] and state(m) is State.SPEAKING
+    m.on_frame(PlayoutProgress((start.reply, 0), 1, 50, t_first_out=102.3))
+    assert m.on_frame(PlayoutProgress((start.reply, 0), 50, 50, t_first_out=102.3)) == []
+    clock.now = 104.0
+    done = m.on_frame(PlayoutProgress((start.reply, 1), 50, 50, t_first_out=103.3))
+    (timeline,) = of(done, WriteTimeline)
+    assert timeline.record["t_first_audio_out"] == 102.3
+    assert timeline.record["voice_to_voice_ms"] == pytest.approx(1800.0)
+    (said,) = of(done, WriteTranscript)
+    assert said.text == "It is sunny. Enjoy it." and not said.interrupted
+    assert of(done, Prepare) and state(m) is State.LISTENING
+    assert m.history == [Message("user", "what is the weather"), Message("assistant", "It is sunny. Enjoy it.")]
+
+
+def test_words_while_the_agent_speaks_are_not_a_turn() -> None:
+    m, _ = machine()
+    start = started(m.on_frame(final("hello")))
+    say_reply(m, start.reply, ["Hi there."])
+    assert m.on_frame(final("yes")) == [] and m.turns == 1
+
+
+def test_barge_in_stops_the_audio_and_keeps_what_was_heard() -> None:
+    m, _ = machine(barge_in_ms=250)
+    start = started(m.on_frame(final("tell me a story")))
+    reply = start.reply
+    say_reply(m, reply, ["Once upon a time there was a king.", "He had three sons."])
+    m.on_frame(PlayoutProgress((reply, 0), 1, 100, t_first_out=103.0))
+    (stop,) = m.on_frame(LongSpeech(260))
+    assert stop == Interrupt(reply, 260) and state(m) is State.INTERRUPTED
+    # the conductor cleared the playout: half of the first chunk went out
+    cut = m.on_frame(PlayoutCleared(reply, (PlayoutProgress((reply, 0), 50, 100, 103.0),
+                                            PlayoutProgress((reply, 1), 0, 80)), 260, 130))
+    (said,) = of(cut, WriteTranscript)
+    assert said.interrupted and said.text == "Once upon a time"
+    assert m.history[-1] == Message("assistant", "Once upon a time", interrupted=True)
+    # the caller's words are the next turn
+    assert of(m.on_frame(final("what happened next")), StartReply)
+
+
+def test_no_barge_in_when_off_or_while_thinking() -> None:
+    m, _ = machine(barge_in_ms=0)
+    start = started(m.on_frame(final("hello")))
+    say_reply(m, start.reply, ["Hi there."])
+    assert m.on_frame(LongSpeech(400)) == []
+    m, _ = machine()
+    m.on_frame(final("hello"))
+    assert state(m) is State.THINKING and m.on_frame(LongSpeech(400)) == []
+
+
+def test_a_pause_speculates_and_a_matching_final_releases_the_held_audio() -> None:
+    m, _ = machine()
+    start = started(m.on_frame(SpeechPaused("what time is it", 100.8, t=101.0)))
+    assert isinstance(start, StartReply) and state(m) is State.SPECULATING
+    assert say_reply(m, start.reply, ["It is noon."]) == [] and state(m) is State.HELD
+    actions = m.on_frame(final("What time is it", t=101.4))
+    assert [type(a) for a in actions] == [WriteTranscript, Play] and state(m) is State.SPEAKING
+    m.on_frame(PlayoutProgress((start.reply, 0), 50, 50, t_first_out=101.5))
+    assert m.turns == 1 and m.history[0] == Message("user", "what time is it")
+
+
+def test_a_speculation_is_discarded_when_the_caller_goes_on_or_the_words_differ() -> None:
+    m, _ = machine()
+    start = started(m.on_frame(SpeechPaused("what time", 100.8, t=101.0)))
+    assert m.on_frame(SpeechActivity(300, 100.0, t=101.2)) == [CancelReply(start.reply)]
+    assert state(m) is State.DISCARDED
+    again = started(m.on_frame(SpeechPaused("what time is it", 101.8, t=102.0)))
+    actions = m.on_frame(final("what time is it now", t=102.5))
+    assert actions[0] == CancelReply(again.reply)
+    assert started(actions).text == "what time is it now"
+
+
+def test_no_speculation_when_off() -> None:
+    m, _ = machine(speculate=False)
+    assert m.on_frame(SpeechPaused("hello", 100.8)) == []
+
+
+def test_the_greeting_is_played_and_the_goodbye_reply_ends_the_call() -> None:
+    m, _ = machine()
+    (greet,) = m.greet("Hello, how can I help?")
+    assert isinstance(greet, Greet)
+    assert of(m.on_frame(chunk(greet.reply, 0, greet.text)), Play)
+    m.on_frame(SynthesisDone(greet.reply, 1))
+    assert of(m.on_frame(PlayoutProgress((greet.reply, 0), 50, 50, 100.1)), WriteTranscript)
+    start = started(m.on_frame(final("thanks bye")))
+    actions = say_reply(m, start.reply, ["Goodbye!"])
+    actions += m.on_frame(PlayoutProgress((start.reply, 0), 50, 50, 103.0))
+    assert EndCall("agent said goodbye") in actions and state(m) is State.GOODBYE
+
+
+def test_hang_up_mid_reply_records_what_was_heard() -> None:
+    m, _ = machine()
+    start = started(m.on_frame(final("tell me a story")))
+    say_reply(m, start.reply, ["Once upon a time there was a king."])
+    (stop,) = m.on_frame(Hangup("caller hung up"))
+    assert stop == Interrupt(start.reply, 0) and state(m) is State.ENDED
+    cut = m.on_frame(PlayoutCleared(start.reply, (PlayoutProgress((start.reply, 0), 25, 100, 103.0),)))
+    (said,) = of(cut, WriteTranscript)
+    assert said.interrupted and said.text == "Once upon"
+    assert not of(cut, Prepare)
+    assert m.on_frame(final("hello?")) == []
+
+
+def test_dtmf_hash_and_stage_failures_end_the_call() -> None:
+    m, _ = machine()
+    assert m.on_frame(DtmfEvent("#")) == [EndCall("caller pressed #")]
+    assert m.on_frame(DtmfEvent("5")) == []
+    assert m.on_frame(StageFailed("stt-1", "RuntimeError: boom")) == [EndCall("stt-1 failed")]
+
+
+def test_frames_of_an_old_reply_are_ignored() -> None:
+    m, _ = machine()
+    start = started(m.on_frame(SpeechPaused("what", 100.8)))
+    m.on_frame(SpeechActivity(200, 100.0, t=101.0))  # discarded
+    assert m.on_frame(chunk(start.reply, 0, "Late audio.")) == []
+    assert m.on_frame(TextDelta(start.reply, "Late")) == [] and m.reply is None
