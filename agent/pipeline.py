@@ -60,14 +60,14 @@ class CallPipeline:
         pause_ms = cfg.speculate_ms if 0 < cfg.speculate_ms < cfg.endpoint_ms else 0
         listener = Listener(endpointer=Endpointer(endpoint_ms=cfg.endpoint_ms), barge_in_ms=cfg.barge_in_ms,
                             pause_ms=pause_ms)
-        report, fail = self.inbox.put, self.inbox.put_control
+        report, urgent = self.inbox.put, self.inbox.put_control  # control frames (failures, barge-in) jump
         self.stages: list[Worker] = [
-            ListenerStage(f"turn-{name}", session.audio, listener, self.to_stt.put, report, fail),
-            SttStage(f"stt-{name}", engines.stt, self.to_stt, report, fail),
+            ListenerStage(f"turn-{name}", session.audio, listener, self.to_stt.put, report, urgent, urgent),
+            SttStage(f"stt-{name}", engines.stt, self.to_stt, report, urgent),
             DialogStage(f"dialog-{name}", engines.brain, self.to_dialog, self.to_tts.put, report, self.pacer,
-                        pace=cfg.tts_mode == "streaming", on_failure=fail),
+                        pace=cfg.tts_mode == "streaming", on_failure=urgent),
             TtsStage(f"tts-{name}", engines.tts, self.to_tts, report, mode=cfg.tts_mode,  # type: ignore[arg-type]
-                     on_failure=fail),
+                     on_failure=urgent),
         ]
         turn_cfg = TurnConfig(barge_in_ms=cfg.barge_in_ms, speculate=pause_ms > 0, name=f"call {name}",
                               is_goodbye=engines.brain.is_goodbye)

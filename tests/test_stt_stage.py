@@ -113,7 +113,7 @@ def _run(
 
 @pytest.fixture(scope="module")
 def pocketsphinx() -> SttEngine:
-    return create_stt("pocketsphinx")
+    return create_stt("pocketsphinx", in_process=True)  # partials synchronously, as the test feeds at once
 
 
 def test_real_speech_gives_activity_partials_and_a_timed_final(pocketsphinx: SttEngine) -> None:

@@ -104,7 +104,7 @@ class VoicedIndex:
             if len(pcm) == len(new) * FRAME_SAMPLES:
                 rms = np.sqrt(np.mean(pcm.reshape(len(new), FRAME_SAMPLES) ** 2, axis=1))
                 loud = _dbfs(rms) > SILENCE_DBFS
-                self.times.extend(t for (t, _), is_loud in zip(new, loud) if is_loud)
+                self.times.extend(t for (t, _), is_loud in zip(new, loud, strict=True) if is_loud)
             else:  # odd-sized frames: one at a time
                 self.times.extend(t for t, raw in new if frame_dbfs(raw) > SILENCE_DBFS)
         return self.times

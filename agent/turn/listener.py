@@ -127,8 +127,9 @@ class Listener:
 class ListenerStage(Worker):
     """The call's ``turn`` thread: reads the media port's queue, runs the :class:`Listener`.
 
-    Frames for the recogniser go to ``to_stt``, the others to ``to_conductor``.
-    A frame whose ``samples`` is None (the hang-up marker of the port queue) is skipped.
+    Frames for the recogniser go to ``to_stt``, the others to ``to_conductor``;
+    :class:`~agent.frames.LongSpeech` (a barge-in) to ``urgent``, which jumps the
+    conductor's queue.  The port queue's hang-up marker (None) is skipped.
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class ListenerStage(Worker):
         listener: Listener,
         to_stt: Callable[[Frame], None],
         to_conductor: Callable[[Frame], None],
+        urgent: Callable[[Frame], None],
         on_failure: Callable[[StageFailed], None],
     ) -> None:
         # Normal priority, unlike the model stages: barge-in is decided here, within a frame.
@@ -145,6 +147,7 @@ class ListenerStage(Worker):
         self.listener = listener
         self._to_stt = to_stt
         self._to_conductor = to_conductor
+        self._urgent = urgent
 
     def handle(self, item: object) -> None:
         if not isinstance(item, AudioChunk):
@@ -152,5 +155,7 @@ class ListenerStage(Worker):
         for frame in self.listener.process(item.samples, item.t):
             if isinstance(frame, FOR_STT):
                 self._to_stt(frame)
+            elif isinstance(frame, LongSpeech):
+                self._urgent(frame)
             else:
                 self._to_conductor(frame)

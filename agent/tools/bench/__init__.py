@@ -59,20 +59,24 @@ def run_bench(args: argparse.Namespace) -> int:
         sniffer.stop()
         probe.stop()
     result = summarise(bench.turns, sniffer.gaps_ms(), ENDPOINT_MS, sniffer.error)
-    gaps = sniffer.largest_gaps(500)
-    rtp = result["rtp_tx"]
-    rtp["largest_gaps"] = [{"gap_ms": round(g, 1), "t_wall": round(t, 3), "flow": list(f),
-                            "machine_stall_ms": round(probe.overlapping(t, g), 1)} for g, t, f in gaps[:5]]
-    if gaps:
-        own = [g for g, t, _f in gaps if not probe.overlapping(t, g)]
-        rtp["max_gap_ms_outside_machine_stalls"] = round(own[0], 1) if own else None
-    rtp["machine"] = probe.summary()
+    _add_machine_stalls(result["rtp_tx"], sniffer, probe)
     result["quick"] = bool(args.quick)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     plot(result, Path(args.plot))
     _print(result)
     say(f"wrote {args.out} and {args.plot}")
     return 0
+
+
+def _add_machine_stalls(rtp: dict[str, Any], sniffer: Any, probe: Any) -> None:
+    """The largest RTP gaps, each with the machine stall it overlapped (a host that stopped the VM)."""
+    gaps = sniffer.largest_gaps(500)
+    rtp["largest_gaps"] = [{"gap_ms": round(g, 1), "t_wall": round(t, 3), "flow": list(f),
+                            "machine_stall_ms": round(probe.overlapping(t, g), 1)} for g, t, f in gaps[:5]]
+    if gaps:
+        own = [g for g, t, _f in gaps if not probe.overlapping(t, g)]
+        rtp["max_gap_ms_outside_machine_stalls"] = round(own[0], 1) if own else None
+    rtp["machine"] = probe.summary()
 
 
 def _print(r: dict[str, Any]) -> None:
@@ -91,7 +95,7 @@ def _print(r: dict[str, Any]) -> None:
     print(f"voice to voice p50 {v['ms_p50']:.0f} ms, p95 {v['ms_p95']:.0f} ms (n={v['n']}): {stages}")
     b = r["barge_in"]
     print(f"barge-in, caller's speech onset -> agent silent at the caller: p50 {b['reaction_ms_p50']:.0f} ms, "
-          f"p95 {b['reaction_ms_p95']:.0f} ms (n={b['n']})")
+          f"p95 {b['reaction_ms_p95']:.0f} ms (n={b['n']}: {', '.join(f'{v:.0f}' for v in b['values_ms'])})")
     rtp = r["rtp_tx"]
     print(f"agent RTP on the wire: largest gap {rtp['max_gap_ms']} ms, jitter p99 {rtp['jitter_ms_p99']} ms"
           + (f" ({rtp['note']})" if rtp.get("note") else ""))

@@ -107,7 +107,8 @@ def _v2v(turns: list[Turn]) -> dict[str, Any]:
 
 def _bargein(turns: list[Turn]) -> dict[str, Any]:
     values = [v for t in turns if t.phase == "bargein" and (v := bargein_ms(t)) is not None]
-    return {"reaction_ms_p50": _pct(values, 50), "reaction_ms_p95": _pct(values, 95), "n": len(values)}
+    return {"reaction_ms_p50": _pct(values, 50), "reaction_ms_p95": _pct(values, 95), "n": len(values),
+            "values_ms": [round(v, 1) for v in values]}
 
 
 def _rtp(gaps_ms: list[float], note: str) -> dict[str, Any]:
@@ -180,7 +181,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
         y = [r["ttfa_ms_p50"] for r in rows]
         err = [max(0.0, r["ttfa_ms_p95"] - r["ttfa_ms_p50"]) for r in rows]
         left.errorbar(x, y, yerr=[[0] * 3, err], fmt=style, capsize=4, label=f"{mode} (p50, bar to p95)")
-    left.set(xlabel="reply length (words)", ylabel="time to first audio (ms)", title="TTS: text -> first audio at caller")
+    left.set(xlabel="reply length (words)", ylabel="time to first audio (ms)",
+             title="TTS: text -> first audio at caller")
     left.set_ylim(bottom=0)
     left.legend()
     stt = result["stt"]

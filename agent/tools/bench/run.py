@@ -127,7 +127,7 @@ class Bench:
                                      "--tts-mode", mode, "--speculate-ms", "0")
         turns = []
         try:
-            for i in range(per_length):
+            for _ in range(per_length):
                 for kind in ("short", "medium", "long"):
                     for attempt in range(1, TTS_ATTEMPTS + 1):
                         turn = Turn(f"tts-{mode}", kind)

@@ -101,7 +101,7 @@ class RtpSniffer:
         found: list[tuple[float, float, tuple[int, int]]] = []
         for segment in self._segments:
             for flow, packets in segment.items():
-                found.extend(((b[0] - a[0]) * 1000.0, b[0], flow) for a, b in zip(packets, packets[1:]))
+                found.extend(((b[0] - a[0]) * 1000.0, b[0], flow) for a, b in zip(packets, packets[1:], strict=False))
         return sorted(found, reverse=True)[:count]
 
     def gaps_ms(self) -> list[float]:
@@ -111,5 +111,5 @@ class RtpSniffer:
         for segment in self._segments:
             for packets in segment.values():
                 times = [t for t, _ in packets]
-                gaps.extend((b - a) * 1000.0 for a, b in zip(times, times[1:]))
+                gaps.extend((b - a) * 1000.0 for a, b in zip(times, times[1:], strict=False))
         return gaps

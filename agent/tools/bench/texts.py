@@ -91,6 +91,7 @@ def _toml_list(items: list[str]) -> str:
 
 def write_script(path: Path) -> Path:
     """A scripted-brain TOML whose rules answer 'short', 'medium' and 'long' in turn."""
-    rules = [f"[[rule]]\npattern = '{PATTERNS[kind]}'\nreplies = {_toml_list(texts)}\n" for kind, texts in REPLIES.items()]
+    rules = [f"[[rule]]\npattern = '{PATTERNS[kind]}'\nreplies = {_toml_list(texts)}\n"
+             for kind, texts in REPLIES.items()]
     path.write_text('fallback = "I heard you."\n\n' + "\n".join(rules), encoding="utf-8")
     return path
