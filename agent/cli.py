@@ -114,6 +114,8 @@ def _add_speech_flags(p: argparse.ArgumentParser, sp: SpeechConfig) -> None:
          f"(default: {sp.stt}, whose English model ships with it)", choices=STT_ENGINES)
     _add(g, "--vosk-model", "speech.vosk_model", "Vosk model directory or zip (implies --stt vosk)",
          metavar="PATH")
+    _add(g, "--whisper-model", "speech.whisper_model", "Whisper model: tiny.en, or a CTranslate2 Whisper "
+         "folder (implies --stt whisper; default: tiny.en from models/)", metavar="NAME|DIR")
     _add(g, "--llm-model", "speech.llm_model", "GGUF model for --brain llm (default: SmolLM2-135M-Instruct "
          "Q4_1 from models/)", metavar="PATH.gguf")
     _add(g, "--piper-voice", "speech.piper_voice", "Piper voice .onnx, its .onnx.json beside it "
@@ -160,6 +162,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     overrides = {k: v for k, v in vars(args).items() if "." in k or k == "log_level"}
     if overrides.get("speech.vosk_model"):
         overrides.setdefault("speech.stt", "vosk")
+    if overrides.get("speech.whisper_model"):
+        overrides.setdefault("speech.stt", "whisper")
     return apply_overrides(cfg, overrides)
 
 

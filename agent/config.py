@@ -16,7 +16,7 @@ from typing import Any
 
 from .dialog.base import BRAINS as BRAIN_REGISTRY
 from .errors import ConfigError
-from .stt.base import STT
+from .stt.base import DEFAULT_STT, STT
 from .tts.stream import TTS_MODES
 
 DEFAULT_GREETING = "Hello, how can I help you?"
@@ -67,8 +67,9 @@ class SipConfig:
 class SpeechConfig:
     brain: str = "llm"
     script: str = ""
-    stt: str = "pocketsphinx"
+    stt: str = DEFAULT_STT
     vosk_model: str = ""
+    whisper_model: str = ""
     llm_model: str = ""
     piper_voice: str = ""
     system_prompt: str = ""

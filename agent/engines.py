@@ -50,6 +50,10 @@ def preflight(cfg: SpeechConfig) -> None:
         check_file(f"{voice}.json", "Piper voice config", "put the voice's .onnx.json beside it")
     if cfg.brain == "llm" and cfg.llm_model:
         check_file(cfg.llm_model, "LLM model", "give --llm-model a .gguf file")
+    if cfg.stt == "whisper":
+        from .stt.whisper import resolve_model
+
+        resolve_model(cfg.whisper_model or None)
     if cfg.stt == "vosk" and cfg.vosk_model and not Path(cfg.vosk_model).expanduser().exists():
         raise ModelError(f"Vosk model not found: {cfg.vosk_model} (give --vosk-model a Vosk model directory or zip, "
                          "e.g. vosk-model-small-en-us-0.15)")

@@ -96,6 +96,8 @@ class CallerSpeech(Frame):
     """One frame of audio inside the caller's turn (between start and end of speech)."""
 
     samples: np.ndarray
+    speech: bool = True
+    """The VAD heard speech in it (else it is a pause between words)."""
 
 
 @dataclass(frozen=True)

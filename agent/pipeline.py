@@ -42,6 +42,8 @@ __all__ = ["CallPipeline", "ConversationHandler"]
 log = logging.getLogger(__name__)
 
 POLL_SECS = 0.1
+DECODE_PAUSE_MS = 200
+"""Silence mid-turn reported to the recogniser when there is no speculation to set it."""
 
 
 class CallPipeline:
@@ -57,7 +59,9 @@ class CallPipeline:
         self.to_dialog = FrameQueue()
         self.to_tts = FrameQueue()
         self.pacer = Pacer()
-        pause_ms = cfg.speculate_ms if 0 < cfg.speculate_ms < cfg.endpoint_ms else 0
+        speculate = 0 < cfg.speculate_ms < cfg.endpoint_ms
+        # Pauses are reported even without speculation: a recogniser that decodes in stretches uses them.
+        pause_ms = cfg.speculate_ms if speculate else min(DECODE_PAUSE_MS, cfg.endpoint_ms // 2)
         listener = Listener(endpointer=Endpointer(endpoint_ms=cfg.endpoint_ms), barge_in_ms=cfg.barge_in_ms,
                             pause_ms=pause_ms)
         report, urgent = self.inbox.put, self.inbox.put_control  # control frames (failures, barge-in) jump
@@ -69,7 +73,7 @@ class CallPipeline:
             TtsStage(f"tts-{name}", engines.tts, self.to_tts, report, mode=cfg.tts_mode,  # type: ignore[arg-type]
                      on_failure=urgent),
         ]
-        turn_cfg = TurnConfig(barge_in_ms=cfg.barge_in_ms, speculate=pause_ms > 0, name=f"call {name}",
+        turn_cfg = TurnConfig(barge_in_ms=cfg.barge_in_ms, speculate=speculate, name=f"call {name}",
                               is_goodbye=engines.brain.is_goodbye)
         self.machine = TurnMachine(turn_cfg, time.monotonic)
         self.conductor = Conductor(session, self.machine, engines.tts, self.to_dialog, self.to_tts, self.pacer,

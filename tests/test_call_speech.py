@@ -46,7 +46,8 @@ def test_a_full_turn_question_to_answer_audio(tmp_path: Path, speculate_ms: str)
     answer = _event(result, "audio_start", 1)
     assert answer["latency_ms"] is not None and answer["latency_ms"] < 5000
     log = agent.log()
-    assert "caller: what is the weather" in log  # the first words of a call vary a little
+    # the first words of a call vary a little; Whisper writes them as a sentence
+    assert "caller: what is the weather" in log.lower()
     assert "agent: I cannot see outside from here" in log
     transcript = _records(tmp_path, "transcript.jsonl")
     roles = [(r["role"], r["interrupted"]) for r in transcript]

@@ -148,5 +148,5 @@ def test_by_default_it_decodes_in_a_child_process() -> None:
 
 
 def test_unknown_engine_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"unknown STT engine 'whisper' .*pocketsphinx, vosk"):
-        create_stt("whisper")
+    with pytest.raises(ConfigError, match=r"unknown STT engine 'parakeet' .*pocketsphinx, vosk, whisper"):
+        create_stt("parakeet")

@@ -45,7 +45,7 @@ class FakeStream(SttStream):
         self.closed = False
         self.fail = fail
 
-    def accept(self, samples: np.ndarray) -> Transcript | None:
+    def accept(self, samples: np.ndarray, speech: bool = True) -> Transcript | None:
         if self.fail:
             raise RuntimeError("decoder exploded")
         self.fed_samples += len(samples)
@@ -183,7 +183,7 @@ def test_pre_roll_audio_reaches_the_recogniser() -> None:
 
 def test_a_pause_gives_the_words_so_far_once() -> None:
     class Partial(FakeStream):
-        def accept(self, samples: np.ndarray) -> Transcript | None:
+        def accept(self, samples: np.ndarray, speech: bool = True) -> Transcript | None:
             super().accept(samples)
             return Transcript("words", final=False)
 

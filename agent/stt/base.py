@@ -39,7 +39,7 @@ __all__ = [
     "stt_names",
 ]
 
-DEFAULT_STT = "pocketsphinx"
+DEFAULT_STT = "whisper"
 PARTIAL_EVERY_MS = 100
 """How often (in audio time) a stream looks for a new partial result."""
 
@@ -50,8 +50,12 @@ class SttStream(abc.ABC):
     """One caller's recognition state.  Not thread-safe: one feeding thread."""
 
     @abc.abstractmethod
-    def accept(self, samples: np.ndarray) -> Transcript | None:
-        """Feed int16 16 kHz audio; return a partial when its text changed."""
+    def accept(self, samples: np.ndarray, speech: bool = True) -> Transcript | None:
+        """Feed int16 16 kHz audio (``speech``: the VAD heard speech in it); a partial when its text changed."""
+
+    def pause(self) -> Transcript | None:
+        """The caller paused mid-turn: a recogniser that decodes in stretches does so now (a partial)."""
+        return None
 
     @abc.abstractmethod
     def finish(self) -> Transcript:
@@ -107,7 +111,7 @@ class IncrementalStream(SttStream):
         """True once audio was fed since the last finish/reset."""
         return self._active
 
-    def accept(self, samples: np.ndarray) -> Transcript | None:
+    def accept(self, samples: np.ndarray, speech: bool = True) -> Transcript | None:
         pcm = np.asarray(samples)
         if pcm.dtype != np.int16:
             raise TypeError(f"STT streams take int16 audio, got {pcm.dtype}")
@@ -175,10 +179,21 @@ def _vosk_options(cfg: Any) -> dict[str, Any]:
     return {"model": cfg.vosk_model or None}
 
 
+def _create_whisper(model: str | None = None) -> SttEngine:
+    from agent.stt.whisper import WhisperEngine
+
+    return WhisperEngine(model)
+
+
+def _whisper_options(cfg: Any) -> dict[str, Any]:
+    return {"model": cfg.whisper_model or None}
+
+
 STT: Registry[SttEngine] = Registry("STT engine")
 # PocketSphinx's binding holds the GIL while it decodes: it runs in child processes.
 STT.register("pocketsphinx", _create_pocketsphinx, own_process=True)
 STT.register("vosk", _create_vosk, _vosk_options)
+STT.register("whisper", _create_whisper, _whisper_options)
 
 
 def register_stt(name: str, factory: EngineFactory, own_process: bool = False) -> None:

@@ -101,7 +101,7 @@ class _ProcessStream(SttStream):
             raise RuntimeError("the STT stream is closed")
         return self._worker.conn
 
-    def accept(self, samples: np.ndarray) -> Transcript | None:
+    def accept(self, samples: np.ndarray, speech: bool = True) -> Transcript | None:
         conn = self._conn()
         conn.send_bytes(_AUDIO + np.ascontiguousarray(samples, dtype=np.int16).tobytes())
         latest: Transcript | None = None

@@ -61,6 +61,7 @@ class SttStage(Worker):
         self._stream: SttStream | None = None
         self._last_partial = ""
         self._pause_reported = 0.0
+        self._pause_decoded = 0.0
         self.frames_fed = 0
 
     def setup(self) -> None:
@@ -75,21 +76,26 @@ class SttStage(Worker):
         stream = self._stream
         assert stream is not None
         if isinstance(item, CallerSpeech):
-            self._feed(stream, item.samples)
+            self._feed(stream, item.samples, item.speech)
         elif isinstance(item, SpeechStarted):
             log.debug("%s: speech started at %.3f", self.name, item.t_start_of_speech)
             if len(item.pre_roll):
                 self._feed(stream, item.pre_roll)
         elif isinstance(item, SpeechPause):
+            if item.t_end_of_speech != self._pause_decoded:
+                self._pause_decoded = item.t_end_of_speech
+                self._partial(stream.pause())
             if self._last_partial and item.t_end_of_speech != self._pause_reported:
                 self._pause_reported = item.t_end_of_speech
-                self._emit(SpeechPaused(self._last_partial, item.t_end_of_speech, t=item.t))
+                self._emit(SpeechPaused(self._last_partial, item.t_end_of_speech, t=self._clock()))
         elif isinstance(item, SpeechEnded):
             self._final(stream, item)
 
-    def _feed(self, stream: SttStream, samples: np.ndarray) -> None:
+    def _feed(self, stream: SttStream, samples: np.ndarray, speech: bool = True) -> None:
         self.frames_fed += 1
-        partial = stream.accept(samples)
+        self._partial(stream.accept(samples, speech))
+
+    def _partial(self, partial: Transcript | None) -> None:
         if partial is not None:
             self._last_partial = partial.text
             self._emit(Transcript(partial.text, False, t=self._clock()))

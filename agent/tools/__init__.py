@@ -98,4 +98,6 @@ def _add_bench_parser(sub: Any) -> None:
     p.add_argument("--phases", default="tts,stt,v2v,bargein", metavar="LIST",
                    help="which phases to run (default: tts,stt,v2v,bargein)")
     p.add_argument("--workdir", metavar="DIR", help="keep the agents' records here (default: a temporary folder)")
+    p.add_argument("--agent-args", default="", metavar="ARGS",
+                   help="extra flags for every agent, e.g. '--stt whisper' (default: none)")
     p.set_defaults(func=_command("agent.tools.bench:run_bench"))

@@ -92,7 +92,7 @@ class Listener:
             start = endpointer.run_start if endpointer.run_start is not None else t
             out.append(SpeechActivity(endpointer.speech_ms, start, t=t))
         if was_started:
-            out.append(CallerSpeech(samples, t=t))
+            out.append(CallerSpeech(samples, is_speech, t=t))
         else:
             self._pending.append(samples)
         for event in events:

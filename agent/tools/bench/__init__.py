@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -42,7 +43,7 @@ def run_bench(args: argparse.Namespace) -> int:
     say(f"records in {workdir}")
     sniffer = RtpSniffer(AGENT_RTP, CALLER_RTP).start()
     probe = StallProbe().start()
-    bench = Bench(workdir, create_tts("piper"), say)
+    bench = Bench(workdir, create_tts("piper"), say, shlex.split(args.agent_args))
     bench.on_call_end = sniffer.end_call
     try:
         if "tts" in phases:

@@ -78,8 +78,10 @@ def speech_end_offset(audio: np.ndarray) -> float:
 class Bench:
     """Runs the phases; ``say`` synthesises the caller's words with Piper."""
 
-    def __init__(self, workdir: Path, voice: TtsEngine, progress: Callable[[str], None]) -> None:
+    def __init__(self, workdir: Path, voice: TtsEngine, progress: Callable[[str], None],
+                 agent_args: list[str] | None = None) -> None:
         self.workdir = workdir
+        self.agent_args = agent_args or []
         self.voice = voice
         self.progress = progress
         self.caller = Caller(codecs=["G722"])
@@ -101,7 +103,7 @@ class Bench:
     def _agent(self, name: str, *args: str) -> tuple[AgentProcess, Path]:
         records = self.workdir / name
         agent = AgentProcess(self.workdir, [*LOOPBACK, "--greeting", "", "--records-dir", str(records),
-                                            "--log-level", "info", *args], name=name)
+                                            "--log-level", "info", *self.agent_args, *args], name=name)
         return agent.start(timeout=120.0), records
 
     def _say(self, turn: Turn, text: str) -> None:

@@ -1,0 +1,170 @@
+"""Whisper (faster-whisper: CTranslate2, int8) as a recogniser that decodes at the caller's pauses.
+
+Whisper decodes a stretch of audio at once, not frame by frame.  A
+:class:`WhisperStream` keeps the audio of the caller's turn and decodes it
+when the turn stage reports a pause (:meth:`WhisperStream.pause`): that text
+is committed and is the prompt of the next stretch.  At the endpoint only what
+was said after the last pause is left to decode, and when the caller said
+nothing more the final text is ready at once, whatever the length of the
+turn.
+
+Each decode sees a window of ``window_secs`` of features (the stretch, padded
+with silence) instead of Whisper's 30 s: the encoder's cost follows the
+window.  The output is capped per second of audio and a no-speech
+probability above :data:`NO_SPEECH_PROB` gives no text (Whisper otherwise
+"hears" words in noise).  One decode runs at a time per engine, on
+``threads`` CTranslate2 threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.errors import ModelError
+from agent.frames import SAMPLE_RATE, Transcript
+from agent.models import WHISPER_FILES, WHISPER_MODELS, check_pinned, whisper_model_dir
+from agent.stt.base import SttEngine, SttStream
+
+__all__ = ["DEFAULT_WHISPER", "WhisperEngine", "WhisperStream"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WHISPER = "tiny.en"
+MODEL_FIX = "run scripts/get-models, or give --whisper-model a name (tiny.en) or a CTranslate2 Whisper folder"
+NO_SPEECH_PROB = 0.6
+TOKENS_PER_SEC = 6.0
+"""Cap on the text of a stretch (fast speech is ~4 tokens a second); CTranslate2 counts its
+``max_length`` in steps of about half a token, hence the factor 2 below."""
+MAX_STRETCH_SECS = 20.0
+"""A stretch this long without a pause is decoded at once (Whisper sees at most 30 s)."""
+FRAMES_PER_SEC = 100
+FULL_WINDOW_SECS = 30.0
+WINDOW_SECS = 10.0
+"""The shortest window a stretch is decoded in (whisper.cpp's ``audio_ctx``): ~5x faster than 30 s."""
+
+
+def resolve_model(model: str | None) -> Path:
+    """A Whisper name (``tiny.en``) or a CTranslate2 Whisper folder -> the folder, checked."""
+    name = model or DEFAULT_WHISPER
+    folder = whisper_model_dir(name) if name in WHISPER_MODELS else Path(name).expanduser()
+    if not folder.is_dir():
+        raise ModelError(f"Whisper model not found: {folder} ({MODEL_FIX})")
+    missing = [f for f in WHISPER_FILES if f != "vocabulary.txt" and not (folder / f).is_file()]
+    if missing:
+        raise ModelError(f"Whisper model incomplete: {folder} lacks {', '.join(missing)} ({MODEL_FIX})")
+    for name in WHISPER_FILES:
+        if (folder / name).is_file():
+            check_pinned(folder / name, "Whisper model")
+    return folder
+
+
+class WhisperEngine(SttEngine):
+    """A loaded Whisper model shared by every call (see the module docstring)."""
+
+    name = "whisper"
+
+    def __init__(self, model: str | None = None, *, threads: int = 2, window_secs: float = WINDOW_SECS) -> None:
+        folder = resolve_model(model)
+        try:
+            from faster_whisper import WhisperModel
+            from faster_whisper.tokenizer import Tokenizer
+        except ImportError:
+            raise ModelError("the whisper engine needs faster-whisper, which is not installed (run scripts/setup)") \
+                from None
+        started = time.monotonic()
+        try:
+            self._model: Any = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=threads,
+                                            num_workers=1)
+        except (RuntimeError, ValueError, OSError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"Whisper model cannot be loaded: {folder}: {reason} ({MODEL_FIX})") from None
+        multilingual = bool(self._model.model.is_multilingual)
+        self._tokenizer: Any = Tokenizer(self._model.hf_tokenizer, multilingual, task="transcribe",
+                                         language="en" if multilingual else None)
+        self.folder = folder
+        self.window_secs = window_secs
+        self._lock = threading.Lock()
+        self.decode(np.zeros(SAMPLE_RATE, dtype=np.int16))  # the first decode is slow: not while a call waits
+        log.info("whisper %x: loaded %s (%d threads, %.0f s window) in %.2f s", id(self), folder.name, threads,
+                 window_secs, time.monotonic() - started)
+
+    def new_stream(self) -> WhisperStream:
+        return WhisperStream(self)
+
+    def decode(self, samples: np.ndarray, prompt: str = "") -> str:
+        """Text of ``samples`` (int16, 16 kHz), ``prompt`` being what was said just before."""
+        audio = samples.astype(np.float32) / 32768.0
+        secs = len(audio) / SAMPLE_RATE
+        with self._lock:
+            features = self._model.feature_extractor(audio)
+            window = int(max(self.window_secs, min(secs + 1.0, FULL_WINDOW_SECS)) * FRAMES_PER_SEC)
+            features = _fit(features, window)
+            encoded = self._model.encode(features)
+            previous = self._tokenizer.encode(" " + prompt.strip()) if prompt.strip() else []
+            tokens = self._model.get_prompt(self._tokenizer, previous[-200:], without_timestamps=True)
+            cap = min(self._model.max_length, len(tokens) + 2 * int(10 + TOKENS_PER_SEC * secs))
+            result = self._model.model.generate(encoded, [tokens], beam_size=1, max_length=cap,
+                                                return_no_speech_prob=True, suppress_blank=True,
+                                                suppress_tokens=[-1], no_repeat_ngram_size=0)[0]
+        if result.no_speech_prob > NO_SPEECH_PROB:
+            return ""
+        ids = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        return str(self._tokenizer.decode(ids)).strip()
+
+
+def _fit(features: np.ndarray, frames: int) -> np.ndarray:
+    """Pad (with the features of silence) or trim log-mel features to ``frames`` frames."""
+    have = features.shape[-1]
+    if have >= frames:
+        return features[:, -frames:]
+    pad = np.full((features.shape[0], frames - have), features.min(), dtype=features.dtype)
+    return np.concatenate([features, pad], axis=1)
+
+
+class WhisperStream(SttStream):
+    """One caller's turn: audio kept, decoded at pauses, the rest at the endpoint."""
+
+    def __init__(self, engine: WhisperEngine) -> None:
+        self._engine = engine
+        self._audio: list[np.ndarray] = []
+        self._committed = ""
+        self._speech_since_commit = False
+        self.decodes = 0
+
+    def accept(self, samples: np.ndarray, speech: bool = True) -> Transcript | None:
+        self._audio.append(np.asarray(samples, dtype=np.int16).reshape(-1))
+        self._speech_since_commit = self._speech_since_commit or speech
+        if sum(len(a) for a in self._audio) < MAX_STRETCH_SECS * SAMPLE_RATE:
+            return None
+        self._commit()  # a long stretch without a pause: decode it now
+        return Transcript(self._committed, final=False)
+
+    def pause(self) -> Transcript | None:
+        """The caller paused: decode what was said since the last pause and commit it."""
+        if not self._speech_since_commit:
+            return None
+        self._commit()
+        return Transcript(self._committed, final=False)
+
+    def finish(self) -> Transcript:
+        if self._speech_since_commit:
+            self._commit()
+        text = self._committed
+        self.reset()
+        return Transcript(text, final=True)
+
+    def reset(self) -> None:
+        self._audio, self._committed, self._speech_since_commit = [], "", False
+
+    def _commit(self) -> None:
+        samples = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.int16)
+        self._audio, self._speech_since_commit = [], False
+        self.decodes += 1
+        text = self._engine.decode(samples, self._committed)
+        self._committed = f"{self._committed} {text}".strip()

@@ -1,0 +1,161 @@
+"""The Whisper engine (the default recogniser): the real tiny.en model, decoded at the caller's pauses;
+and over SIP, through G.722 and PCMU, with the agent as in production."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agent.errors import ModelError
+from agent.stt.base import DEFAULT_STT, create_stt
+from agent.stt.whisper import MAX_STRETCH_SECS, WhisperEngine, WhisperStream
+from tests.agent_proc import REPO, AgentProcess, _env, run_caller
+from tests.speech_helpers import frames_of, silence_16k, speech_16k
+
+BOOKING = "Can I book a table for four people tonight?"
+LONG = ("Thank you for calling the support line, and I am happy to help you today. "
+        "Your account shows two open orders, and both of them are on their way to you now. "
+        "The first parcel left our warehouse yesterday morning, so it should arrive tomorrow. "
+        "The second one is waiting for a part, which we expect to receive by the end of the week. "
+        "If you would like, I can send you a text message with the tracking numbers for both. "
+        "You can also change the delivery address until the parcel reaches your local depot. "
+        "Our opening hours are from nine in the morning until six in the evening, Monday to Friday.")
+OVER_SIP = LONG.rsplit(" Our opening", 1)[0]
+"""About 25 s: a turn is cut at 30 s (the endpointer's ``max_utterance_ms``)."""
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[WhisperEngine]:
+    stt = create_stt("whisper")
+    assert isinstance(stt, WhisperEngine)
+    yield stt
+    stt.close()
+
+
+def words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() else " " for c in text.lower()).split()
+
+
+def feed(stream: WhisperStream, audio: np.ndarray, speech: bool) -> None:
+    for frame in frames_of(audio):
+        stream.accept(frame, speech)
+
+
+def test_it_is_the_default_and_hears_a_phone_request(engine: WhisperEngine) -> None:
+    assert DEFAULT_STT == "whisper"
+    heard = words(engine.decode(speech_16k(BOOKING)))
+    assert {"book", "table", "tonight"} <= set(heard) and ("four" in heard or "4" in heard), heard
+
+
+def test_silence_and_noise_give_no_words(engine: WhisperEngine) -> None:
+    assert engine.decode(silence_16k(2000)) == ""
+    rng = np.random.default_rng(1)
+    noise = (rng.standard_normal(32000) * 300).astype(np.int16)  # about -40 dBFS of hiss
+    assert engine.decode(noise) == ""
+
+
+def test_a_pause_decodes_and_the_final_then_needs_no_decode(engine: WhisperEngine) -> None:
+    stream = engine.new_stream()
+    feed(stream, speech_16k("What is the weather like today?"), True)
+    feed(stream, silence_16k(200), False)
+    partial = stream.pause()
+    assert partial is not None and "weather" in words(partial.text) and stream.decodes == 1
+    feed(stream, silence_16k(300), False)  # nothing more until the endpoint
+    final = stream.finish()
+    assert final.final and final.text == partial.text and stream.decodes == 1
+
+
+def test_speech_after_a_pause_is_decoded_with_what_came_before(engine: WhisperEngine) -> None:
+    stream = engine.new_stream()
+    feed(stream, speech_16k("My name is Sarah Miller."), True)
+    stream.pause()
+    feed(stream, speech_16k("Please call me back tomorrow morning."), True)
+    final = stream.finish()
+    heard = words(final.text)
+    assert {"sarah", "miller", "tomorrow", "morning"} <= set(heard) and stream.decodes == 2
+    assert stream.finish().text == ""  # the stream starts afresh
+
+
+def test_a_long_stretch_without_pauses_is_decoded_in_pieces(engine: WhisperEngine) -> None:
+    stream = engine.new_stream()
+    audio = speech_16k(LONG)
+    assert len(audio) > 28 * 16000 > MAX_STRETCH_SECS * 16000  # longer than a stretch may be
+    feed(stream, audio, True)
+    heard = words(stream.finish().text)
+    assert stream.decodes >= 2
+    assert {"thank", "support", "parcel", "tracking", "friday"} <= set(heard), heard
+
+
+def test_a_missing_or_corrupt_model_is_a_model_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ModelError, match="Whisper model not found: /nope"):
+        WhisperEngine("/nope")
+    with pytest.raises(ModelError, match="lacks model.bin"):
+        WhisperEngine(str(tmp_path))
+    import agent.models
+
+    models = tmp_path / "models"
+    shutil.copytree(agent.models.MODELS_DIR / "whisper-tiny.en", models / "whisper-tiny.en")
+    shutil.copy(agent.models.MODELS_DIR / "SHA256SUMS", models / "SHA256SUMS")
+    with (models / "whisper-tiny.en" / "config.json").open("a") as config:
+        config.write(" ")
+    monkeypatch.setattr(agent.models, "MODELS_DIR", models)
+    with pytest.raises(ModelError, match=r"Whisper model is corrupt: .*config.json .*SHA256SUMS"):
+        WhisperEngine("tiny.en")
+
+
+def test_a_bad_whisper_model_flag_is_one_line_and_exit_2() -> None:
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--no-register", "--port", "0",
+                           "--whisper-model", "/nope/whisper"], capture_output=True, text=True, timeout=60,
+                          env=_env(), cwd=REPO)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "sip-agent: error: Whisper model not found: /nope/whisper (run scripts/get-models, or give "
+        "--whisper-model a name (tiny.en) or a CTranslate2 Whisper folder)"]
+
+
+# -- over SIP ------------------------------------------------------------------------------
+
+
+def _user_turns(agent: AgentProcess) -> list[dict[str, Any]]:
+    (folder,) = (agent.workdir / "records").iterdir()
+    lines = [json.loads(line) for line in (folder / "transcript.jsonl").read_text().splitlines()]
+    return [line for line in lines if line["role"] == "user"]
+
+
+@pytest.mark.parametrize("codec", ["G722", "PCMU"])
+def test_words_right_over_sip(tmp_path: Path, codec: str) -> None:
+    args = ["--no-register", "--bind", "127.0.0.1", "--port", "0", "--brain", "scripted", "--greeting", "",
+            "--records-dir", str(tmp_path / "records")]
+    with AgentProcess(tmp_path, args).start(timeout=120) as agent:
+        result = run_caller(agent.uri, "--codecs", codec, "--steps", json.dumps(
+            [{"say": BOOKING}, {"wait_audio": 15}, {"wait_quiet": 1.0}]), timeout=120)
+        agent.wait_for(r"call 1 from .* ended")
+    assert result["codec"].startswith(codec)
+    (turn,) = _user_turns(agent)
+    heard = words(turn["text"])
+    assert {"book", "table", "tonight"} <= set(heard) and ("four" in heard or "4" in heard), turn
+
+
+def test_a_long_utterance_is_final_soon_after_its_endpoint(tmp_path: Path) -> None:
+    args = ["--no-register", "--bind", "127.0.0.1", "--port", "0", "--brain", "scripted", "--greeting", "",
+            "--records-dir", str(tmp_path / "records")]
+    with AgentProcess(tmp_path, args).start(timeout=120) as agent:
+        secs = len(speech_16k(OVER_SIP)) / 16000
+        assert secs > 24
+        steps = [{"say": OVER_SIP}, {"sleep": secs}, {"wait_audio": 15}, {"wait_quiet": 1.0}]
+        run_caller(agent.uri, "--steps", json.dumps(steps), timeout=180)
+        agent.wait_for(r"call 1 from .* ended")
+    (folder,) = (tmp_path / "records").iterdir()
+    (timeline,) = [json.loads(line) for line in (folder / "timeline.jsonl").read_text().splitlines()]
+    assert timeline["t_end_of_speech"] - timeline["t_endpoint"] < 0  # the endpoint came after the speech
+    assert 0 <= timeline["t_stt_final"] - timeline["t_endpoint"] < 1.0, timeline  # generous: a loaded machine
+    heard = set(words(timeline["user_text"]))
+    assert {"thank", "support", "parcel", "tracking", "delivery"} <= heard
