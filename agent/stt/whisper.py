@@ -133,14 +133,17 @@ class WhisperStream(SttStream):
     def __init__(self, engine: WhisperEngine) -> None:
         self._engine = engine
         self._audio: list[np.ndarray] = []
+        self._samples = 0
         self._committed = ""
         self._speech_since_commit = False
         self.decodes = 0
 
     def accept(self, samples: np.ndarray, speech: bool = True) -> Transcript | None:
-        self._audio.append(np.asarray(samples, dtype=np.int16).reshape(-1))
+        pcm = np.asarray(samples, dtype=np.int16).reshape(-1)
+        self._audio.append(pcm)
+        self._samples += len(pcm)
         self._speech_since_commit = self._speech_since_commit or speech
-        if sum(len(a) for a in self._audio) < MAX_STRETCH_SECS * SAMPLE_RATE:
+        if self._samples < MAX_STRETCH_SECS * SAMPLE_RATE:
             return None
         self._commit()  # a long stretch without a pause: decode it now
         return Transcript(self._committed, final=False)
@@ -160,11 +163,11 @@ class WhisperStream(SttStream):
         return Transcript(text, final=True)
 
     def reset(self) -> None:
-        self._audio, self._committed, self._speech_since_commit = [], "", False
+        self._audio, self._samples, self._committed, self._speech_since_commit = [], 0, "", False
 
     def _commit(self) -> None:
         samples = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.int16)
-        self._audio, self._speech_since_commit = [], False
+        self._audio, self._samples, self._speech_since_commit = [], 0, False
         self.decodes += 1
         text = self._engine.decode(samples, self._committed)
         self._committed = f"{self._committed} {text}".strip()
