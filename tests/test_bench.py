@@ -36,3 +36,19 @@ def test_quick_bench_writes_json_and_plot(tmp_path: Path) -> None:
     assert batch["ttfa_ms_p50"] > 2 * streaming["ttfa_ms_p50"], result["tts"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert "time to first audio" in proc.stdout
+
+
+def test_quick_accuracy_phase_scores_each_codec_and_condition(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "bench", "--quick", "--phases", "accuracy",
+                           "--out", str(out), "--plot", str(tmp_path / "bench.png"),
+                           "--workdir", str(tmp_path / "work")],
+                          capture_output=True, text=True, timeout=600, env=_env(), cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    accuracy = json.loads(out.read_text())["accuracy"]
+    assert set(accuracy) == {"whisper"}
+    for codec, condition in (("G722", "clean"), ("PCMU", "clean"), ("PCMU", "noisy")):
+        cell = accuracy["whisper"][codec][condition]
+        assert cell["words"] > 30 and set(cell["voices"]) == {"piper"}
+        assert 0.0 <= cell["wer"] < 0.3, (codec, condition, cell)  # a sanity bound, not a target
+    assert "accuracy whisper PCMU noisy: WER" in proc.stdout

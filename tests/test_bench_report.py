@@ -39,3 +39,14 @@ def test_barge_in_reaction_ends_at_the_agents_last_frame_before_a_pause() -> Non
     turn.voiced = [19.9, 20.0, 20.1, 20.2, 20.3, 23.0, 23.1]
     assert round(bargein_ms(turn) or 0.0) == 300
     assert bargein_ms(Turn("bargein", "interrupt")) is None
+
+
+def test_word_errors_count_after_the_same_normalisation_on_both_sides() -> None:
+    from agent.tools.bench.corpus import normalise, word_errors
+
+    assert normalise("My number is four five-seven, 2.") == ["my", "number", "is", "4", "5", "7", "2"]
+    assert normalise("It's 555.") == ["it's", "5", "5", "5"]
+    ref = normalise("Can I book a table for four people tonight?")
+    assert word_errors(ref, normalise("can i book a table for 4 people tonight")) == 0
+    assert word_errors(ref, normalise("look at table for four people to buy it")) == 7  # 3 sub, 2 del, 2 ins
+    assert word_errors(["a", "b"], []) == 2 and word_errors([], ["a"]) == 1

@@ -159,3 +159,11 @@ def test_a_long_utterance_is_final_soon_after_its_endpoint(tmp_path: Path) -> No
     assert 0 <= timeline["t_stt_final"] - timeline["t_endpoint"] < 1.0, timeline  # generous: a loaded machine
     heard = set(words(timeline["user_text"]))
     assert {"thank", "support", "parcel", "tracking", "delivery"} <= heard
+
+
+def test_a_sentence_the_decoder_repeats_is_said_once() -> None:
+    from agent.stt.whisper import without_repeats
+
+    assert without_repeats("Can I bring my dog? Can I bring my dog?") == "Can I bring my dog?"
+    assert without_repeats("Yes. Yes, please. yes, please.") == "Yes. Yes, please."
+    assert without_repeats("") == ""

@@ -19,6 +19,7 @@ probability above :data:`NO_SPEECH_PROB` gives no text (Whisper otherwise
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -115,7 +116,16 @@ class WhisperEngine(SttEngine):
         if result.no_speech_prob > NO_SPEECH_PROB:
             return ""
         ids = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
-        return str(self._tokenizer.decode(ids)).strip()
+        return without_repeats(str(self._tokenizer.decode(ids)).strip())
+
+
+def without_repeats(text: str) -> str:
+    """Drop a sentence that repeats the one before it (Whisper's decoder loops on short audio)."""
+    kept: list[str] = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        if not kept or sentence.strip().lower() != kept[-1].strip().lower():
+            kept.append(sentence)
+    return " ".join(kept)
 
 
 def _fit(features: np.ndarray, frames: int) -> np.ndarray:

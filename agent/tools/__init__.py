@@ -31,6 +31,8 @@ Phases (each starts the agent as in production, in its own process):
   stt                       utterances of ~2, 10, 30 s: end of speech -> final transcript in the agent
   v2v                       the default LLM: end of speech -> first answer audio at the caller
   bargein                   the caller talks over a long reply: onset of its speech -> agent silent at the caller
+  accuracy                  (not by default, ~8 min) 40 phone requests x 3 voices over SIP, G.722 / PCMU / PCMU
+                            with noise at 15 dB SNR: word error rate per codec and condition
 Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).  A
 real-time probe process and the CPU steal time show when the machine itself stalled (a
 virtual machine's host may stop its CPUs); gaps that overlap such a stall are marked.
@@ -96,7 +98,7 @@ def _add_bench_parser(sub: Any) -> None:
     p.add_argument("--plot", default="bench.png", metavar="FILE", help="a PNG plot (default: bench.png)")
     p.add_argument("--quick", action="store_true", help="one turn per case (for the test suite)")
     p.add_argument("--phases", default="tts,stt,v2v,bargein", metavar="LIST",
-                   help="which phases to run (default: tts,stt,v2v,bargein)")
+                   help="which phases to run: tts, stt, v2v, bargein, accuracy (default: tts,stt,v2v,bargein)")
     p.add_argument("--workdir", metavar="DIR", help="keep the agents' records here (default: a temporary folder)")
     p.add_argument("--agent-args", default="", metavar="ARGS",
                    help="extra flags for every agent, e.g. '--stt whisper' (default: none)")

@@ -29,14 +29,15 @@ def _progress(started: float) -> Any:
 def run_bench(args: argparse.Namespace) -> int:
     from ...errors import ConfigError
     from ...tts.base import create_tts
+    from .accuracy import accuracy_phase
     from .report import plot, summarise
     from .run import AGENT_RTP, CALLER_RTP, Bench
     from .sniff import RtpSniffer
     from .stalls import StallProbe
 
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
-    if not phases <= {"tts", "stt", "v2v", "bargein"}:
-        raise ConfigError(f"--phases takes tts, stt, v2v and bargein, got '{args.phases}'")
+    if not phases <= {"tts", "stt", "v2v", "bargein", "accuracy"}:
+        raise ConfigError(f"--phases takes tts, stt, v2v, bargein and accuracy, got '{args.phases}'")
     say = _progress(time.monotonic())
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sip-agent-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -45,6 +46,7 @@ def run_bench(args: argparse.Namespace) -> int:
     probe = StallProbe().start()
     bench = Bench(workdir, create_tts("piper"), say, shlex.split(args.agent_args))
     bench.on_call_end = sniffer.end_call
+    accuracy: dict[str, Any] = {}
     try:
         if "tts" in phases:
             bench.tts_phase("streaming", 1 if args.quick else 5)
@@ -55,11 +57,16 @@ def run_bench(args: argparse.Namespace) -> int:
             bench.v2v_phase(2 if args.quick else 12)
         if "bargein" in phases:
             bench.bargein_phase(1 if args.quick else 5)
+        if "accuracy" in phases:
+            accuracy = {_engine(bench.agent_args): accuracy_phase(workdir, bench.voice, bench.agent_args,
+                                                                  args.quick, say)}
     finally:
         bench.close()
         sniffer.stop()
         probe.stop()
     result = summarise(bench.turns, sniffer.gaps_ms(), ENDPOINT_MS, sniffer.error)
+    if accuracy:
+        result["accuracy"] = accuracy
     _add_machine_stalls(result["rtp_tx"], sniffer, probe)
     result["quick"] = bool(args.quick)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
@@ -67,6 +74,15 @@ def run_bench(args: argparse.Namespace) -> int:
     _print(result)
     say(f"wrote {args.out} and {args.plot}")
     return 0
+
+
+def _engine(agent_args: list[str]) -> str:
+    """The recogniser the agents run: their ``--stt``, else the default."""
+    from ...stt.base import DEFAULT_STT
+
+    if "--stt" in agent_args[:-1]:
+        return agent_args[agent_args.index("--stt") + 1]
+    return "whisper" if any(a.startswith("--whisper-model") for a in agent_args) else DEFAULT_STT
 
 
 def _add_machine_stalls(rtp: dict[str, Any], sniffer: Any, probe: Any) -> None:
@@ -97,6 +113,11 @@ def _print(r: dict[str, Any]) -> None:
     b = r["barge_in"]
     print(f"barge-in, caller's speech onset -> agent silent at the caller: p50 {b['reaction_ms_p50']:.0f} ms, "
           f"p95 {b['reaction_ms_p95']:.0f} ms (n={b['n']}: {', '.join(f'{v:.0f}' for v in b['values_ms'])})")
+    for engine, codecs in r.get("accuracy", {}).items():
+        for codec, conditions in codecs.items():
+            for condition, cell in conditions.items():
+                voices = ", ".join(f"{v} {c['wer']:.1%}" for v, c in cell["voices"].items())
+                print(f"accuracy {engine} {codec} {condition}: WER {cell['wer']:.1%} ({voices}; {cell['words']} words)")
     rtp = r["rtp_tx"]
     print(f"agent RTP on the wire: largest gap {rtp['max_gap_ms']} ms, jitter p99 {rtp['jitter_ms_p99']} ms"
           + (f" ({rtp['note']})" if rtp.get("note") else ""))

@@ -168,13 +168,18 @@ def summarise(turns: list[Turn], gaps_ms: list[float], endpoint_ms: int, note: s
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    """TTFA against reply length (streaming vs batch) and STT final latency against utterance length."""
+    """TTFA against reply length (streaming vs batch), STT final latency against utterance length, and the
+    word error rate per codec and condition when the accuracy phase ran."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    accuracy = result.get("accuracy") or {}
+    fig, axes = plt.subplots(1, 3 if accuracy else 2, figsize=(16 if accuracy else 11, 4.2))
+    left, right = axes[0], axes[1]
+    if accuracy:
+        _plot_accuracy(axes[2], accuracy)
     for mode, style in (("streaming", "o-"), ("batch", "s--")):
         rows = [result["tts"][mode][k] for k in KINDS]
         x = [r["words"] for r in rows]
@@ -198,4 +203,18 @@ def plot(result: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _plot_accuracy(ax: Any, accuracy: dict[str, Any]) -> None:
+    """Bars of WER (%) per engine, codec and condition."""
+    labels, values = [], []
+    for engine, codecs in accuracy.items():
+        for codec, conditions in codecs.items():
+            for condition, cell in conditions.items():
+                labels.append(f"{engine}\n{codec} {condition}")
+                values.append(100.0 * cell["wer"])
+    ax.bar(range(len(values)), values)
+    ax.set_xticks(range(len(values)), labels, fontsize=8)
+    ax.set(ylabel="word error rate (%)", title="STT accuracy over SIP (corpus, all voices)")
+    ax.set_ylim(bottom=0)
 

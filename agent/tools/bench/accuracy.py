@@ -1,0 +1,118 @@
+"""The ``accuracy`` phase: the corpus spoken over SIP, per codec and condition; word error rate.
+
+Each condition (G.722 clean, PCMU clean, PCMU with noise at 15 dB SNR) gets an
+agent of its own and one call from a ``sip-agent call`` process that plays the
+whole programme: every request in every voice, with a pause after each that
+ends the caller's turn.  The agents run side by side (the recogniser's words,
+not its speed, are measured here); their transcripts are read from their
+records and scored per voice.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...frames import SAMPLE_RATE
+from ...tts.base import TtsEngine
+from ..harness import LOOPBACK, AgentProcess
+from ..records import call_folders, transcript
+from .corpus import (
+    CORPUS,
+    ESPEAK_VOICES,
+    espeak_available,
+    normalise,
+    programme,
+    render_espeak,
+    with_noise,
+    word_errors,
+)
+
+__all__ = ["CONDITIONS", "accuracy_phase"]
+
+CONDITIONS = (("G722", "clean"), ("PCMU", "clean"), ("PCMU", "noisy"))
+NOISE_SNR_DB = 15.0
+GAP_SECS = 1.1
+"""Silence after each request: past the 500 ms endpoint, so each request is one turn."""
+
+
+@dataclass(frozen=True)
+class Block:
+    voice: str
+    start_secs: float
+    end_secs: float
+    texts: list[str]
+
+
+def _write_wav(path: Path, pcm: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes(pcm.astype(np.int16).tobytes())
+
+
+def _programme(piper: TtsEngine, texts: list[str], quick: bool) -> tuple[np.ndarray, list[Block]]:
+    voices: dict[str, Any] = {"piper": piper.synthesize}
+    if espeak_available() and not quick:
+        for name, args in ESPEAK_VOICES.items():
+            voices[name] = lambda text, args=args: render_espeak(text, args)
+    parts, blocks, t = [], [], 0.0
+    for name, speak in voices.items():
+        audio = programme(texts, speak, GAP_SECS)
+        blocks.append(Block(name, t, t + len(audio) / SAMPLE_RATE, texts))
+        parts.append(audio)
+        t += len(audio) / SAMPLE_RATE
+    return np.concatenate(parts), blocks
+
+
+def accuracy_phase(workdir: Path, piper: TtsEngine, agent_args: list[str], quick: bool,
+                   progress: Any) -> dict[str, Any]:
+    """Run the conditions side by side; ``{codec: {condition: {"wer": .., "voices": {..}}}}``."""
+    texts = CORPUS[:5] if quick else CORPUS
+    clean, blocks = _programme(piper, texts, quick)
+    secs = len(clean) / SAMPLE_RATE
+    progress(f"accuracy: {len(texts)} requests x {len(blocks)} voices, {secs:.0f} s a condition")
+    if not espeak_available() and not quick:
+        progress("accuracy: espeak-ng is not installed, so only the Piper voice (apt-get install espeak-ng)")
+    silent = workdir / "accuracy_script.toml"  # the agent says nothing: no turn is lost to its talking
+    silent.write_text('fallback = ""\nempty_reply = ""\n', encoding="utf-8")
+    runs = []
+    for codec, condition in CONDITIONS:
+        name = f"accuracy-{codec}-{condition}"
+        wav = workdir / f"{name}.wav"
+        _write_wav(wav, with_noise(clean, NOISE_SNR_DB) if condition == "noisy" else clean)
+        records = workdir / name
+        agent = AgentProcess(workdir, [*LOOPBACK, "--brain", "scripted", "--script", str(silent), "--greeting", "",
+                                       "--records-dir", str(records), *agent_args], name=name).start(timeout=120)
+        caller = subprocess.Popen([sys.executable, "-m", "agent.cli", "call", agent.uri, "--codecs", codec,
+                                   "--play", str(wav), "--duration", f"{secs + 2:.1f}"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs.append((codec, condition, agent, caller, records))
+    result: dict[str, Any] = {}
+    for codec, condition, agent, caller, records in runs:
+        caller.wait(timeout=secs + 120)
+        agent.stop()
+        result.setdefault(codec, {})[condition] = _score(records, blocks)
+        progress(f"accuracy {codec} {condition}: WER {result[codec][condition]['wer']:.1%}")
+    return result
+
+
+def _score(records: Path, blocks: list[Block]) -> dict[str, Any]:
+    folders = call_folders(records)
+    turns = [t for t in transcript(folders[-1]) if t["role"] == "user"] if folders else []
+    voices, errors, words = {}, 0, 0
+    for block in blocks:
+        heard = " ".join(t["text"] for t in turns
+                         if block.start_secs <= t["start_secs"] < block.end_secs)
+        reference = normalise(" ".join(block.texts))
+        wrong = word_errors(reference, normalise(heard))
+        voices[block.voice] = {"wer": round(wrong / len(reference), 4), "words": len(reference)}
+        errors, words = errors + wrong, words + len(reference)
+    return {"wer": round(errors / max(words, 1), 4), "words": words, "voices": voices}
