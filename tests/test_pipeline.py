@@ -213,3 +213,35 @@ def test_hang_up_mid_reply_keeps_the_transcript_of_what_was_heard(tmp_path: Path
     lines = [json.loads(line) for line in (tmp_path / "transcript.jsonl").read_text().splitlines()]
     assert lines[-1] == {"role": "assistant", "text": "Hi there,", "start_secs": 1.0, "end_secs": 1.0,
                          "interrupted": True}
+
+
+# -- the dialog stage -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("at_once", [False, True])
+def test_the_dialog_stage_streams_a_reply_as_numbered_chunks_and_ends_it(at_once: bool) -> None:
+    from collections.abc import Iterator
+
+    from agent.dialog.base import Message
+    from agent.dialog.scripted import ScriptedBrain
+    from agent.dialog.stage import DialogStage
+
+    class AtOnce(ScriptedBrain):
+        """The whole reply in one delta: one delta completes several chunks."""
+
+        def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
+            yield "".join(super().reply(history, user_text, cancel)) + " "
+
+    inbox, to_tts, reports = FrameQueue(), FrameQueue(), FrameQueue()
+    brain = AtOnce() if at_once else ScriptedBrain()
+    stage = DialogStage("dialog-test", brain, inbox, to_tts.put, reports.put, Pacer(), pace=False)
+    stage.start()
+    inbox.put(ReplyRequest(3, "long", ()))
+    frames: list[object] = []
+    while not frames or not isinstance(frames[-1], ReplyGenerated):
+        frames.append(to_tts.get(timeout=5))
+    assert stage.stop()
+    chunks = [f for f in frames if isinstance(f, TextChunk)]
+    done = frames[-1]
+    assert isinstance(done, ReplyGenerated) and done.reply == 3 and len(chunks) > 3
+    assert [c.index for c in chunks] == list(range(len(chunks))) and done.chunks == len(chunks)
+    assert " ".join(c.text for c in chunks).split() == done.text.split()

@@ -65,8 +65,7 @@ class DialogStage(Worker):
                 break
             self._to_conductor(TextDelta(job.reply, delta))
             parts.append(delta)
-            for text in chunker.push(delta):
-                self._send(job, chunker.chunks_emitted - 1, text, pacing)
+            self._send_all(job, chunker, chunker.push(delta), pacing)
             if pacing and self.pacer.holding and not self.pacer.wait(job.cancel, MAX_HOLD_SECS):
                 if job.cancel.is_set():
                     break
@@ -75,11 +74,15 @@ class DialogStage(Worker):
                 pacing = False
         if job.cancel.is_set():
             return
-        for text in chunker.flush():
-            self._send(job, chunker.chunks_emitted - 1, text, pacing=False)
+        self._send_all(job, chunker, chunker.flush(), pacing=False)
         done = ReplyGenerated(job.reply, "".join(parts).strip(), chunker.chunks_emitted)
         self._to_tts(done)
         self._to_conductor(done)
+
+    def _send_all(self, job: ReplyRequest, chunker: Chunker, texts: list[str], pacing: bool) -> None:
+        first = chunker.chunks_emitted - len(texts)  # the chunker has counted them already
+        for offset, text in enumerate(texts):
+            self._send(job, first + offset, text, pacing)
 
     def _send(self, job: ReplyRequest, index: int, text: str, pacing: bool) -> None:
         chunk = TextChunk(job.reply, index, text)
