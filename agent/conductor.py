@@ -70,8 +70,10 @@ class Conductor:
         self.pacer = pacer
         self._t0 = t0
         self._requests: dict[int, ReplyRequest] = {}
-        self._tags: dict[int, list[Hashable]] = {}
-        self._synthesised: set[int] = set()
+        self._tags: list[Hashable] = []
+        """Playout tags of the reply in progress (one reply at a time)."""
+        self._synthesised = 0
+        """The last reply whose synthesis is complete."""
         self._transcript: JsonLinesWriter | None = None
         self._timeline: JsonLinesWriter | None = None
         if session.records_dir:
@@ -99,7 +101,7 @@ class Conductor:
         if isinstance(frame, SpeechChunk):
             self.pacer.ready(frame.reply, frame.audio.duration_secs)
         elif isinstance(frame, SynthesisDone):
-            self._synthesised.add(frame.reply)
+            self._synthesised = frame.reply
             self.pacer.release(frame.reply)
             self.s.playout.expecting = False
         elif isinstance(frame, PlayoutProgress) and isinstance(frame.tag, tuple):
@@ -134,13 +136,13 @@ class Conductor:
     def _start_reply(self, action: StartReply) -> None:
         request = ReplyRequest(action.reply, action.text, action.history)
         self._requests = {action.reply: request}  # one reply at a time: older ones are over
-        self._tags[action.reply] = []
+        self._tags = []
         self.to_dialog.put(request)
 
     def _greet(self, action: Greet) -> None:
         audio = self.tts.synthesize_cached(action.text)
         chunk = SpeechChunk(action.text, AudioChunk(audio, self.tts.sample_rate), action.reply, 0)
-        self._tags[action.reply] = []
+        self._tags = []
         self.feed(chunk)
         self.feed(SynthesisDone(action.reply, 1))
 
@@ -153,9 +155,9 @@ class Conductor:
     def _play(self, action: Play) -> None:
         chunk = action.chunk
         tag = (action.reply, chunk.index)
-        self._tags.setdefault(action.reply, []).append(tag)
+        self._tags.append(tag)
         self.s.play(chunk.audio.samples, chunk.audio.rate, tag=tag)
-        self.s.playout.expecting = action.reply not in self._synthesised
+        self.s.playout.expecting = action.reply != self._synthesised
 
     def _interrupt(self, action: Interrupt) -> None:
         """Barge-in or hang-up: the interrupt flushes everything downstream, then says what was heard."""
@@ -164,7 +166,7 @@ class Conductor:
             request.cancel.set()
         dropped = self.s.playout.clear()
         self._flush(action.reply)
-        progress = tuple(self.s.playout.progress(tag) for tag in self._tags.get(action.reply, []))
+        progress = tuple(self.s.playout.progress(tag) for tag in self._tags)
         self.feed(PlayoutCleared(action.reply, progress, action.speech_ms, dropped))
 
     def _flush(self, reply: int) -> None:

@@ -44,9 +44,7 @@ __all__ = [
     "PlayoutProgress",
     "DtmfEvent",
     "Hangup",
-    "HangupEvent",
     "StageFailed",
-    "CallEvent",
     "Counters",
 ]
 
@@ -62,10 +60,6 @@ class Frame:
     """Base of every frame: ``t`` is the monotonic time it was created."""
 
     t: float = field(default_factory=time.monotonic)
-
-    @property
-    def t_monotonic(self) -> float:
-        return self.t
 
 
 # -- caller audio and what the turn stage makes of it -------------------------
@@ -260,19 +254,12 @@ class Hangup(Frame):
     reason: str = ""
 
 
-HangupEvent = Hangup
-
-
 @dataclass(frozen=True)
 class StageFailed(Frame):
     """A stage of one call stopped on an unexpected error (logged with its traceback)."""
 
     stage: str
     reason: str
-
-
-CallEvent = DtmfEvent | Hangup
-"""An event a call's session receives from the SIP side."""
 
 
 @dataclass
@@ -282,8 +269,5 @@ class Counters:
     rx_frames: int = 0
     tx_frames: int = 0
     tx_silent: int = 0
-    tx_underruns: int = 0
-    """Frames of silence sent in the middle of the agent's speech (audio was late)."""
     rx_dropped: int = 0
     callback_errors: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
