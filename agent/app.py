@@ -215,6 +215,7 @@ class AgentApp:
             worker.stop(max(0.0, deadline - time.monotonic()))
         for recorder in self._recorders.values():
             recorder.stop()
+        self.endpoint.stop_media_clock()  # before any media port is released
         self.calls.clear()
         self._dead.clear()
         self._pump(lambda: False, 0.05)

@@ -129,8 +129,22 @@ class SipEndpoint:
         """Run due SIP work; returns after at most ``max_ms`` milliseconds."""
         self.ep.libHandleEvents(max_ms)
 
+    def stop_media_clock(self) -> None:
+        """Stop the media clock (the null sound device's thread) for good.
+
+        A media port may only be destroyed once nothing can call it back: its
+        C++ destructor runs without the GIL, so a frame callback arriving then
+        finds a half-freed Python object (heap corruption, a rare segfault
+        later).  Ports are therefore released after this and before
+        :meth:`destroy`, which cannot outlive them either.
+        """
+        try:
+            self.ep.audDevManager().setNoDev()
+        except pj.Error as exc:  # pragma: no cover - best effort at exit
+            log.warning("stopping the media clock: %s", exc.reason)
+
     def destroy(self) -> None:
-        """Destroy the library. Every Call and port must already be released."""
+        """Destroy the library. Every Call and port must already be released (see stop_media_clock)."""
         try:
             self.ep.libDestroy()
         except pj.Error as exc:  # pragma: no cover - best effort at exit

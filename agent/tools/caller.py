@@ -7,6 +7,7 @@ arrival times (``time.monotonic()``, system-wide on Linux).  ``sip-agent call``
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import time
@@ -318,12 +319,12 @@ class Caller:
         """Release everything in the safe order (calls, account, library)."""
         self.end_call()
         self.pump(0.1)
-        self._spare = None
         if self.account is not None:
             self.account.shutdown()
             self.account = None
-        import gc
-
+            self.pump(0.05)
+        self.endpoint.stop_media_clock()  # only then may the port go
+        self._spare = None
         gc.collect()
         self.endpoint.destroy()
 
