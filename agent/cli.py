@@ -23,6 +23,7 @@ from .config import (
     LOG_LEVELS,
     STT_ENGINES,
     TTS_MODES,
+    VADS,
     Config,
     SipConfig,
     SpeechConfig,
@@ -129,8 +130,14 @@ def _add_speech_flags(p: argparse.ArgumentParser, sp: SpeechConfig) -> None:
     _add(g, "--speculate-ms", "speech.speculate_ms", "silence after which the reply is prepared before the "
          f"endpoint, released only if the final words match; 0 = off (default: {sp.speculate_ms})",
          type=int, metavar="MS")
-    _add(g, "--barge-in-ms", "speech.barge_in_ms", "caller speech over the agent that interrupts it "
-         f"(default: {sp.barge_in_ms})", type=int, metavar="MS")
+    _add(g, "--barge-in-ms", "speech.barge_in_ms", "caller speech over the agent that pauses it; 0 = the "
+         f"caller cannot interrupt (default: {sp.barge_in_ms})", type=int, metavar="MS")
+    _add(g, "--barge-in-confirm-ms", "speech.barge_in_confirm_ms", "a pause becomes an interruption when "
+         "the caller's words are more than a backchannel (mm-hmm, okay) or they speak this long; 0 = stop "
+         f"at --barge-in-ms without waiting for words (default: {sp.barge_in_confirm_ms})", type=int,
+         metavar="MS")
+    _add(g, "--vad", "speech.vad", "voice-activity detector for endpointing and barge-in: silero (a "
+         f"network that ignores line noise) or energy (default: {sp.vad})", choices=VADS)
     _add(g, "--max-reply-tokens", "speech.max_reply_tokens", "cap on an LLM reply "
          f"(default: {sp.max_reply_tokens})", type=int, metavar="N")
     _add(g, "--tts-mode", "speech.tts_mode", "streaming = clause by clause (the product); batch = whole "

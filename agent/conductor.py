@@ -34,10 +34,12 @@ from agent.turn.actions import (
     CancelReply,
     EndCall,
     Greet,
+    HoldPlayout,
     Interrupt,
     Play,
     PlayoutCleared,
     Prepare,
+    ResumePlayout,
     StartReply,
     WriteTimeline,
     WriteTranscript,
@@ -120,6 +122,10 @@ class Conductor:
                     self._cancel_reply(action)
                 case Play():
                     self._play(action)
+                case HoldPlayout():
+                    self.s.playout.held = True
+                case ResumePlayout():
+                    self.s.playout.held = False
                 case Interrupt():
                     self._interrupt(action)
                 case Prepare():

@@ -33,6 +33,7 @@ __all__ = [
     "BRAINS",
     "STT_ENGINES",
     "TTS_MODES",
+    "VADS",
 ]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -40,6 +41,8 @@ HANDLER_BRAINS = ("echo", "tone")
 """Line checks that need no models (``agent/handlers.py``)."""
 BRAINS = (*BRAIN_REGISTRY.names(), *HANDLER_BRAINS)
 STT_ENGINES = tuple(STT.names())
+VADS = ("silero", "energy")
+"""Voice-activity detectors for endpointing and barge-in (``agent/turn/silero.py``, ``agent/turn/vad.py``)."""
 CODECS = ("G722", "PCMU", "PCMA", "speex", "GSM", "iLBC", "L16")
 """Codec families in the pjsua2 wheel (no Opus)."""
 
@@ -76,6 +79,8 @@ class SpeechConfig:
     greeting: str = "auto"
     endpoint_ms: int = 500
     barge_in_ms: int = 250
+    barge_in_confirm_ms: int = 1200
+    vad: str = "silero"
     speculate_ms: int = 200
     max_reply_tokens: int = 80
     tts_mode: str = "streaming"
@@ -212,5 +217,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"--stt must be one of {', '.join(STT_ENGINES)}, got '{speech.stt}'")
     if speech.tts_mode not in TTS_MODES:
         raise ConfigError(f"--tts-mode must be one of {', '.join(TTS_MODES)}, got '{speech.tts_mode}'")
-    if speech.endpoint_ms < 100 or speech.barge_in_ms < 0:
-        raise ConfigError("--endpoint-ms must be at least 100 and --barge-in-ms not negative")
+    if speech.endpoint_ms < 100 or speech.barge_in_ms < 0 or speech.barge_in_confirm_ms < 0:
+        raise ConfigError("--endpoint-ms must be at least 100, --barge-in-ms and --barge-in-confirm-ms "
+                          "not negative")
+    if speech.vad not in VADS:
+        raise ConfigError(f"--vad must be one of {', '.join(VADS)}, got '{speech.vad}'")

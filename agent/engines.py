@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from .media.priority import lower_thread_priority
 from .models import check_file
 from .stt.base import SttEngine, create_stt_from
 from .tts.base import TTS, TtsEngine
+from .turn.vad import Vad, VoiceDetector
 
 __all__ = ["Engines", "greeting_text", "load_engines", "preflight"]
 
@@ -27,6 +29,8 @@ class Engines:
     stt: SttEngine
     brain: Brain
     tts: TtsEngine
+    new_vad: Callable[[], VoiceDetector] = Vad
+    """A fresh voice-activity detector for a call (``--vad``)."""
 
     def close(self) -> None:
         for engine in (self.brain, self.tts, self.stt):
@@ -59,6 +63,10 @@ def preflight(cfg: SpeechConfig) -> None:
                          "e.g. vosk-model-small-en-us-0.15)")
     if cfg.brain == "scripted" and cfg.script:
         check_file(cfg.script, "dialog script", "give --script a TOML file")
+    if cfg.vad == "silero":
+        from .turn.silero import silero_model_path
+
+        silero_model_path()
 
 
 def load_engines(cfg: SpeechConfig) -> Engines:
@@ -96,5 +104,12 @@ def _load(cfg: SpeechConfig) -> Engines:
     greeting = greeting_text(cfg, brain)
     if greeting:
         tts.synthesize_cached(greeting)
-    log.info("engines ready: stt %s, brain %s, tts %s (%s)", cfg.stt, cfg.brain, "piper", cfg.tts_mode)
-    return Engines(stt=stt, brain=brain, tts=tts)
+    new_vad: Callable[[], VoiceDetector] = Vad
+    if cfg.vad == "silero":
+        from .turn.silero import SileroVad
+
+        SileroVad()  # loads the network once, before any call
+        new_vad = SileroVad
+    log.info("engines ready: stt %s, brain %s, tts %s (%s), vad %s", cfg.stt, cfg.brain, "piper", cfg.tts_mode,
+             cfg.vad)
+    return Engines(stt=stt, brain=brain, tts=tts, new_vad=new_vad)

@@ -129,10 +129,15 @@ class SpeechEnded(Frame):
 
 @dataclass(frozen=True)
 class Transcript(Frame):
-    """A partial or final recognition result."""
+    """A partial or final recognition result.
+
+    ``confidence`` (0..1): how sure the recogniser is of its least certain stretch of
+    the text (Whisper: the mean token probability); 1.0 from recognisers that do not say.
+    """
 
     text: str
     final: bool
+    confidence: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,7 @@ class SpeechPaused(Frame):
 
     text: str
     t_end_of_speech: float
+    confidence: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,7 @@ class FinalTranscript(Frame):
     text: str
     t_end_of_speech: float
     t_endpoint: float
+    confidence: float = 1.0
 
     @property
     def t_ready(self) -> float:

@@ -62,8 +62,8 @@ class CallPipeline:
         speculate = 0 < cfg.speculate_ms < cfg.endpoint_ms
         # Pauses are reported even without speculation: a recogniser that decodes in stretches uses them.
         pause_ms = cfg.speculate_ms if speculate else min(DECODE_PAUSE_MS, cfg.endpoint_ms // 2)
-        listener = Listener(endpointer=Endpointer(endpoint_ms=cfg.endpoint_ms), barge_in_ms=cfg.barge_in_ms,
-                            pause_ms=pause_ms)
+        listener = Listener(vad=engines.new_vad(), endpointer=Endpointer(endpoint_ms=cfg.endpoint_ms),
+                            barge_in_ms=cfg.barge_in_ms, pause_ms=pause_ms)
         report, urgent = self.inbox.put, self.inbox.put_control  # control frames (failures, barge-in) jump
         self.stages: list[Worker] = [
             ListenerStage(f"turn-{name}", session.audio, listener, self.to_stt.put, report, urgent, urgent),
@@ -73,8 +73,8 @@ class CallPipeline:
             TtsStage(f"tts-{name}", engines.tts, self.to_tts, report, mode=cfg.tts_mode,  # type: ignore[arg-type]
                      on_failure=urgent),
         ]
-        turn_cfg = TurnConfig(barge_in_ms=cfg.barge_in_ms, speculate=speculate, name=f"call {name}",
-                              is_goodbye=engines.brain.is_goodbye)
+        turn_cfg = TurnConfig(barge_in_ms=cfg.barge_in_ms, confirm_ms=cfg.barge_in_confirm_ms, speculate=speculate,
+                              name=f"call {name}", is_goodbye=engines.brain.is_goodbye)
         self.machine = TurnMachine(turn_cfg, time.monotonic)
         self.conductor = Conductor(session, self.machine, engines.tts, self.to_dialog, self.to_tts, self.pacer,
                                    time.monotonic())

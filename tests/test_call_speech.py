@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from agent.tools.bench.sounds import hums, noises
+from agent.tools.call import write_wav
 from agent.tools.records import call_folders, read_jsonl
 from tests.agent_proc import AgentProcess, proc_stats, run_caller
 
@@ -78,6 +80,29 @@ def test_barge_in_stops_the_agent_and_keeps_what_was_heard(tmp_path: Path) -> No
     heard = cut[0]["text"]
     assert heard.startswith("Here is a long reply") and len(heard.split()) < 100
     assert "[interrupted]" in agent.log()
+
+
+def test_a_cough_and_a_hummed_mm_hmm_do_not_cut_the_agent_off_but_stop_does(tmp_path: Path) -> None:
+    sounds = {**noises(), **hums()}
+    steps: list[dict[str, Any]] = [{"say": "Please give me the long reply."}, {"wait_audio": 15}, {"sleep": 1.0}]
+    for name in ("double cough", "hummed mm-hmm", "hiss -20 dBFS"):
+        wav = tmp_path / f"{name}.wav"
+        write_wav(wav, sounds[name])
+        steps += [{"play": str(wav)}, {"sleep": 2.5}]
+    steps += [{"say": "Stop."}, {"sleep": 3.0}]
+    with _agent(tmp_path, "--brain", "scripted", "--greeting", "") as agent:
+        result = _call(agent, steps)
+        agent.wait_for("barge-in after")
+    voiced = _event(result, "voiced_times")["voiced_times"]
+    for index in (1, 2, 3):  # the reply goes on over each sound (a pause to listen is allowed)
+        sound = _event(result, "say", index)
+        assert any(sound["t_end"] + 1.5 < t < sound["t_end"] + 2.5 for t in voiced), f"cut off by {sound['say']}"
+    transcript = _records(tmp_path, "transcript.jsonl")
+    cut = [i for i, r in enumerate(transcript) if r["role"] == "assistant" and r["interrupted"]]
+    assert len(cut) == 1, "only 'Stop.' interrupts the reply"
+    heard = transcript[cut[0]]["text"]
+    assert heard.startswith("Here is a long reply") and len(heard.split()) > 20  # it went on over the sounds
+    assert transcript[cut[0] + 1]["role"] == "user" and "stop" in transcript[cut[0] + 1]["text"].lower()
 
 
 def test_caller_hangs_up_mid_reply_and_nothing_leaks(tmp_path: Path) -> None:

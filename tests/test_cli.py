@@ -32,7 +32,8 @@ def test_help_documents_every_flag_with_its_default() -> None:
     for flag in ["--user", "--password", "--domain", "--registrar", "--proxy", "--no-register", "--bind", "--port",
                  "--rtp-port-min", "--rtp-port-max", "--codecs", "--max-calls", "--allow-from", "--log-level",
                  "--config", "--brain", "--stt", "--vosk-model", "--llm-model", "--piper-voice", "--system-prompt",
-                 "--greeting", "--endpoint-ms", "--barge-in-ms", "--tts-mode", "--records-dir"]:
+                 "--greeting", "--endpoint-ms", "--barge-in-ms", "--barge-in-confirm-ms", "--vad", "--tts-mode",
+                 "--records-dir"]:
         assert flag in out
     assert out.count("default") >= 20
 
@@ -49,6 +50,8 @@ def test_help_documents_every_flag_with_its_default() -> None:
     (["run", "--no-register", "--brain", "scripted", "--piper-voice", "/nope/voice.onnx"], ["/nope/voice.onnx"]),
     (["run", "--no-register", "--vosk-model", "/nope/vosk"], ["/nope/vosk"]),
     (["run", "--no-register", "--llm-model", "/nope/model.gguf"], ["/nope/model.gguf"]),
+    (["run", "--no-register", "--vad", "webrtc"], ["--vad", "invalid choice: 'webrtc'"]),
+    (["run", "--no-register", "--barge-in-confirm-ms", "-5"], ["--barge-in-confirm-ms", "not negative"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], words: list[str]) -> None:
     one_line_error(sip_agent(*args, "--port", "0") if "--port" not in args and args != ["run"] else sip_agent(*args),

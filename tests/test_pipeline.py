@@ -22,6 +22,7 @@ from agent.frames import (
     ReplyGenerated,
     ReplyRequest,
     SpeechChunk,
+    SpeechPaused,
     StageFailed,
     SynthesisDone,
     TextChunk,
@@ -185,7 +186,10 @@ def test_an_interrupt_flushes_playout_synthesis_and_generation(tmp_path: Path) -
     for _ in range(10):  # the caller hears the whole first chunk
         session.playout.pop()
     to_dialog.put(ReplyRequest(99, "another call's work", ()))
-    c.feed(LongSpeech(260))
+    c.feed(LongSpeech(260))  # the caller's sound pauses the audio; their words then stop it
+    assert session.playout.held and session.playout.pop() is None and session.playout.pending_frames == 10
+    assert not request.cancel.is_set()
+    c.feed(SpeechPaused("Stop.", 100.5))
     assert request.cancel.is_set()
     assert session.playout.pending_frames == 0
     assert to_tts.empty()
@@ -196,6 +200,21 @@ def test_an_interrupt_flushes_playout_synthesis_and_generation(tmp_path: Path) -
     c.close()
     lines = [json.loads(line) for line in (tmp_path / "transcript.jsonl").read_text().splitlines()]
     assert lines[-1]["text"] == "Once upon a time." and lines[-1]["interrupted"] is True
+
+
+def test_a_backchannel_over_the_agent_resumes_its_audio(tmp_path: Path) -> None:
+    c, session, to_dialog, _ = conductor(tmp_path)
+    c.feed(FinalTranscript("tell me a story", 99.5, 99.9, t=100.0))
+    request = to_dialog.get(timeout=0)
+    assert isinstance(request, ReplyRequest)
+    c.feed(SpeechChunk("Once upon a time.", AudioChunk(np.full(3200, 500, dtype=np.int16)), request.reply, 0))
+    session.playout.pop()
+    c.feed(LongSpeech(260))
+    assert session.playout.pop() is None and state(c) is State.PAUSED
+    c.feed(FinalTranscript("Mm-hmm.", 100.4, 100.9, t=101.0))
+    assert not session.playout.held and session.playout.pop() is not None and state(c) is State.SPEAKING
+    assert not request.cancel.is_set()
+    c.close()
 
 
 def test_hang_up_mid_reply_keeps_the_transcript_of_what_was_heard(tmp_path: Path) -> None:

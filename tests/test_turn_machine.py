@@ -30,10 +30,12 @@ from agent.turn.actions import (
     CancelReply,
     EndCall,
     Greet,
+    HoldPlayout,
     Interrupt,
     Play,
     PlayoutCleared,
     Prepare,
+    ResumePlayout,
     StartReply,
     WriteTimeline,
     WriteTranscript,
@@ -51,9 +53,10 @@ class Clock:
         return self.now
 
 
-def machine(barge_in_ms: int = 250, speculate: bool = True) -> tuple[TurnMachine, Clock]:
+def machine(barge_in_ms: int = 250, speculate: bool = True, confirm_ms: int = 1200) -> tuple[TurnMachine, Clock]:
     clock = Clock()
-    cfg = TurnConfig(barge_in_ms=barge_in_ms, speculate=speculate, is_goodbye=lambda text: "bye" in text)
+    cfg = TurnConfig(barge_in_ms=barge_in_ms, confirm_ms=confirm_ms, speculate=speculate,
+                     is_goodbye=lambda text: "bye" in text)
     return TurnMachine(cfg, clock), clock
 
 
@@ -122,7 +125,7 @@ def test_words_while_the_agent_speaks_are_not_a_turn() -> None:
 
 
 def test_barge_in_stops_the_audio_and_keeps_what_was_heard() -> None:
-    m, _ = machine(barge_in_ms=250)
+    m, _ = machine(barge_in_ms=250, confirm_ms=0)
     start = started(m.on_frame(final("tell me a story")))
     reply = start.reply
     say_reply(m, reply, ["Once upon a time there was a king.", "He had three sons."])
@@ -139,11 +142,95 @@ def test_barge_in_stops_the_audio_and_keeps_what_was_heard() -> None:
     assert of(m.on_frame(final("what happened next")), StartReply)
 
 
+def _speaking(m: TurnMachine) -> int:
+    start = started(m.on_frame(final("tell me a story")))
+    say_reply(m, start.reply, ["Once upon a time there was a king.", "He had three sons."])
+    m.on_frame(PlayoutProgress((start.reply, 0), 1, 100, t_first_out=103.0))
+    return start.reply
+
+
+def test_caller_words_over_the_agent_pause_it_then_interrupt_it() -> None:
+    m, _ = machine()
+    reply = _speaking(m)
+    assert m.on_frame(LongSpeech(260)) == [HoldPlayout(reply)] and state(m) is State.PAUSED
+    assert m.on_frame(SpeechPaused("Mm,", 104.0)) == []  # only a sound so far
+    (stop,) = m.on_frame(SpeechPaused("Mm, stop.", 104.5))
+    assert stop == Interrupt(reply, 260) and state(m) is State.INTERRUPTED
+    cut = m.on_frame(PlayoutCleared(reply, (PlayoutProgress((reply, 0), 50, 100, 103.0),), 260, 130))
+    assert of(cut, WriteTranscript)[0].interrupted
+    assert of(m.on_frame(final("stop I have a question")), StartReply)
+
+
+def test_a_final_that_interrupts_is_the_next_turn() -> None:
+    m, _ = machine()
+    reply = _speaking(m)
+    m.on_frame(LongSpeech(260))
+    (stop,) = m.on_frame(final("wait"))
+    assert stop == Interrupt(reply, 260)
+    after = m.on_frame(PlayoutCleared(reply, (PlayoutProgress((reply, 0), 50, 100, 103.0),), 260, 130))
+    assert started(after).text == "wait" and state(m) is State.THINKING
+
+
+@pytest.mark.parametrize("heard", ["Mm-hmm.", "", "Uh-huh, okay.", "MMM", "(coughs)"])
+def test_a_backchannel_over_the_agent_resumes_it(heard: str) -> None:
+    m, _ = machine()
+    reply = _speaking(m)
+    m.on_frame(LongSpeech(260))
+    assert m.on_frame(SpeechPaused(heard, 104.0)) == []
+    assert m.on_frame(final(heard)) == [ResumePlayout(reply)] and state(m) is State.SPEAKING
+    assert m.turns == 1
+    done = m.on_frame(PlayoutProgress((reply, 0), 100, 100, 103.0))
+    done += m.on_frame(PlayoutProgress((reply, 1), 100, 100, 104.0))
+    (said,) = of(done, WriteTranscript)
+    assert not said.interrupted and state(m) is State.LISTENING
+
+
+def test_words_the_recogniser_is_unsure_of_do_not_interrupt() -> None:
+    m, _ = machine()
+    reply = _speaking(m)
+    m.on_frame(LongSpeech(260))
+    assert m.on_frame(SpeechPaused("in them.", 104.0, confidence=0.7)) == []
+    unsure = FinalTranscript("in them.", 104.0, 104.5, confidence=0.7, t=104.6)
+    assert m.on_frame(unsure) == [ResumePlayout(reply)] and state(m) is State.SPEAKING
+    m.on_frame(LongSpeech(260))
+    assert m.on_frame(SpeechPaused("Wait.", 105.0, confidence=0.9)) == [Interrupt(reply, 260)]
+
+
+def test_clear_words_over_the_agent_interrupt_it_even_without_a_pause() -> None:
+    """A word too short to pause the agent ("Wait.") still stops it once it is recognised."""
+    m, _ = machine()
+    reply = _speaking(m)
+    assert m.on_frame(final("Yes.")) == []  # a backchannel: not a turn, the reply goes on
+    (stop,) = m.on_frame(final("Wait.", t=104.0))
+    assert isinstance(stop, Interrupt) and stop.reply == reply and state(m) is State.INTERRUPTED
+    after = m.on_frame(PlayoutCleared(reply, (PlayoutProgress((reply, 0), 50, 100, 103.0),), 300, 130))
+    assert started(after).text == "Wait."
+
+
+def test_speech_going_on_over_the_agent_interrupts_without_words() -> None:
+    m, _ = machine(confirm_ms=800)
+    reply = _speaking(m)
+    assert m.on_frame(LongSpeech(260)) == [HoldPlayout(reply)]
+    assert m.on_frame(LongSpeech(700)) == []
+    assert m.on_frame(LongSpeech(800)) == [Interrupt(reply, 800)]
+
+
+def test_a_reply_whose_audio_ended_as_the_caller_spoke_releases_the_hold() -> None:
+    m, _ = machine()
+    reply = _speaking(m)
+    m.on_frame(LongSpeech(260))
+    done = m.on_frame(PlayoutProgress((reply, 0), 100, 100, 103.0))
+    done += m.on_frame(PlayoutProgress((reply, 1), 100, 100, 104.0))
+    assert ResumePlayout(reply) in done and state(m) is State.LISTENING
+    assert of(m.on_frame(final("and then")), StartReply)
+
+
 def test_no_barge_in_when_off_or_while_thinking() -> None:
     m, _ = machine(barge_in_ms=0)
     start = started(m.on_frame(final("hello")))
     say_reply(m, start.reply, ["Hi there."])
     assert m.on_frame(LongSpeech(400)) == []
+    assert m.on_frame(final("Stop.")) == []
     m, _ = machine()
     m.on_frame(final("hello"))
     assert state(m) is State.THINKING and m.on_frame(LongSpeech(400)) == []

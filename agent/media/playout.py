@@ -29,7 +29,8 @@ class PlayoutBuffer:
     ``queued`` the frames pushed and ``first_out`` the time of the first one
     out: together they say what the caller actually heard (:meth:`progress`).
     ``expecting`` is set while more audio of the reply in progress is coming:
-    an empty buffer then is an underrun, and is counted.
+    an empty buffer then is an underrun, and is counted.  While ``held`` (the
+    caller made a sound over the agent), nothing goes out and nothing is lost.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -40,6 +41,7 @@ class PlayoutBuffer:
         self.first_out: dict[Hashable, float] = {}
         self.queued: dict[Hashable, int] = {}
         self.expecting = False
+        self.held = False
         self.underruns = 0
         self.on_progress: Callable[[PlayoutProgress], None] | None = None
 
@@ -60,7 +62,9 @@ class PlayoutBuffer:
         return tag
 
     def pop(self) -> bytes | None:
-        """Next frame, or None when empty.  Runs on the media clock thread: O(1), never blocks."""
+        """Next frame, or None when empty or held.  Runs on the media clock thread: O(1), never blocks."""
+        if self.held:
+            return None
         try:
             raw, tag = self._frames.popleft()
         except IndexError:
@@ -88,6 +92,7 @@ class PlayoutBuffer:
         dropped = len(self._frames)
         self._frames.clear()
         self.expecting = False
+        self.held = False
         return dropped
 
     @property

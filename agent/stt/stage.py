@@ -60,6 +60,7 @@ class SttStage(Worker):
         self._clock = clock
         self._stream: SttStream | None = None
         self._last_partial = ""
+        self._last_confidence = 1.0
         self._pause_reported = 0.0
         self._pause_decoded = 0.0
         self.frames_fed = 0
@@ -87,7 +88,8 @@ class SttStage(Worker):
                 self._partial(stream.pause())
             if self._last_partial and item.t_end_of_speech != self._pause_reported:
                 self._pause_reported = item.t_end_of_speech
-                self._emit(SpeechPaused(self._last_partial, item.t_end_of_speech, t=self._clock()))
+                self._emit(SpeechPaused(self._last_partial, item.t_end_of_speech, self._last_confidence,
+                                        t=self._clock()))
         elif isinstance(item, SpeechEnded):
             self._final(stream, item)
 
@@ -97,15 +99,16 @@ class SttStage(Worker):
 
     def _partial(self, partial: Transcript | None) -> None:
         if partial is not None:
-            self._last_partial = partial.text
-            self._emit(Transcript(partial.text, False, t=self._clock()))
+            self._last_partial, self._last_confidence = partial.text, partial.confidence
+            self._emit(Transcript(partial.text, False, partial.confidence, t=self._clock()))
 
     def _final(self, stream: SttStream, ended: SpeechEnded) -> None:
         t_asked = self._clock()
-        text = stream.finish().text
+        final = stream.finish()
+        text = final.text
         t_ready = self._clock()
         log.debug("%s: final %r %.0f ms after the endpoint (queue %.0f ms, recogniser %.0f ms)", self.name, text,
                   (t_ready - ended.t_endpoint) * 1000.0, (t_asked - ended.t_endpoint) * 1000.0,
                   (t_ready - t_asked) * 1000.0)
-        self._last_partial = ""
-        self._emit(FinalTranscript(text, ended.t_end_of_speech, ended.t_endpoint, t=t_ready))
+        self._last_partial, self._last_confidence = "", 1.0
+        self._emit(FinalTranscript(text, ended.t_end_of_speech, ended.t_endpoint, final.confidence, t=t_ready))

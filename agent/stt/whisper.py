@@ -19,6 +19,7 @@ probability above :data:`NO_SPEECH_PROB` gives no text (Whisper otherwise
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -70,7 +71,8 @@ class WhisperEngine(SttEngine):
 
     name = "whisper"
 
-    def __init__(self, model: str | None = None, *, threads: int = 2, window_secs: float = WINDOW_SECS) -> None:
+    def __init__(self, model: str | None = None, *, threads: int = 2, window_secs: float = WINDOW_SECS,
+                 beam_size: int = 1) -> None:
         folder = resolve_model(model)
         try:
             from faster_whisper import WhisperModel
@@ -90,6 +92,7 @@ class WhisperEngine(SttEngine):
                                          language="en" if multilingual else None)
         self.folder = folder
         self.window_secs = window_secs
+        self.beam_size = beam_size
         self._lock = threading.Lock()
         self.decode(np.zeros(SAMPLE_RATE, dtype=np.int16))  # the first decode is slow: not while a call waits
         log.info("whisper %x: loaded %s (%d threads, %.0f s window) in %.2f s", id(self), folder.name, threads,
@@ -100,6 +103,10 @@ class WhisperEngine(SttEngine):
 
     def decode(self, samples: np.ndarray, prompt: str = "") -> str:
         """Text of ``samples`` (int16, 16 kHz), ``prompt`` being what was said just before."""
+        return self.decode_scored(samples, prompt)[0]
+
+    def decode_scored(self, samples: np.ndarray, prompt: str = "") -> tuple[str, float]:
+        """(text, confidence): the confidence is the mean probability of its tokens (1.0 for no text)."""
         audio = samples.astype(np.float32) / 32768.0
         secs = len(audio) / SAMPLE_RATE
         with self._lock:
@@ -110,13 +117,14 @@ class WhisperEngine(SttEngine):
             previous = self._tokenizer.encode(" " + prompt.strip()) if prompt.strip() else []
             tokens = self._model.get_prompt(self._tokenizer, previous[-200:], without_timestamps=True)
             cap = min(self._model.max_length, len(tokens) + 2 * int(10 + TOKENS_PER_SEC * secs))
-            result = self._model.model.generate(encoded, [tokens], beam_size=1, max_length=cap,
-                                                return_no_speech_prob=True, suppress_blank=True,
-                                                suppress_tokens=[-1], no_repeat_ngram_size=0)[0]
+            result = self._model.model.generate(encoded, [tokens], beam_size=self.beam_size, max_length=cap,
+                                                return_no_speech_prob=True, return_scores=True,
+                                                suppress_blank=True, suppress_tokens=[-1], no_repeat_ngram_size=0)[0]
         if result.no_speech_prob > NO_SPEECH_PROB:
-            return ""
+            return "", 1.0
         ids = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
-        return without_repeats(str(self._tokenizer.decode(ids)).strip())
+        text = without_repeats(str(self._tokenizer.decode(ids)).strip())
+        return text, (math.exp(result.scores[0] / (len(ids) + 1)) if text else 1.0)
 
 
 def without_repeats(text: str) -> str:
@@ -145,6 +153,7 @@ class WhisperStream(SttStream):
         self._audio: list[np.ndarray] = []
         self._samples = 0
         self._committed = ""
+        self._confidence = 1.0
         self._speech_since_commit = False
         self.decodes = 0
 
@@ -156,28 +165,30 @@ class WhisperStream(SttStream):
         if self._samples < MAX_STRETCH_SECS * SAMPLE_RATE:
             return None
         self._commit()  # a long stretch without a pause: decode it now
-        return Transcript(self._committed, final=False)
+        return Transcript(self._committed, final=False, confidence=self._confidence)
 
     def pause(self) -> Transcript | None:
         """The caller paused: decode what was said since the last pause and commit it."""
         if not self._speech_since_commit:
             return None
         self._commit()
-        return Transcript(self._committed, final=False)
+        return Transcript(self._committed, final=False, confidence=self._confidence)
 
     def finish(self) -> Transcript:
         if self._speech_since_commit:
             self._commit()
-        text = self._committed
+        text, confidence = self._committed, self._confidence
         self.reset()
-        return Transcript(text, final=True)
+        return Transcript(text, final=True, confidence=confidence)
 
     def reset(self) -> None:
         self._audio, self._samples, self._committed, self._speech_since_commit = [], 0, "", False
+        self._confidence = 1.0
 
     def _commit(self) -> None:
         samples = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.int16)
         self._audio, self._samples, self._speech_since_commit = [], 0, False
         self.decodes += 1
-        text = self._engine.decode(samples, self._committed)
+        text, confidence = self._engine.decode_scored(samples, self._committed)
         self._committed = f"{self._committed} {text}".strip()
+        self._confidence = min(self._confidence, confidence)

@@ -31,6 +31,8 @@ Phases (each starts the agent as in production, in its own process):
   stt                       utterances of ~2, 10, 30 s: end of speech -> final transcript in the agent
   v2v                       the default LLM: end of speech -> first answer audio at the caller
   bargein                   the caller talks over a long reply: onset of its speech -> agent silent at the caller
+  overtalk                  (not by default, ~12 min) noises, coughs, "mm-hmm"s and real interruptions over a
+                            long reply, per VAD and codec: which of them stopped it
   accuracy                  (not by default, ~8 min) 40 phone requests x 3 voices over SIP, G.722 / PCMU / PCMU
                             with noise at 15 dB SNR: word error rate per codec and condition
 Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).  A
@@ -70,8 +72,8 @@ def _add_caller_parser(sub: Any) -> None:
     p.add_argument("--bind", default="127.0.0.1", metavar="IP", help="local address (default: 127.0.0.1)")
     p.add_argument("--dtmf", default="", metavar="DIGITS", help="RFC 2833 digits to send after 0.3 s")
     p.add_argument("--steps", metavar="JSON", help='a spoken script instead of --play: a JSON list of steps '
-                   '{"say": TEXT}, {"wait_audio": SECS}, {"wait_quiet": SECS}, {"sleep": SECS}, {"hangup": true}; '
-                   'what happened is in the "events" of the result')
+                   '{"say": TEXT}, {"play": WAV}, {"wait_audio": SECS}, {"wait_quiet": SECS}, {"sleep": SECS}, '
+                   '{"hangup": true}; what happened is in the "events" of the result')
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="calls to place one after another "
                    "(default: 1); one JSON line each")
     p.set_defaults(func=_command("agent.tools.call:run_caller_cli"))
@@ -98,7 +100,10 @@ def _add_bench_parser(sub: Any) -> None:
     p.add_argument("--plot", default="bench.png", metavar="FILE", help="a PNG plot (default: bench.png)")
     p.add_argument("--quick", action="store_true", help="one turn per case (for the test suite)")
     p.add_argument("--phases", default="tts,stt,v2v,bargein", metavar="LIST",
-                   help="which phases to run: tts, stt, v2v, bargein, accuracy (default: tts,stt,v2v,bargein)")
+                   help="which phases to run: tts, stt, v2v, bargein, overtalk, accuracy "
+                   "(default: tts,stt,v2v,bargein)")
+    p.add_argument("--neighbour", type=int, metavar="NICE", help="run a CPU-bound process at this nice value "
+                   "(e.g. 19) all along, as a busy box would (default: none)")
     p.add_argument("--workdir", metavar="DIR", help="keep the agents' records here (default: a temporary folder)")
     p.add_argument("--agent-args", default="", metavar="ARGS",
                    help="extra flags for every agent, e.g. '--stt whisper' (default: none)")

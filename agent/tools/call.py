@@ -81,7 +81,7 @@ def _one_call(caller: Caller, args: argparse.Namespace, audio: np.ndarray) -> Ca
         if not caller.connected:
             caller.result.hung_up_by = "agent"
         if args.record:
-            _write_mono_wav(Path(args.record), caller.received()[1])
+            write_wav(Path(args.record), caller.received()[1])
     return caller.end_call()
 
 
@@ -94,11 +94,11 @@ def run_steps(caller: Caller, steps: list[dict[str, Any]]) -> None:
     t_mark = time.monotonic()
     for step in steps:
         now = time.monotonic()
-        if "say" in step and voice is not None:
-            audio = voice.synthesize(str(step["say"]))
+        if ("say" in step and voice is not None) or "play" in step:
+            audio = voice.synthesize(str(step["say"])) if "say" in step and voice else _load_audio(str(step["play"]))
             t_start = time.monotonic() + caller.playout.pending_frames * 0.02
             t_mark = caller.say(audio)
-            events.append({"say": step["say"], "t_start": t_start, "t_end": t_mark})
+            events.append({"say": step.get("say", step.get("play")), "t_start": t_start, "t_end": t_mark})
         elif "wait_audio" in step:
             t = caller.wait_agent_audio(t_mark, float(step["wait_audio"]))
             events.append({"audio_start": t, "after": t_mark, "latency_ms": (t - t_mark) * 1000 if t else None})
@@ -119,7 +119,8 @@ def run_steps(caller: Caller, steps: list[dict[str, Any]]) -> None:
     events.append({"voiced_times": voiced})
 
 
-def _write_mono_wav(path: Path, pcm: np.ndarray) -> None:
+def write_wav(path: Path, pcm: np.ndarray) -> None:
+    """16 kHz mono 16-bit WAV."""
     import wave
 
     with wave.open(str(path), "wb") as w:

@@ -13,8 +13,8 @@ from typing import Any
 from agent.frames import Frame, PlayoutProgress, SpeechChunk
 
 __all__ = [
-    "Action", "CancelReply", "EndCall", "Greet", "Play", "PlayoutCleared", "Prepare", "StartReply", "Interrupt",
-    "WriteTimeline", "WriteTranscript",
+    "Action", "CancelReply", "EndCall", "Greet", "HoldPlayout", "Play", "PlayoutCleared", "Prepare", "ResumePlayout",
+    "StartReply", "Interrupt", "WriteTimeline", "WriteTranscript",
 ]
 
 
@@ -48,6 +48,20 @@ class Play:
 
     reply: int
     chunk: SpeechChunk
+
+
+@dataclass(frozen=True)
+class HoldPlayout:
+    """The caller made a sound over reply ``reply``: send silence, keep its audio queued."""
+
+    reply: int
+
+
+@dataclass(frozen=True)
+class ResumePlayout:
+    """It was only a backchannel or a noise: go on playing reply ``reply`` where it stopped."""
+
+    reply: int
 
 
 @dataclass(frozen=True)
@@ -85,7 +99,8 @@ class WriteTimeline:
     record: dict[str, Any]
 
 
-Action = StartReply | Greet | CancelReply | Play | Interrupt | Prepare | EndCall | WriteTranscript | WriteTimeline
+Action = (StartReply | Greet | CancelReply | Play | HoldPlayout | ResumePlayout | Interrupt | Prepare | EndCall
+          | WriteTranscript | WriteTimeline)
 
 
 @dataclass(frozen=True)

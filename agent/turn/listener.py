@@ -35,7 +35,7 @@ from agent.frames import (
 )
 from agent.turn import endpointing as ep
 from agent.turn.bargein import BargeInDetector
-from agent.turn.vad import Vad
+from agent.turn.vad import Vad, VoiceDetector
 from agent.worker import Worker
 
 __all__ = ["Listener", "ListenerStage", "FOR_STT"]
@@ -54,14 +54,14 @@ class Listener:
     def __init__(
         self,
         *,
-        vad: Vad | None = None,
+        vad: VoiceDetector | None = None,
         endpointer: ep.Endpointer | None = None,
         barge_in_ms: int = 250,
         pre_roll_ms: int = 300,
         activity_every_ms: int = 100,
         pause_ms: int = 0,
     ) -> None:
-        self._vad = vad or Vad()
+        self._vad: VoiceDetector = vad or Vad()
         self._endpointer = endpointer or ep.Endpointer()
         self._barge_in = BargeInDetector(barge_in_ms)
         self._activity_every_ms = activity_every_ms

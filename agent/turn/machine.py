@@ -4,7 +4,14 @@
         |                    \\__ caller goes on / final differs: discarded
         +--final--> thinking --audio queued--> speaking --all heard--> listening
                                                    |  \\__ goodbye said: goodbye (hang up)
-                                                   +--caller talks over it--> interrupted
+                                                   +--caller talks over it--> paused --words--> interrupted
+                                                                                \\__ "mm-hmm", a cough: speaking
+
+A run of the caller's speech over the agent pauses its audio at once (after
+``barge_in_ms``); their words then decide.  A real word, or speech going on
+for ``confirm_ms``, interrupts the reply; a backchannel ("mm-hmm", "okay") or
+a sound with no words resumes it where it stopped.  ``confirm_ms`` 0 stops
+the reply at ``barge_in_ms`` without waiting for words.
 
 No threads, no clock reads of its own (``clock`` is injected), no I/O: the
 conductor feeds it frames and carries out the actions it returns.  What the
@@ -41,13 +48,16 @@ from agent.turn.actions import (
     CancelReply,
     EndCall,
     Greet,
+    HoldPlayout,
     Interrupt,
     Play,
     PlayoutCleared,
     Prepare,
+    ResumePlayout,
     StartReply,
     WriteTranscript,
 )
+from agent.turn.backchannel import is_backchannel
 from agent.turn.reply import Reply
 
 __all__ = ["State", "TurnConfig", "TurnMachine"]
@@ -61,6 +71,7 @@ class State(enum.Enum):
     HELD = "held"
     THINKING = "thinking"
     SPEAKING = "speaking"
+    PAUSED = "paused"
     INTERRUPTED = "interrupted"
     DISCARDED = "discarded"
     GOODBYE = "goodbye"
@@ -75,6 +86,10 @@ SPECULATIVE = (State.SPECULATING, State.HELD)
 @dataclass(frozen=True)
 class TurnConfig:
     barge_in_ms: int = 250
+    confirm_ms: int = 1200
+    min_confidence: float = 0.78
+    """Words heard over the agent interrupt it only if the recogniser is at least this sure of them
+    (Whisper makes words up from a hummed "mm": "in them", "then")."""
     speculate: bool = True
     name: str = "call"
     is_goodbye: Callable[[str], bool] = lambda _text: False
@@ -93,6 +108,10 @@ class TurnMachine:
         self._next_id = 0
         self._speech_start = 0.0
         self._ended = False
+        self._heard_ms = 0
+        """How long the caller had spoken when their sound paused the reply (0: it did not)."""
+        self._after_clear: FinalTranscript | None = None
+        """The final transcript whose words interrupted the reply: the next turn, once it is cleared."""
 
     # -- entry points -------------------------------------------------
     def greet(self, text: str) -> list[Action]:
@@ -157,14 +176,54 @@ class TurnMachine:
 
     def _long_speech(self, frame: LongSpeech) -> list[Action]:
         reply = self.reply
-        if self.cfg.barge_in_ms <= 0 or reply is None or self.state is not State.SPEAKING:
+        if self.cfg.barge_in_ms <= 0 or reply is None or reply.done:
+            return []  # (a reply done had all been said already)
+        confirmed = self.cfg.confirm_ms <= 0 or frame.speech_ms >= self.cfg.confirm_ms
+        if self.state is State.PAUSED and confirmed:
+            return self._interrupt(reply, frame.speech_ms, "the caller went on speaking")
+        if self.state is not State.SPEAKING:
             return []
-        if reply.done:
-            return []  # it had all been said already
-        self.state = State.INTERRUPTED
-        return [Interrupt(reply.id, frame.speech_ms)]
+        if confirmed:
+            return self._interrupt(reply, frame.speech_ms, "")
+        self.state, self._heard_ms = State.PAUSED, frame.speech_ms
+        log.debug("%s: caller sound over the agent: audio paused", self.cfg.name)
+        return [HoldPlayout(reply.id)]
+
+    def _heard_over_reply(self, text: str, confidence: float, final: FinalTranscript | None) -> list[Action]:
+        """Paused: the caller's words (at a pause or the endpoint) interrupt the reply or let it go on."""
+        reply = self.reply
+        assert reply is not None
+        words = not is_backchannel(text)
+        if words and confidence >= self.cfg.min_confidence:
+            self._after_clear = final
+            since = self.clock() - self._speech_start
+            speech_ms = self._heard_ms or (round(since * 1000) if 0 < since < 60 else 1)
+            return self._interrupt(reply, speech_ms, f"the caller said {text.strip()!r} ({confidence:.2f})")
+        if final is None:
+            return []  # only a sound so far: wait for the endpoint
+        what = "not sure of the words" if words else "not an interruption"
+        log.info("%s: caller: %s (over the agent, %s, %.2f: going on)", self.cfg.name,
+                 text.strip() or "a sound with no words", what, confidence)
+        self._heard_ms, was_paused = 0, self.state is State.PAUSED
+        self.state = State.SPEAKING
+        return [ResumePlayout(reply.id)] if was_paused else []
+
+    def _interrupt(self, reply: Reply, speech_ms: int, why: str) -> list[Action]:
+        if why:
+            log.debug("%s: interrupting: %s", self.cfg.name, why)
+        self.state, self._heard_ms = State.INTERRUPTED, 0
+        return [Interrupt(reply.id, max(speech_ms, 1))]
+
+    def _over_reply(self) -> bool:
+        """May the caller's words stop the reply now (it is being heard, or paused for their sound)?"""
+        if self.cfg.barge_in_ms <= 0:
+            return False
+        return self.state is State.PAUSED or (self.state is State.SPEAKING and self.reply is not None
+                                              and not self.reply.done)
 
     def _paused(self, frame: SpeechPaused) -> list[Action]:
+        if self._over_reply():
+            return self._heard_over_reply(frame.text, frame.confidence, None)
         text = frame.text.strip()
         if not self.cfg.speculate or not text or self.state not in IDLE or self._ended:
             return []
@@ -178,6 +237,10 @@ class TurnMachine:
         actions: list[Action] = []
         if self.state in (State.GOODBYE, State.ENDED):
             return actions
+        if self._over_reply() and frame.text.strip():
+            return self._heard_over_reply(frame.text, frame.confidence, frame)
+        if self.state is State.PAUSED:
+            return self._heard_over_reply("", 1.0, frame)  # no words at all: go on
         if self.state in SPECULATIVE:
             assert self.reply is not None
             if _normalise(frame.text) == _normalise(self.reply.user_text):
@@ -236,7 +299,8 @@ class TurnMachine:
     def _play(self, reply: Reply, chunk: SpeechChunk) -> list[Action]:
         if not reply.playing(chunk):
             return []
-        self.state = State.SPEAKING
+        if self.state is not State.PAUSED:
+            self.state = State.SPEAKING
         return [Play(reply.id, chunk)]
 
     def _cleared(self, frame: PlayoutCleared) -> list[Action]:
@@ -249,7 +313,9 @@ class TurnMachine:
         if frame.speech_ms:
             log.info("%s: barge-in after %d ms of caller speech; dropped %.2f s of queued audio",
                      self.cfg.name, frame.speech_ms, frame.dropped_frames * 0.02)
-        return self._finish(reply, interrupted=bool(frame.speech_ms) or not reply.all_heard())
+        actions = self._finish(reply, interrupted=bool(frame.speech_ms) or not reply.all_heard())
+        final, self._after_clear = self._after_clear, None
+        return actions + self._final(final) if final is not None else actions
 
     def _maybe_finish(self) -> list[Action]:
         reply = self.reply
@@ -261,6 +327,8 @@ class TurnMachine:
         """Record the reply: what the caller heard of it, and its timing."""
         self.reply = None
         heard, actions = reply.records(interrupted, self.clock(), self.cfg.name)
+        if self.state is State.PAUSED:  # its last frame had gone out as the caller spoke
+            actions.append(ResumePlayout(reply.id))
         if heard:
             self.history.append(Message("assistant", heard, interrupted))
         if self._ended:

@@ -13,12 +13,13 @@ Pure numpy, no threads, no clock: one call per frame, ~10 µs each.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 
 from agent.frames import FRAME_MS, FRAME_SAMPLES
 
-__all__ = ["SILENCE_DBFS", "Vad", "frame_level_dbfs"]
+__all__ = ["SILENCE_DBFS", "Vad", "VoiceDetector", "frame_level_dbfs"]
 
 SILENCE_DBFS = -100.0
 """The level reported for digital silence (and the lowest level reported)."""
@@ -34,6 +35,14 @@ def frame_level_dbfs(frame: np.ndarray) -> float:
     x = x - x.mean()
     power = float(np.dot(x, x)) / x.size
     return 10.0 * math.log10(max(power, _SILENCE_POWER) / _FULL_SCALE_SQ)
+
+
+class VoiceDetector(Protocol):
+    """What the turn stage needs of a VAD: one decision per 20 ms frame."""
+
+    def is_speech(self, frame: np.ndarray) -> bool: ...
+
+    def reset(self) -> None: ...
 
 
 class Vad:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,23 +32,26 @@ def run_bench(args: argparse.Namespace) -> int:
     from ...errors import ConfigError
     from ...tts.base import create_tts
     from .accuracy import accuracy_phase
+    from .overtalk import overtalk_phase
     from .report import plot, summarise
     from .run import AGENT_RTP, CALLER_RTP, Bench
     from .sniff import RtpSniffer
     from .stalls import StallProbe
 
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
-    if not phases <= {"tts", "stt", "v2v", "bargein", "accuracy"}:
-        raise ConfigError(f"--phases takes tts, stt, v2v, bargein and accuracy, got '{args.phases}'")
+    if not phases <= {"tts", "stt", "v2v", "bargein", "overtalk", "accuracy"}:
+        raise ConfigError(f"--phases takes tts, stt, v2v, bargein, overtalk and accuracy, got '{args.phases}'")
     say = _progress(time.monotonic())
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sip-agent-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"records in {workdir}")
+    neighbour = _start_neighbour(args.neighbour, say)
     sniffer = RtpSniffer(AGENT_RTP, CALLER_RTP).start()
     probe = StallProbe().start()
     bench = Bench(workdir, create_tts("piper"), say, shlex.split(args.agent_args))
     bench.on_call_end = sniffer.end_call
     accuracy: dict[str, Any] = {}
+    overtalk: dict[str, Any] = {}
     try:
         if "tts" in phases:
             bench.tts_phase("streaming", 1 if args.quick else 5)
@@ -57,6 +62,8 @@ def run_bench(args: argparse.Namespace) -> int:
             bench.v2v_phase(2 if args.quick else 12)
         if "bargein" in phases:
             bench.bargein_phase(1 if args.quick else 5)
+        if "overtalk" in phases:
+            overtalk = overtalk_phase(bench, args.quick, say)
         if "accuracy" in phases:
             accuracy = {_engine(bench.agent_args): accuracy_phase(workdir, bench.voice, bench.agent_args,
                                                                   args.quick, say)}
@@ -64,16 +71,31 @@ def run_bench(args: argparse.Namespace) -> int:
         bench.close()
         sniffer.stop()
         probe.stop()
+        if neighbour is not None:
+            neighbour.kill()
+            neighbour.wait()
     result = summarise(bench.turns, sniffer.gaps_ms(), ENDPOINT_MS, sniffer.error)
     if accuracy:
         result["accuracy"] = accuracy
+    if overtalk:
+        result["overtalk"] = overtalk
     _add_machine_stalls(result["rtp_tx"], sniffer, probe)
     result["quick"] = bool(args.quick)
+    result["neighbour_nice"] = args.neighbour
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     plot(result, Path(args.plot))
     _print(result)
     say(f"wrote {args.out} and {args.plot}")
     return 0
+
+
+def _start_neighbour(nice: int | None, say: Any) -> subprocess.Popen[bytes] | None:
+    """A CPU-bound process beside the agent for the whole run (``--neighbour NICE``), or None."""
+    if nice is None:
+        return None
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=lambda: os.nice(nice))
+    say(f"a CPU-bound neighbour runs at nice {nice} (pid {proc.pid})")
+    return proc
 
 
 def _engine(agent_args: list[str]) -> str:
@@ -96,7 +118,13 @@ def _add_machine_stalls(rtp: dict[str, Any], sniffer: Any, probe: Any) -> None:
     rtp["machine"] = probe.summary()
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
 def _print(r: dict[str, Any]) -> None:
+    if r.get("neighbour_nice") is not None:
+        print(f"(with a CPU-bound neighbour process at nice {r['neighbour_nice']} all along)")
     print("time to first audio (reply text -> first audio at the caller), p50 / p95 ms:")
     for mode in ("streaming", "batch"):
         cells = "  ".join(f"{k} ({v['words']} words) {v['ttfa_ms_p50']:.0f}/{v['ttfa_ms_p95']:.0f} n={v['n']}"
@@ -113,6 +141,12 @@ def _print(r: dict[str, Any]) -> None:
     b = r["barge_in"]
     print(f"barge-in, caller's speech onset -> agent silent at the caller: p50 {b['reaction_ms_p50']:.0f} ms, "
           f"p95 {b['reaction_ms_p95']:.0f} ms (n={b['n']}: {', '.join(f'{v:.0f}' for v in b['values_ms'])})")
+    for vad, codecs in r.get("overtalk", {}).items():
+        for codec, cell in codecs.items():
+            print(f"over the agent ({vad} VAD, {codec}): stopped it: noise {_pct(cell['false_rate_noise'])} "
+                  f"(n={cell['n_noise']}), non-words {_pct(cell['false_rate_non_words'])} (n={cell['n_non_word']}), "
+                  f"interruptions {_pct(cell['hit_rate'])} (n={cell['n_interruption']}); "
+                  f"{cell['paused_then_went_on']} paused it and it went on")
     for engine, codecs in r.get("accuracy", {}).items():
         for codec, conditions in codecs.items():
             for condition, cell in conditions.items():

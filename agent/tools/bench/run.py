@@ -84,7 +84,7 @@ class Bench:
         self.agent_args = agent_args or []
         self.voice = voice
         self.progress = progress
-        self.caller = Caller(codecs=["G722"])
+        self.caller = Caller(codecs=["G722", "PCMU"])  # the agent picks (--codecs)
         self.caller.start()
         self.turns: list[Turn] = []
         self._audio: dict[str, np.ndarray] = {}
@@ -100,7 +100,7 @@ class Bench:
         return self._audio[text]
 
     # -- one agent per configuration ----------------------------------
-    def _agent(self, name: str, *args: str) -> tuple[AgentProcess, Path]:
+    def agent(self, name: str, *args: str) -> tuple[AgentProcess, Path]:
         records = self.workdir / name
         agent = AgentProcess(self.workdir, [*LOOPBACK, "--greeting", "", "--records-dir", str(records),
                                             "--log-level", "info", *self.agent_args, *args], name=name)
@@ -116,7 +116,7 @@ class Bench:
     def _collect_voiced(self, turn: Turn) -> None:
         turn.voiced = [t for t in self.caller.voiced_times() if t > turn.t_speech_end][:200]
 
-    def _end_call(self) -> None:
+    def end_call(self) -> None:
         self.caller.end_call()
         self.on_call_end()
         self.caller.reset()
@@ -125,7 +125,7 @@ class Bench:
     def tts_phase(self, mode: str, per_length: int) -> list[Turn]:
         """One call per turn: ask for a reply of a given length, measure its first audio."""
         # no speculation: the reply text must be available before its audio may start
-        agent, records = self._agent(f"tts-{mode}", "--brain", "scripted", "--script", str(self.script),
+        agent, records = self.agent(f"tts-{mode}", "--brain", "scripted", "--script", str(self.script),
                                      "--tts-mode", mode, "--speculate-ms", "0")
         turns = []
         try:
@@ -139,7 +139,7 @@ class Bench:
                             self.caller.wait_agent_audio(turn.t_speech_end, 20.0)
                             self.caller.pump(0.3)
                             self._collect_voiced(turn)
-                        self._end_call()
+                        self.end_call()
                         turns.append(turn)
                         heard = _heard_since(records, calls_before)
                         if any(re.search(PATTERNS[kind], line) for line in heard):
@@ -153,7 +153,7 @@ class Bench:
 
     def stt_phase(self, per_length: int) -> list[Turn]:
         """One call, utterances of about 2, 10 and 30 s; the agent's final transcript times."""
-        agent, records = self._agent("stt", "--brain", "scripted", "--script", str(self.script))
+        agent, records = self.agent("stt", "--brain", "scripted", "--script", str(self.script))
         turns = []
         try:
             if self.caller.dial(agent.uri):
@@ -165,14 +165,14 @@ class Bench:
                         self.caller.wait_agent_quiet(0.8, 10.0)
                         turns.append(turn)
                     self.progress(f"stt: {len(turns)} utterances")
-            self._end_call()
+            self.end_call()
         finally:
             agent.stop()
         return self._match(turns, records)
 
     def v2v_phase(self, count: int) -> list[Turn]:
         """One call with the default LLM: questions, first answer audio at the caller."""
-        agent, records = self._agent("v2v", "--brain", "llm")
+        agent, records = self.agent("v2v", "--brain", "llm")
         turns = []
         try:
             if self.caller.dial(agent.uri):
@@ -185,14 +185,14 @@ class Bench:
                     self.caller.wait_agent_quiet(1.0, 10.0)
                     turns.append(turn)
                     self.progress(f"voice to voice: {len(turns)} turns")
-            self._end_call()
+            self.end_call()
         finally:
             agent.stop()
         return self._match(turns, records)
 
     def bargein_phase(self, count: int) -> list[Turn]:
         """One call: the agent's long reply, the caller talks over it; onset -> agent silent at the caller."""
-        agent, records = self._agent("bargein", "--brain", "scripted", "--script", str(self.script))
+        agent, records = self.agent("bargein", "--brain", "scripted", "--script", str(self.script))
         turns = []
         try:
             if self.caller.dial(agent.uri):
@@ -212,7 +212,7 @@ class Bench:
                     turn.voiced = [t for t in self.caller.voiced_times() if t > turn.t_onset - 1.0]
                     turns.append(turn)
                     self.progress(f"barge-in: {len(turns)} turns")
-            self._end_call()
+            self.end_call()
         finally:
             agent.stop()
         self.turns.extend(turns)
