@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
+from .compute import configure_runtimes
 from .config import (
     BRAINS,
     DEFAULT_GREETING,
@@ -115,8 +116,9 @@ def _add_speech_flags(p: argparse.ArgumentParser, sp: SpeechConfig) -> None:
          f"(default: {sp.stt}, whose English model ships with it)", choices=STT_ENGINES)
     _add(g, "--vosk-model", "speech.vosk_model", "Vosk model directory or zip (implies --stt vosk)",
          metavar="PATH")
-    _add(g, "--whisper-model", "speech.whisper_model", "Whisper model: tiny.en, or a CTranslate2 Whisper "
-         "folder (implies --stt whisper; default: tiny.en from models/)", metavar="NAME|DIR")
+    _add(g, "--whisper-model", "speech.whisper_model", "Whisper model: tiny.en, base (after scripts/get-models "
+         "--whisper base), or a CTranslate2 Whisper folder (implies --stt whisper; default: tiny.en from models/)",
+         metavar="NAME|DIR")
     _add(g, "--llm-model", "speech.llm_model", "GGUF model for --brain llm (default: SmolLM2-135M-Instruct "
          "Q4_1 from models/)", metavar="PATH.gguf")
     _add(g, "--piper-voice", "speech.piper_voice", "Piper voice .onnx, its .onnx.json beside it "
@@ -233,6 +235,7 @@ def _serve(cfg: Config, status: StatusFile | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    configure_runtimes()  # before any model runtime is loaded
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

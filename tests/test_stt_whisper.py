@@ -118,7 +118,28 @@ def test_a_bad_whisper_model_flag_is_one_line_and_exit_2() -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "sip-agent: error: Whisper model not found: /nope/whisper (run scripts/get-models, or give "
-        "--whisper-model a name (tiny.en) or a CTranslate2 Whisper folder)"]
+        "--whisper-model a name (tiny.en, base) or a CTranslate2 Whisper folder)"]
+
+
+def test_base_is_selectable_by_name_and_hears_the_request() -> None:
+    base = WhisperEngine("base")  # fetched by scripts/setup --test (scripts/get-models --whisper base)
+    try:
+        assert base.folder.name == "whisper-base"
+        stream = base.new_stream()
+        feed(stream, speech_16k(BOOKING), True)
+        heard = words(stream.finish().text)
+        assert {"book", "table", "tonight"} <= set(heard) and ("four" in heard or "4" in heard), heard
+    finally:
+        base.close()
+
+
+def test_base_not_fetched_names_the_command_that_fetches_it(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.models
+
+    monkeypatch.setattr(agent.models, "MODELS_DIR", tmp_path)
+    with pytest.raises(ModelError, match=r"whisper-base \(run scripts/get-models --whisper base\)"):
+        WhisperEngine("base")
 
 
 # -- over SIP ------------------------------------------------------------------------------

@@ -92,7 +92,10 @@ def _scripted_options(cfg: Any) -> dict[str, Any]:
 
 
 def _llm_options(cfg: Any) -> dict[str, Any]:
-    options: dict[str, Any] = {"model_path": cfg.llm_model or None, "max_tokens": cfg.max_reply_tokens}
+    from agent.compute import CpuShare
+
+    options: dict[str, Any] = {"model_path": cfg.llm_model or None, "max_tokens": cfg.max_reply_tokens,
+                               "cpu_share": CpuShare()}
     prompt = system_prompt(cfg.system_prompt)
     if prompt:
         options["system_prompt"] = prompt

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.compute import CpuShare
 from agent.dialog.base import Brain, Message
 from agent.errors import ModelError
 from agent.models import check_file, default_llm_model
@@ -169,10 +170,14 @@ class LlmBrain(Brain):
         warm_up: bool = True,
         greeting: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cpu_share: CpuShare | None = None,
     ) -> None:
         path = check_file(model_path or default_llm_model(), "LLM model", MODEL_FIX)
         started = clock()
         self._llama = _load_llama(path, n_threads, n_threads_batch or n_threads, n_ctx)
+        self.max_threads = n_threads
+        self.threads = n_threads
+        self._cpu_share = cpu_share
         logger.info("llm %x: loaded %s in %.2f s", id(self), path.name, clock() - started)
         self.model_path = path
         self.system_prompt = system_prompt
@@ -273,6 +278,7 @@ class LlmBrain(Brain):
             request.out.put(_Done(None))
             return
         try:
+            self._fit_threads()
             stats = self._generate(request)
         except Exception as error:
             logger.exception("llm %x: generation failed", id(self))
@@ -283,6 +289,21 @@ class LlmBrain(Brain):
                      id(self), stats.tokens, stats.first_token_secs * 1000.0, stats.tokens_per_sec,
                      stats.held_secs * 1000.0)
         request.out.put(_Done(stats))
+
+    def _fit_threads(self) -> None:
+        """Run on the cores other processes leave free: llama.cpp's threads spin at every barrier,
+        so one thread that waits for a busy core stalls the others (a token then takes 10x longer)."""
+        if self._cpu_share is None:
+            return
+        others = self._cpu_share.others_busy()
+        want = self._cpu_share.free_cores(self.max_threads)
+        if want == self.threads:
+            return
+        import llama_cpp
+
+        llama_cpp.llama_set_n_threads(self._llama.ctx, want, want)
+        self.threads = want
+        logger.info("llm %x: %d thread(s) now (other processes keep %.1f cores busy)", id(self), want, others)
 
     def _generate(self, request: _Request) -> LlmStats:
         t_start = self._clock()

@@ -38,7 +38,8 @@ __all__ = ["DEFAULT_WHISPER", "WhisperEngine", "WhisperStream"]
 log = logging.getLogger(__name__)
 
 DEFAULT_WHISPER = "tiny.en"
-MODEL_FIX = "run scripts/get-models, or give --whisper-model a name (tiny.en) or a CTranslate2 Whisper folder"
+MODEL_FIX = ("run scripts/get-models, or give --whisper-model a name (tiny.en, base) or a CTranslate2 Whisper "
+             "folder")
 NO_SPEECH_PROB = 0.6
 TOKENS_PER_SEC = 6.0
 """Cap on the text of a stretch (fast speech is ~4 tokens a second); CTranslate2 counts its
@@ -56,7 +57,8 @@ def resolve_model(model: str | None) -> Path:
     name = model or DEFAULT_WHISPER
     folder = whisper_model_dir(name) if name in WHISPER_MODELS else Path(name).expanduser()
     if not folder.is_dir():
-        raise ModelError(f"Whisper model not found: {folder} ({MODEL_FIX})")
+        fix = MODEL_FIX if name == DEFAULT_WHISPER else f"run scripts/get-models --whisper {name}"
+        raise ModelError(f"Whisper model not found: {folder} ({fix if name in WHISPER_MODELS else MODEL_FIX})")
     missing = [f for f in WHISPER_FILES if f != "vocabulary.txt" and not (folder / f).is_file()]
     if missing:
         raise ModelError(f"Whisper model incomplete: {folder} lacks {', '.join(missing)} ({MODEL_FIX})")
