@@ -31,8 +31,6 @@ def _progress(started: float) -> Any:
 def run_bench(args: argparse.Namespace) -> int:
     from ...errors import ConfigError
     from ...tts.base import create_tts
-    from .accuracy import accuracy_phase
-    from .overtalk import overtalk_phase
     from .report import plot, summarise
     from .run import AGENT_RTP, CALLER_RTP, Bench
     from .sniff import RtpSniffer
@@ -50,23 +48,8 @@ def run_bench(args: argparse.Namespace) -> int:
     probe = StallProbe().start()
     bench = Bench(workdir, create_tts("piper"), say, shlex.split(args.agent_args))
     bench.on_call_end = sniffer.end_call
-    accuracy: dict[str, Any] = {}
-    overtalk: dict[str, Any] = {}
     try:
-        if "tts" in phases:
-            bench.tts_phase("streaming", 1 if args.quick else 5)
-            bench.tts_phase("batch", 1 if args.quick else 5)
-        if "stt" in phases:
-            bench.stt_phase(1 if args.quick else 3)
-        if "v2v" in phases:
-            bench.v2v_phase(2 if args.quick else 12)
-        if "bargein" in phases:
-            bench.bargein_phase(1 if args.quick else 5)
-        if "overtalk" in phases:
-            overtalk = overtalk_phase(bench, args.quick, say)
-        if "accuracy" in phases:
-            accuracy = {_engine(bench.agent_args): accuracy_phase(workdir, bench.voice, bench.agent_args,
-                                                                  args.quick, say)}
+        extra = _run_phases(bench, phases, args.quick, say)
     finally:
         bench.close()
         sniffer.stop()
@@ -75,10 +58,7 @@ def run_bench(args: argparse.Namespace) -> int:
             neighbour.kill()
             neighbour.wait()
     result = summarise(bench.turns, sniffer.gaps_ms(), ENDPOINT_MS, sniffer.error)
-    if accuracy:
-        result["accuracy"] = accuracy
-    if overtalk:
-        result["overtalk"] = overtalk
+    result.update(extra)
     _add_machine_stalls(result["rtp_tx"], sniffer, probe)
     result["quick"] = bool(args.quick)
     result["neighbour_nice"] = args.neighbour
@@ -87,6 +67,29 @@ def run_bench(args: argparse.Namespace) -> int:
     _print(result)
     say(f"wrote {args.out} and {args.plot}")
     return 0
+
+
+def _run_phases(bench: Any, phases: set[str], quick: bool, say: Any) -> dict[str, Any]:
+    """Run the chosen phases in order; the results of those not kept in ``bench.turns``."""
+    from .accuracy import accuracy_phase
+    from .overtalk import overtalk_phase
+
+    extra: dict[str, Any] = {}
+    if "tts" in phases:
+        bench.tts_phase("streaming", 1 if quick else 5)
+        bench.tts_phase("batch", 1 if quick else 5)
+    if "stt" in phases:
+        bench.stt_phase(1 if quick else 3)
+    if "v2v" in phases:
+        bench.v2v_phase(2 if quick else 12)
+    if "bargein" in phases:
+        bench.bargein_phase(1 if quick else 5)
+    if "overtalk" in phases:
+        extra["overtalk"] = overtalk_phase(bench, quick, say)
+    if "accuracy" in phases:
+        extra["accuracy"] = {_engine(bench.agent_args): accuracy_phase(bench.workdir, bench.voice, bench.agent_args,
+                                                                       quick, say)}
+    return extra
 
 
 def _start_neighbour(nice: int | None, say: Any) -> subprocess.Popen[bytes] | None:
