@@ -129,13 +129,34 @@ class WhisperEngine(SttEngine):
         return text, (math.exp(result.scores[0] / (len(ids) + 1)) if text else 1.0)
 
 
+LOOP_WORDS = 4
+"""A word said this many times in a row or more is the decoder looping ("no, no, no, no, ..."): kept once."""
+
+
 def without_repeats(text: str) -> str:
-    """Drop a sentence that repeats the one before it (Whisper's decoder loops on short audio)."""
+    """Drop a sentence that repeats the one before it, and a word looped (Whisper's decoder loops)."""
     kept: list[str] = []
     for sentence in re.split(r"(?<=[.!?])\s+", text):
         if not kept or sentence.strip().lower() != kept[-1].strip().lower():
             kept.append(sentence)
-    return " ".join(kept)
+    words = " ".join(kept).split(" ")
+    out: list[str] = []
+    run = 1
+    for i, word in enumerate(words):
+        same = i > 0 and _bare(word) == _bare(words[i - 1]) and _bare(word) != ""
+        run = run + 1 if same else 1
+        out.append(word)
+        if run == LOOP_WORDS:
+            del out[len(out) - LOOP_WORDS + 1:]  # the loop keeps its first word
+        elif run > LOOP_WORDS:
+            out.pop()
+    if len(out) < len(words) and out:
+        out[-1] = out[-1].rstrip(",;")
+    return " ".join(out)
+
+
+def _bare(word: str) -> str:
+    return re.sub(r"[^\w']", "", word.lower())
 
 
 def _fit(features: np.ndarray, frames: int) -> np.ndarray:
