@@ -89,7 +89,7 @@ class TurnConfig:
     confirm_ms: int = 1200
     min_confidence: float = 0.78
     """Words heard over the agent interrupt it only if the recogniser is at least this sure of them
-    (Whisper makes words up from a hummed "mm": "in them", "then")."""
+    (Whisper makes words up from a "mm-hmm": "mm-on", "and anthem", "then")."""
     speculate: bool = True
     name: str = "call"
     is_goodbye: Callable[[str], bool] = lambda _text: False
