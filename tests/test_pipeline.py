@@ -173,15 +173,25 @@ def conductor(tmp_path: Path) -> tuple[Conductor, CallSession, FrameQueue, Frame
     return Conductor(session, machine, Voice(), to_dialog, to_tts, Pacer(), 99.0), session, to_dialog, to_tts
 
 
+def asked(c: Conductor, to_dialog: FrameQueue, text: str) -> ReplyRequest:
+    """The caller's final words: the reply request the conductor sends to the dialog stage."""
+    c.feed(FinalTranscript(text, 99.5, 99.9, t=100.0))
+    request = to_dialog.get(timeout=0)
+    assert isinstance(request, ReplyRequest) and request.text == text
+    return request
+
+
+def chunk_of(request: ReplyRequest, text: str, index: int = 0) -> SpeechChunk:
+    return SpeechChunk(text, AudioChunk(np.full(3200, 500, dtype=np.int16)), request.reply, index)
+
+
 def test_an_interrupt_flushes_playout_synthesis_and_generation(tmp_path: Path) -> None:
     c, session, to_dialog, to_tts = conductor(tmp_path)
-    c.feed(FinalTranscript("tell me a story", 99.5, 99.9, t=100.0))
-    request = to_dialog.get(timeout=0)
-    assert isinstance(request, ReplyRequest) and request.text == "tell me a story"
+    request = asked(c, to_dialog, "tell me a story")
     for i, text in enumerate(["Once upon a time.", "There was a king.", "He had three sons."]):
         to_tts.put(TextChunk(request.reply, i, text))
-    c.feed(SpeechChunk("Once upon a time.", AudioChunk(np.full(3200, 500, dtype=np.int16)), request.reply, 0))
-    c.feed(SpeechChunk("There was a king.", AudioChunk(np.full(3200, 500, dtype=np.int16)), request.reply, 1))
+    c.feed(chunk_of(request, "Once upon a time."))
+    c.feed(chunk_of(request, "There was a king.", 1))
     assert session.playout.pending_frames == 20 and state(c) is State.SPEAKING
     for _ in range(10):  # the caller hears the whole first chunk
         session.playout.pop()
@@ -204,10 +214,8 @@ def test_an_interrupt_flushes_playout_synthesis_and_generation(tmp_path: Path) -
 
 def test_a_backchannel_over_the_agent_resumes_its_audio(tmp_path: Path) -> None:
     c, session, to_dialog, _ = conductor(tmp_path)
-    c.feed(FinalTranscript("tell me a story", 99.5, 99.9, t=100.0))
-    request = to_dialog.get(timeout=0)
-    assert isinstance(request, ReplyRequest)
-    c.feed(SpeechChunk("Once upon a time.", AudioChunk(np.full(3200, 500, dtype=np.int16)), request.reply, 0))
+    request = asked(c, to_dialog, "tell me a story")
+    c.feed(chunk_of(request, "Once upon a time."))
     session.playout.pop()
     c.feed(LongSpeech(260))
     assert session.playout.pop() is None and state(c) is State.PAUSED
@@ -219,10 +227,8 @@ def test_a_backchannel_over_the_agent_resumes_its_audio(tmp_path: Path) -> None:
 
 def test_hang_up_mid_reply_keeps_the_transcript_of_what_was_heard(tmp_path: Path) -> None:
     c, session, to_dialog, _ = conductor(tmp_path)
-    c.feed(FinalTranscript("hello", 99.5, 99.9, t=100.0))
-    request = to_dialog.get(timeout=0)
-    assert isinstance(request, ReplyRequest)
-    c.feed(SpeechChunk("Hi there, caller.", AudioChunk(np.full(3200, 500, dtype=np.int16)), request.reply, 0))
+    request = asked(c, to_dialog, "hello")
+    c.feed(chunk_of(request, "Hi there, caller."))
     c.feed(ReplyGenerated(request.reply, "Hi there, caller.", 1))
     c.feed(SynthesisDone(request.reply, 1))
     for _ in range(5):

@@ -18,6 +18,7 @@ probability above :data:`NO_SPEECH_PROB` gives no text (Whisper otherwise
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import re
@@ -57,8 +58,9 @@ def resolve_model(model: str | None) -> Path:
     name = model or DEFAULT_WHISPER
     folder = whisper_model_dir(name) if name in WHISPER_MODELS else Path(name).expanduser()
     if not folder.is_dir():
-        fix = MODEL_FIX if name == DEFAULT_WHISPER else f"run scripts/get-models --whisper {name}"
-        raise ModelError(f"Whisper model not found: {folder} ({fix if name in WHISPER_MODELS else MODEL_FIX})")
+        optional = name in WHISPER_MODELS and name != DEFAULT_WHISPER
+        fix = f"run scripts/get-models --whisper {name}" if optional else MODEL_FIX
+        raise ModelError(f"Whisper model not found: {folder} ({fix})")
     missing = [f for f in WHISPER_FILES if f != "vocabulary.txt" and not (folder / f).is_file()]
     if missing:
         raise ModelError(f"Whisper model incomplete: {folder} lacks {', '.join(missing)} ({MODEL_FIX})")
@@ -139,24 +141,21 @@ def without_repeats(text: str) -> str:
     for sentence in re.split(r"(?<=[.!?])\s+", text):
         if not kept or sentence.strip().lower() != kept[-1].strip().lower():
             kept.append(sentence)
-    words = " ".join(kept).split(" ")
     out: list[str] = []
-    run = 1
-    for i, word in enumerate(words):
-        same = i > 0 and _bare(word) == _bare(words[i - 1]) and _bare(word) != ""
-        run = run + 1 if same else 1
-        out.append(word)
-        if run == LOOP_WORDS:
-            del out[len(out) - LOOP_WORDS + 1:]  # the loop keeps its first word
-        elif run > LOOP_WORDS:
-            out.pop()
-    if len(out) < len(words) and out:
+    looped = False
+    # runs of the same word (a word with no letters is a run of its own)
+    for _word, run in itertools.groupby(enumerate(" ".join(kept).split(" ")), key=_word_key):
+        said = [word for _i, word in run]
+        looped = len(said) >= LOOP_WORDS
+        out += said[:1] if looped else said
+    if looped:
         out[-1] = out[-1].rstrip(",;")
     return " ".join(out)
 
 
-def _bare(word: str) -> str:
-    return re.sub(r"[^\w']", "", word.lower())
+def _word_key(item: tuple[int, str]) -> str:
+    index, word = item
+    return re.sub(r"[^\w']", "", word.lower()) or f"#{index}"
 
 
 def _fit(features: np.ndarray, frames: int) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 
 from agent.errors import ConfigError
 from agent.models import package_dir
-from agent.turn.vad import SILENCE_DBFS, frame_level_dbfs
+from agent.turn.vad import frame_level_dbfs
 
 __all__ = ["SileroVad", "silero_model_path"]
 
@@ -84,13 +84,10 @@ class SileroVad:
         self._context = np.zeros(CONTEXT, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)
         self._speaking = False
-        self.last_level_db = SILENCE_DBFS
         self.last_prob = 0.0
 
     def is_speech(self, frame: np.ndarray) -> bool:
         """Feed one frame (int16, 16 kHz); is the caller speaking now?"""
-        level_db = frame_level_dbfs(frame)
-        self.last_level_db = level_db
         samples = np.asarray(frame, dtype=np.float32) / 32768.0
         self._pending = np.concatenate((self._pending, samples))
         while len(self._pending) >= WINDOW:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 
 from ...frames import SAMPLE_RATE
 from ...tts.base import TtsEngine
+from ..call import write_wav
 from ..harness import LOOPBACK, AgentProcess
 from ..records import call_folders, transcript
 from .corpus import (
@@ -48,14 +48,6 @@ class Block:
     start_secs: float
     end_secs: float
     texts: list[str]
-
-
-def _write_wav(path: Path, pcm: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE)
-        w.writeframes(pcm.astype(np.int16).tobytes())
 
 
 def _programme(piper: TtsEngine, texts: list[str], quick: bool) -> tuple[np.ndarray, list[Block]]:
@@ -87,7 +79,7 @@ def accuracy_phase(workdir: Path, piper: TtsEngine, agent_args: list[str], quick
     for codec, condition in CONDITIONS:
         name = f"accuracy-{codec}-{condition}"
         wav = workdir / f"{name}.wav"
-        _write_wav(wav, with_noise(clean, NOISE_SNR_DB) if condition == "noisy" else clean)
+        write_wav(wav, with_noise(clean, NOISE_SNR_DB) if condition == "noisy" else clean)
         records = workdir / name
         agent = AgentProcess(workdir, [*LOOPBACK, "--brain", "scripted", "--script", str(silent), "--greeting", "",
                                        "--records-dir", str(records), *agent_args], name=name).start(timeout=120)
