@@ -109,7 +109,7 @@ class Conductor:
         elif isinstance(frame, PlayoutProgress) and isinstance(frame.tag, tuple):
             self.pacer.playing(frame.tag[0], frame.t_first_out)
         elif isinstance(frame, Transcript):
-            log.debug("%s: partial %r", self.machine.cfg.name, frame.text)
+            log.debug("%s: partial %r (confidence %.2f)", self.machine.cfg.name, frame.text, frame.confidence)
 
     def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:

@@ -4,6 +4,7 @@ and over SIP, through G.722 and PCMU, with the agent as in production."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -191,3 +192,22 @@ def test_a_sentence_the_decoder_repeats_is_said_once() -> None:
     assert without_repeats("No, no, no, no, no, no, no, no, no,") == "No"
     assert without_repeats("I said no, no, no, I do not.") == "I said no, no, no, I do not."  # 3: said
     assert without_repeats("Mm, mm, mm, mm, okay.") == "Mm, okay."
+
+
+def test_one_unsure_piece_does_not_taint_the_turn_s_confidence() -> None:
+    """The turn's confidence is the mean token probability of all its pieces, not the worst piece."""
+    pieces = iter([("Stop.", 3 * math.log(0.5), 3), ("Wait a moment, I have a question.", 9 * math.log(0.95), 9)])
+
+    class Pieces:
+        def decode_tokens(self, samples: np.ndarray, prompt: str = "") -> tuple[str, float, int]:
+            return next(pieces)
+
+    stream = WhisperStream(Pieces())  # type: ignore[arg-type]
+    feed(stream, silence_16k(200), True)
+    first = stream.pause()
+    assert first is not None and first.confidence == pytest.approx(0.5)
+    feed(stream, silence_16k(200), True)
+    second = stream.pause()
+    assert second is not None and second.text == "Stop. Wait a moment, I have a question."
+    assert second.confidence == pytest.approx(math.exp((3 * math.log(0.5) + 9 * math.log(0.95)) / 12))
+    assert second.confidence > 0.78 and stream.finish().confidence == pytest.approx(second.confidence)

@@ -196,6 +196,18 @@ def test_words_the_recogniser_is_unsure_of_do_not_interrupt() -> None:
     assert m.on_frame(SpeechPaused("Wait.", 105.0, confidence=0.9)) == [Interrupt(reply, 260)]
 
 
+def test_a_word_that_asks_to_stop_needs_less_confidence() -> None:
+    m, _ = machine()
+    reply = _speaking(m)
+    m.on_frame(LongSpeech(260))
+    assert m.on_frame(SpeechPaused("and anthem.", 104.0, confidence=0.65)) == []
+    assert m.on_frame(SpeechPaused("and anthem. Stop.", 104.5, confidence=0.65)) == [Interrupt(reply, 260)]
+    m, _ = machine()
+    reply = _speaking(m)
+    m.on_frame(LongSpeech(260))
+    assert m.on_frame(SpeechPaused("Wait.", 104.0, confidence=0.5)) == []  # below even the lower bar
+
+
 def test_clear_words_over_the_agent_interrupt_it_even_without_a_pause() -> None:
     """A word too short to pause the agent ("Wait.") still stops it once it is recognised."""
     m, _ = machine()
@@ -213,6 +225,17 @@ def test_speech_going_on_over_the_agent_interrupts_without_words() -> None:
     assert m.on_frame(LongSpeech(260)) == [HoldPlayout(reply)]
     assert m.on_frame(LongSpeech(700)) == []
     assert m.on_frame(LongSpeech(800)) == [Interrupt(reply, 800)]
+
+
+def test_speech_with_gaps_between_words_over_the_agent_still_confirms() -> None:
+    """"Stop, stop, wait a moment": each run is short, the turn's speech adds up."""
+    m, _ = machine(confirm_ms=800)
+    reply = _speaking(m)
+    assert m.on_frame(LongSpeech(260)) == [HoldPlayout(reply)]
+    assert m.on_frame(SpeechActivity(700, 103.0, t=104.0)) == []
+    assert m.on_frame(LongSpeech(300)) == []  # a new run after a gap between words
+    assert m.on_frame(SpeechActivity(800, 103.0, t=104.2)) == [Interrupt(reply, 800)]
+    assert state(m) is State.INTERRUPTED
 
 
 def test_a_reply_whose_audio_ended_as_the_caller_spoke_releases_the_hold() -> None:

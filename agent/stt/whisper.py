@@ -111,6 +111,11 @@ class WhisperEngine(SttEngine):
 
     def decode_scored(self, samples: np.ndarray, prompt: str = "") -> tuple[str, float]:
         """(text, confidence): the confidence is the mean probability of its tokens (1.0 for no text)."""
+        text, logprob, tokens = self.decode_tokens(samples, prompt)
+        return text, math.exp(logprob / tokens) if tokens else 1.0
+
+    def decode_tokens(self, samples: np.ndarray, prompt: str = "") -> tuple[str, float, int]:
+        """(text, summed log-probability of its tokens, their number); 0 tokens for no text."""
         audio = samples.astype(np.float32) / 32768.0
         secs = len(audio) / SAMPLE_RATE
         with self._lock:
@@ -125,10 +130,11 @@ class WhisperEngine(SttEngine):
                                                 return_no_speech_prob=True, return_scores=True,
                                                 suppress_blank=True, suppress_tokens=[-1], no_repeat_ngram_size=0)[0]
         if result.no_speech_prob > NO_SPEECH_PROB:
-            return "", 1.0
+            return "", 0.0, 0
         ids = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
         text = without_repeats(str(self._tokenizer.decode(ids)).strip())
-        return text, (math.exp(result.scores[0] / (len(ids) + 1)) if text else 1.0)
+        # the score is the summed log-probability of the tokens and the end of text
+        return (text, result.scores[0], len(ids) + 1) if text else ("", 0.0, 0)
 
 
 LOOP_WORDS = 4
@@ -175,7 +181,7 @@ class WhisperStream(SttStream):
         self._audio: list[np.ndarray] = []
         self._samples = 0
         self._committed = ""
-        self._confidence = 1.0
+        self._logprob, self._tokens = 0.0, 0
         self._speech_since_commit = False
         self.decodes = 0
 
@@ -205,12 +211,17 @@ class WhisperStream(SttStream):
 
     def reset(self) -> None:
         self._audio, self._samples, self._committed, self._speech_since_commit = [], 0, "", False
-        self._confidence = 1.0
+        self._logprob, self._tokens = 0.0, 0
+
+    @property
+    def _confidence(self) -> float:
+        """The mean probability of all the tokens committed (one unsure word does not taint the rest)."""
+        return math.exp(self._logprob / self._tokens) if self._tokens else 1.0
 
     def _commit(self) -> None:
         samples = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.int16)
         self._audio, self._samples, self._speech_since_commit = [], 0, False
         self.decodes += 1
-        text, confidence = self._engine.decode_scored(samples, self._committed)
+        text, logprob, tokens = self._engine.decode_tokens(samples, self._committed)
         self._committed = f"{self._committed} {text}".strip()
-        self._confidence = min(self._confidence, confidence)
+        self._logprob, self._tokens = self._logprob + logprob, self._tokens + tokens

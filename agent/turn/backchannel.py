@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_backchannel", "BACKCHANNEL_WORDS"]
+__all__ = ["is_backchannel", "asks_to_stop", "BACKCHANNEL_WORDS", "STOP_WORDS"]
 
 BACKCHANNEL_WORDS = frozenset({
     "mhm", "hmm", "hm", "um", "umm", "uh", "uhh", "huh", "er", "erm", "ah", "oh", "aha", "ooh",
@@ -20,6 +20,8 @@ BACKCHANNEL_WORDS = frozenset({
 """Words that, alone or together, say "go on" (sounds of one letter repeated are covered by a pattern)."""
 BACKCHANNEL_PHRASES = ("i see", "got it", "all right", "i know")
 """Phrases that say it too; they are taken out before the words are looked at."""
+STOP_WORDS = frozenset({"stop", "wait", "hold", "hang", "sorry", "excuse", "pardon", "no", "hello", "hey"})
+"""Words a caller says to stop the agent: short, so the recogniser is less sure of them; a lower bar."""
 _SOUND = re.compile(r"^(?:[mh]+|u+[hm]*|a+h*|o+h*|e+r*m*)$")
 """A hum or a vowel drawn out as the recogniser spells it: mmm, mmmm, hmmm, uhh, ahh, ohh, erm."""
 _ANNOTATION = re.compile(r"[\[(*][^\])*]*[\])*]")
@@ -28,8 +30,17 @@ _ANNOTATION = re.compile(r"[\[(*][^\])*]*[\])*]")
 
 def is_backchannel(text: str) -> bool:
     """True when ``text`` holds no word but backchannels and sounds (an empty text is one)."""
-    plain = " ".join(re.findall(r"[a-z']+", _ANNOTATION.sub(" ", text.lower()).replace("-", " ")))
+    plain = " ".join(_words(text))
     for phrase in BACKCHANNEL_PHRASES:
         plain = re.sub(rf"\b{phrase}\b", " ", plain)
     words = plain.split()
     return all(word in BACKCHANNEL_WORDS or _SOUND.match(word) for word in words)
+
+
+def asks_to_stop(text: str) -> bool:
+    """True when ``text`` has a word callers use to stop a speaker ("stop", "wait", "sorry", "hold on")."""
+    return any(word in STOP_WORDS for word in _words(text))
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", _ANNOTATION.sub(" ", text.lower()).replace("-", " "))

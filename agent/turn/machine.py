@@ -8,9 +8,10 @@
                                                                                 \\__ "mm-hmm", a cough: speaking
 
 A run of the caller's speech over the agent pauses its audio at once (after
-``barge_in_ms``); their words then decide.  A real word, or speech going on
-for ``confirm_ms``, interrupts the reply; a backchannel ("mm-hmm", "okay") or
-a sound with no words resumes it where it stopped.  ``confirm_ms`` 0 stops
+``barge_in_ms``); their words then decide.  A real word, or ``confirm_ms`` of
+speech in the caller's turn (the gaps between words do not reset it),
+interrupts the reply; a backchannel ("mm-hmm", "okay") or a sound with no
+words resumes it where it stopped.  ``confirm_ms`` 0 stops
 the reply at ``barge_in_ms`` without waiting for words.
 
 No threads, no clock reads of its own (``clock`` is injected), no I/O: the
@@ -57,7 +58,7 @@ from agent.turn.actions import (
     StartReply,
     WriteTranscript,
 )
-from agent.turn.backchannel import is_backchannel
+from agent.turn.backchannel import asks_to_stop, is_backchannel
 from agent.turn.reply import Reply
 
 __all__ = ["State", "TurnConfig", "TurnMachine"]
@@ -90,6 +91,8 @@ class TurnConfig:
     min_confidence: float = 0.78
     """Words heard over the agent interrupt it only if the recogniser is at least this sure of them
     (Whisper makes words up from a "mm-hmm": "mm-on", "and anthem", "then")."""
+    stop_confidence: float = 0.6
+    """The bar for words that ask the agent to stop ("Stop.", "Wait."): short, so Whisper scores them lower."""
     speculate: bool = True
     name: str = "call"
     is_goodbye: Callable[[str], bool] = lambda _text: False
@@ -172,6 +175,8 @@ class TurnMachine:
         reply = self.reply
         if reply is not None and self.state in SPECULATIVE and frame.t > reply.t_start:
             return self._discard("the caller went on speaking")
+        if reply is not None and self.state is State.PAUSED and 0 < self.cfg.confirm_ms <= frame.speech_ms:
+            return self._interrupt(reply, frame.speech_ms, "the caller kept speaking, words not yet clear")
         return []
 
     def _long_speech(self, frame: LongSpeech) -> list[Action]:
@@ -194,7 +199,8 @@ class TurnMachine:
         reply = self.reply
         assert reply is not None
         words = not is_backchannel(text)
-        if words and confidence >= self.cfg.min_confidence:
+        needed = self.cfg.stop_confidence if asks_to_stop(text) else self.cfg.min_confidence
+        if words and confidence >= needed:
             self._after_clear = final
             since = self.clock() - self._speech_start
             speech_ms = self._heard_ms or (round(since * 1000) if 0 < since < 60 else 1)
