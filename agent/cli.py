@@ -126,6 +126,11 @@ def _add_speech_flags(p: argparse.ArgumentParser, sp: SpeechConfig) -> None:
          "(default: en_US-joe-medium from models/)", metavar="PATH.onnx")
     _add(g, "--system-prompt", "speech.system_prompt", "system prompt text, or @FILE to read it from a file "
          "(default: a short phone-assistant prompt)", metavar="TEXT")
+    _add(g, "--facts", "speech.facts", "what the agent knows about the business (TOML or Markdown: name, "
+         "hours, prices, policies, who to transfer to); it answers from them and says so when they do not "
+         "cover a question (example: agent/dialog/example_facts.toml)", metavar="FILE")
+    _add(g, "--timezone", "speech.timezone", "time zone for the date and time the agent tells callers "
+         "(default: the facts' timezone, else UTC)", metavar="ZONE")
     _add(g, "--greeting", "speech.greeting", "said when a call is answered; \"\" for none (default: auto = "
          f"the script's greeting, else \"{DEFAULT_GREETING}\")", metavar="TEXT")
     _add(g, "--endpoint-ms", "speech.endpoint_ms", "trailing silence that ends the caller's turn "

@@ -10,6 +10,7 @@ import dataclasses
 import ipaddress
 import os
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ class SpeechConfig:
     llm_model: str = ""
     piper_voice: str = ""
     system_prompt: str = ""
+    facts: str = ""
+    timezone: str = ""
     greeting: str = "auto"
     endpoint_ms: int = 500
     barge_in_ms: int = 250
@@ -222,3 +225,13 @@ def validate(cfg: Config) -> None:
                           "not negative")
     if speech.vad not in VADS:
         raise ConfigError(f"--vad must be one of {', '.join(VADS)}, got '{speech.vad}'")
+    if speech.timezone:
+        try:
+            zoneinfo.ZoneInfo(speech.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"--timezone: unknown time zone '{speech.timezone}' (a name such as "
+                              "Europe/London)") from None
+    if speech.facts:
+        from .dialog.facts import load_facts
+
+        load_facts(speech.facts)  # a bad file: one line, before any model loads

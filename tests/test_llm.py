@@ -14,14 +14,16 @@ pytest.importorskip("llama_cpp")
 
 from agent.dialog.base import Message, create_brain
 from agent.dialog.llm import LlmBrain
+from agent.dialog.receptionist import Receptionist
 from agent.errors import ModelError
 
 
 @pytest.fixture(scope="module")
 def brain() -> Iterator[LlmBrain]:
     created = create_brain("llm", max_tokens=40)
-    assert isinstance(created, LlmBrain)
-    yield created
+    assert isinstance(created, Receptionist)  # the rules that never depend on the model, around it
+    assert isinstance(created.inner, LlmBrain)
+    yield created.inner
     created.close()
 
 

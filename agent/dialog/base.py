@@ -83,8 +83,13 @@ def _create_scripted(**options: Any) -> Brain:
 
 def _create_llm(**options: Any) -> Brain:
     from agent.dialog.llm import LlmBrain
+    from agent.dialog.receptionist import GROUNDING, Receptionist
 
-    return LlmBrain(**options)
+    facts, timezone = options.pop("facts", None), options.pop("timezone", "")
+    if facts is not None:
+        options["system_prompt"] = f"{options.get('system_prompt') or GROUNDING}\n\n{facts.describe()}"
+        options.setdefault("temperature", 0.0)  # the same question, the same answer
+    return Receptionist(LlmBrain(**options), facts, timezone=timezone)
 
 
 def _scripted_options(cfg: Any) -> dict[str, Any]:
@@ -99,6 +104,11 @@ def _llm_options(cfg: Any) -> dict[str, Any]:
     prompt = system_prompt(cfg.system_prompt)
     if prompt:
         options["system_prompt"] = prompt
+    if cfg.facts:
+        from agent.dialog.facts import load_facts
+
+        options["facts"] = load_facts(cfg.facts)
+    options["timezone"] = cfg.timezone
     return options
 
 

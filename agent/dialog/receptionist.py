@@ -1,0 +1,142 @@
+"""A brain that answers like a receptionist: rules first, then the model, grounded in the facts.
+
+What must never depend on a model is decided here by rule, on the caller's
+words:
+
+- "Can I speak to someone?" (or "yes" to an offer to put them through) -> the
+  agent says it will transfer them; the call is then transferred.
+- "What time is it?" / "What's the date?" -> read from the clock, in the
+  facts' time zone.
+- A question about something the facts do not hold -> "I'm sorry, I don't
+  know that", with an offer to put the caller through; the second time in a
+  call, the agent puts them through.
+
+Everything else goes to the model, whose system prompt holds the facts and
+whose user turn names the facts the question is about (and the time now).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import threading
+import time
+import zoneinfo
+from collections.abc import Callable, Iterator
+
+from agent.dialog.base import Brain, Message
+from agent.dialog.facts import Facts
+
+__all__ = ["GROUNDING", "Receptionist", "wants_a_person", "asks_the_time", "says_yes", "spoken_time"]
+
+GROUNDING = (
+    "You are the receptionist of the business below, answering its phone. Reply in one or two short "
+    "spoken sentences, with no lists. Answer only from the facts below. If they do not answer the "
+    "question, say you do not know and offer to put the caller through. Never make up hours, prices, "
+    "times, availability or policies."
+)
+"""The instructions before the facts in the model's system prompt (``--system-prompt`` replaces them)."""
+
+_PERSON = re.compile(
+    r"\b(speak|talk|put me through|transfer me|connect me|get me)\b.*\b(someone|somebody|person|human|"
+    r"manager|staff|receptionist|operator|agent|front desk|real)\b|\b(real|actual|live) (person|human)\b|"
+    r"\b(a human|an operator|the operator|a person)\b(?! of)",
+    re.IGNORECASE,
+)
+_TIME = re.compile(r"\bwhat(?:'s| is)? (?:the )?time\b(?! do| does| are| is (?:it )?(?:open|close))|"
+                   r"\bwhat time is it\b|\b(?:tell|have) (?:me )?the time\b", re.IGNORECASE)
+_DATE = re.compile(r"\bwhat(?:'s| is)? (?:the |today'?s )?date\b|\bwhat day is (?:it|today)\b", re.IGNORECASE)
+_YES = re.compile(r"^\W*(yes|yeah|yep|sure|please|ok(ay)?|go ahead|yes,? please|please do|that would be "
+                  r"(great|good|lovely))\b", re.IGNORECASE)
+_NOW = re.compile(r"\b(now|today|tonight|tomorrow|this (morning|afternoon|evening|week|weekend))\b", re.IGNORECASE)
+DONT_KNOW = "I'm sorry, I don't know that."
+
+
+def wants_a_person(text: str) -> bool:
+    """Does the caller ask for a person ("can I speak to someone", "a real person please")?"""
+    return bool(_PERSON.search(text))
+
+
+def asks_the_time(text: str) -> bool:
+    """Does the caller ask the time or the date (not the opening times)?"""
+    return bool(_TIME.search(text) or _DATE.search(text))
+
+
+def says_yes(text: str) -> bool:
+    return bool(_YES.search(text))
+
+
+def spoken_time(now: datetime.datetime) -> str:
+    """``now`` as said on the phone: "5:10 pm on Sunday, 29 November"."""
+    hour = now.hour % 12 or 12
+    minutes = f":{now.minute:02d}" if now.minute else ""
+    noon = {(12, 0): "12 noon", (0, 0): "midnight"}.get((now.hour, now.minute))
+    clock = noon or f"{hour}{minutes} {'am' if now.hour < 12 else 'pm'}"
+    return f"{clock} on {now:%A}, {now.day} {now:%B}"
+
+
+class Receptionist(Brain):
+    """Rules around another brain (see the module docstring); shared by every call, keeps no call state."""
+
+    name = "receptionist"
+
+    def __init__(self, inner: Brain, facts: Facts | None = None, *, transfer_to: str = "",
+                 can_transfer: bool = False, timezone: str = "", clock: Callable[[], float] = time.time) -> None:
+        self.inner = inner
+        self.facts = facts
+        target = transfer_to or (facts.transfer_to if facts else "")
+        self.transfer_to = target if can_transfer else ""
+        self.transfer_who = facts.transfer_who if facts else "a colleague"
+        self.zone = zoneinfo.ZoneInfo(timezone or (facts.timezone if facts else "UTC"))
+        self._clock = clock
+
+    def now(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self._clock(), self.zone)
+
+    def rule_reply(self, history: list[Message], text: str) -> str | None:
+        """The reply a rule gives to ``text``, or None for the model."""
+        offered = bool(history) and history[-1].role == "assistant" and "put you through" in history[-1].text
+        if self.transfer_to and (wants_a_person(text) or (offered and says_yes(text))):
+            return f"Of course. I'll put you through to {self.transfer_who} now, please hold."
+        if wants_a_person(text):
+            return "I'm sorry, I can't put you through to anyone from this line."
+        if asks_the_time(text):
+            return f"It's {spoken_time(self.now())}."
+        if self.facts is not None and self.facts.unknown_words(text):
+            if not self.transfer_to:
+                return DONT_KNOW
+            misses = sum(m.role == "assistant" and m.text.startswith(DONT_KNOW) for m in history)
+            if misses >= 1:
+                return f"{DONT_KNOW} Let me put you through to {self.transfer_who}, please hold."
+            return f"{DONT_KNOW} I can put you through to {self.transfer_who}, if you like."
+        return None
+
+    def model_text(self, text: str) -> str:
+        """The caller's words as the model sees them: with the facts they are about, and the time."""
+        if self.facts is None:
+            return text
+        notes = [fact.line() for fact in self.facts.relevant(text, limit=2)]
+        if _NOW.search(text):
+            notes.append(f"It is {spoken_time(self.now())}")
+        return f"{text.strip()}\n({'; '.join(notes)})" if notes else text.strip()
+
+    def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
+        answer = self.rule_reply(history, user_text)
+        if answer is not None:
+            yield answer
+            return
+        yield from self.inner.reply(history, self.model_text(user_text), cancel)
+
+    def prepare(self, history: list[Message]) -> None:
+        self.inner.prepare(history)
+
+    def greeting(self) -> str | None:
+        if self.facts is not None:
+            return f"Hello, {self.facts.name}, how can I help you?"
+        return self.inner.greeting()
+
+    def is_goodbye(self, user_text: str) -> bool:
+        return self.inner.is_goodbye(user_text)
+
+    def close(self) -> None:
+        self.inner.close()

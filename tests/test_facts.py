@@ -1,0 +1,162 @@
+"""Facts files and the receptionist's rules: pure logic, no model (the model is tested over SIP)."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.dialog.base import Brain, Message
+from agent.dialog.facts import example_facts_path, load_facts, parse_facts
+from agent.dialog.receptionist import DONT_KNOW, Receptionist, asks_the_time, spoken_time, wants_a_person
+from agent.errors import ConfigError
+from tests.agent_proc import REPO, _env
+
+FACTS = load_facts(example_facts_path())
+SUNDAY_5PM = datetime.datetime(2026, 11, 29, 17, 10, tzinfo=datetime.UTC).timestamp()
+
+
+class Echo(Brain):
+    """Stands in for the model: says what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
+        self.asked.append(user_text)
+        yield f"model: {user_text}"
+
+
+def answer(brain: Brain, text: str, history: list[Message] | None = None) -> str:
+    return "".join(brain.reply(history or [], text, threading.Event()))
+
+
+def test_the_example_facts_load_as_prompt_lines() -> None:
+    assert FACTS.name == "Trattoria Bella" and FACTS.timezone == "Europe/London"
+    text = FACTS.describe()
+    assert "Hours, Saturday: 12 noon to 10:30 pm" in text and "Prices, Corkage: 10 pounds a bottle" in text
+    assert FACTS.transfer_to.startswith("sip:") and FACTS.transfer_who == "the front desk"
+
+
+@pytest.mark.parametrize("question", ["Do you do takeaway?", "Is there live music on Friday?",
+                                      "How much is a bottle of house wine?", "Is the food spicy?"])
+def test_a_question_the_facts_do_not_cover_is_not_sent_to_the_model(question: str) -> None:
+    model = Echo()
+    reply = answer(Receptionist(model, FACTS, clock=lambda: SUNDAY_5PM), question)
+    assert reply.startswith(DONT_KNOW) and model.asked == []
+
+
+@pytest.mark.parametrize(("question", "topic"), [
+    ("What are your opening hours on Saturday?", "Hours, Saturday"),
+    ("Where are you located?", "Address"),
+    ("Can I bring my dog?", "Policies, dogs"),
+    ("Do you have a table for 12 people?", "Policies, bookings"),
+    ("How much is the set lunch?", "Prices, Set lunch"),
+    ("Do you have vegan options?", "Menu, vegetarian"),
+])
+def test_a_covered_question_goes_to_the_model_with_the_facts_it_is_about(question: str, topic: str) -> None:
+    model = Echo()
+    answer(Receptionist(model, FACTS, clock=lambda: SUNDAY_5PM), question)
+    (asked,) = model.asked
+    assert asked.startswith(question) and f"({topic}" in asked
+
+
+def test_the_time_comes_from_the_clock_in_the_business_time_zone() -> None:
+    model = Echo()
+    brain = Receptionist(model, FACTS, clock=lambda: SUNDAY_5PM)
+    assert answer(brain, "Can you tell me the time please?") == "It's 5:10 pm on Sunday, 29 November."
+    tokyo = Receptionist(model, FACTS, timezone="Asia/Tokyo", clock=lambda: SUNDAY_5PM)
+    assert answer(tokyo, "What day is it today?") == "It's 2:10 am on Monday, 30 November."
+    answer(brain, "Are you open now?")
+    assert model.asked[-1].endswith("It is 5:10 pm on Sunday, 29 November)")
+    assert not asks_the_time("What time do you open on Sunday?")
+    noon = datetime.datetime(2026, 1, 2, 12, 0)
+    assert spoken_time(noon) == "12 noon on Friday, 2 January"
+
+
+@pytest.mark.parametrize("text", ["Can I speak to a person please?", "I'd like to talk to someone.",
+                                  "Put me through to the manager.", "A real person, please.",
+                                  "Can I talk to a human?"])
+def test_asking_for_a_person_is_a_rule_not_a_model_choice(text: str) -> None:
+    assert wants_a_person(text)
+    model = Echo()
+    can = Receptionist(model, FACTS, can_transfer=True)
+    assert "put you through to the front desk" in answer(can, text) and model.asked == []
+    cannot = Receptionist(model, FACTS)
+    assert "can't put you through" in answer(cannot, text) and model.asked == []
+
+
+def test_not_a_request_for_a_person() -> None:
+    for text in ("How many people can the back room seat?", "Is the manager nice?", "Do you have a table?"):
+        assert not wants_a_person(text), text
+
+
+def test_yes_to_an_offer_and_a_second_miss_put_the_caller_through() -> None:
+    brain = Receptionist(Echo(), FACTS, can_transfer=True)
+    offer = answer(brain, "Do you do takeaway?")
+    assert offer == f"{DONT_KNOW} I can put you through to the front desk, if you like."
+    history = [Message("user", "Do you do takeaway?"), Message("assistant", offer)]
+    assert "now, please hold" in answer(brain, "Yes please.", history)
+    again = answer(brain, "Is there live music?", history + [Message("user", "No thanks.")] +
+                   [Message("assistant", "model: ok")])
+    assert again.startswith(DONT_KNOW) and "Let me put you through" in again
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('kind = "a shop"', "it needs name"),
+    ('name = "X"\nhours = 3\n[hours2]\nmonday = true', "must be text"),
+    ('name = "X"\ntimezone = "Mars/Base"', "unknown timezone"),
+    ('name = "X"\n[transfer]\nto = "frontdesk"', "must be a SIP URI"),
+    ('name = "X"\nhours = [', "bad facts file"),
+])
+def test_a_bad_facts_file_is_one_clear_error(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        parse_facts(text, "facts.toml")
+
+
+def test_markdown_facts() -> None:
+    facts = parse_facts("# Corner Garage\n\n## Hours\n- Monday to Friday: 8 am to 6 pm\n- Saturday: closed\n"
+                        "## Services\n- MOT tests: 45 pounds\n", "garage.md", markdown=True)
+    assert facts.name == "Corner Garage"
+    assert "Hours, Saturday: closed" in facts.describe() and "Services, MOT tests: 45 pounds" in facts.describe()
+    assert "sell" in facts.unknown_words("Do you sell tyres?")
+    assert facts.covers("How much is an MOT test?")[0].key == "MOT tests"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agent.cli", "run", "--no-register", *args],
+                          capture_output=True, text=True, timeout=60, env=_env(), cwd=REPO)
+
+
+def test_a_bad_facts_file_or_time_zone_stops_the_agent_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "facts.toml"
+    bad.write_text('kind = "a shop"\n')
+    for args, expected in ((("--facts", str(bad)), "it needs name"),
+                           (("--facts", str(tmp_path / "none.toml")), "cannot read --facts file"),
+                           (("--timezone", "Mars/Base"), "unknown time zone")):
+        result = _run(*args)
+        assert result.returncode == 2, result.stderr
+        assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_named_model_whose_checksum_fails_is_one_line_and_exit_2(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent import models
+
+    monkeypatch.setattr(models, "MODELS_DIR", tmp_path)
+    (tmp_path / "llm").mkdir()
+    info = models.LLM_MODELS["qwen-0.5b"]
+    (tmp_path / info.local_file).write_bytes(b"GGUF not the model")
+    (tmp_path / "SHA256SUMS").write_text(f"{'0' * 64}  {info.local_file}\n")
+    with pytest.raises(models.ModelError, match="is corrupt.*get-models --llm qwen-0.5b"):
+        models.resolve_llm("qwen-0.5b")
+    (tmp_path / info.local_file).unlink()
+    with pytest.raises(models.ModelError, match="not found.*get-models --llm qwen-0.5b"):
+        models.resolve_llm("qwen-0.5b")
+    result = _run("--brain", "llm", "--llm-model", "qwen-9b")
+    assert result.returncode == 2 and "LLM model not found: qwen-9b" in result.stderr, result.stderr
