@@ -34,19 +34,20 @@ ASKING = (
     "directions get way there station walk drive bus train far",
     "phone number call ring",
     "book booking bookings reserve reservation table tables",
-    "pay payment card cards cash cheque cheques contactless",
+    "pay payment card cards cash cheque cheques check checks contactless credit debit visa mastercard amex",
     "dog dogs pet pets animal",
     "park parking car",
     "vegetarian vegan veggie meat",
     "gluten coeliac celiac allergy allergies",
-    "party event events private birthday room group groups",
+    "party event events private birthday room group groups hire rent function celebration",
     "menu food dish dishes eat serve",
     "walk-in walk-ins walk in",
 )
 """Word families of phone questions: a question word in a family stands for every word in it."""
 
 FUNCTION_WORDS = frozenset("""
-a an the and or but if of to in on at by for from with about into over under up down out off as than then so
+a an the and or but if of to in both either neither on at by for from with about into over under up down out off as than then so
+until till since before after during between
 is are was were be been being am do does did done have has had having will would shall should can could may
 might must i me my mine you your yours we us our ours they them their it its he she his her this that these
 those there here what which who whom whose when why how not no yes please thank thanks hello hi hey
@@ -67,8 +68,10 @@ _TOP_KEYS = {"name", "kind", "timezone", "transfer"}
 def stem(word: str) -> str:
     """A crude English stem, enough to match "dogs"/"dog", "booked"/"book", "opening"/"open"."""
     word = word.lower().removesuffix("'s")
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+    if word.endswith(("ches", "shes", "sses", "xes", "zes")) and len(word) > 4:
+        return word[:-2]
+    for suffix in ("ing", "ed", "s"):
+        if word.endswith(suffix) and not word.endswith("ss") and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
     return word
 
@@ -123,7 +126,8 @@ class Facts:
     def unknown_words(self, question: str) -> set[str]:
         """Words of substance in ``question`` that no fact (nor a caller's phrasing of one) explains."""
         known = set().union(*(fact.words for fact in self.facts)) | _stems(f"{self.name} {self.kind}")
-        words = {stem(w) for w in _WORD.findall(question.lower()) if w not in FUNCTION_WORDS and not w.isdigit()}
+        parts = [part for word in _WORD.findall(question.lower()) for part in word.split("-")]
+        words = {stem(w) for w in parts if w not in FUNCTION_WORDS and not w.isdigit()}
         return {w for w in words if w not in known and w not in FUNCTION_WORDS and not _family_of(w, known)}
 
     def relevant(self, question: str, limit: int = 4) -> list[Fact]:

@@ -35,6 +35,8 @@ Phases (each starts the agent as in production, in its own process):
                             long reply, per VAD and codec: which of them stopped it
   accuracy                  (not by default, ~8 min) 40 phone requests x 3 voices over SIP, G.722 / PCMU / PCMU
                             with noise at 15 dB SNR: word error rate per codec and condition
+  answers                   (not by default, ~4 min per LLM) 35 phone questions about the example facts
+                            over SIP, one call each: answers right, answers invented, voice to voice per LLM
 Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).  A
 real-time probe process and the CPU steal time show when the machine itself stalled (a
 virtual machine's host may stop its CPUs); gaps that overlap such a stall are marked.
@@ -86,6 +88,8 @@ def _add_demo_parser(sub: Any) -> None:
     p.add_argument("--brain", choices=BRAINS, default="llm", help="the agent's brain (default: llm)")
     p.add_argument("--question", action="append", metavar="TEXT",
                    help="a question to ask (repeatable; default: two built-in questions)")
+    p.add_argument("--facts", metavar="FILE", help="the business the agent answers for (default: the example "
+                   "restaurant, agent/dialog/example_facts.toml)")
     p.add_argument("--records-dir", default="records/demo", metavar="DIR",
                    help="where the agent writes the call's records (default: records/demo)")
     p.add_argument("--tts-mode", choices=("streaming", "batch"), default="streaming",
@@ -100,8 +104,10 @@ def _add_bench_parser(sub: Any) -> None:
     p.add_argument("--plot", default="bench.png", metavar="FILE", help="a PNG plot (default: bench.png)")
     p.add_argument("--quick", action="store_true", help="one turn per case (for the test suite)")
     p.add_argument("--phases", default="tts,stt,v2v,bargein", metavar="LIST",
-                   help="which phases to run: tts, stt, v2v, bargein, overtalk, accuracy "
+                   help="which phases to run: tts, stt, v2v, bargein, overtalk, accuracy, answers "
                    "(default: tts,stt,v2v,bargein)")
+    p.add_argument("--llm-models", default="", metavar="LIST", help="the LLMs the answers phase asks, e.g. "
+                   "qwen-0.5b,qwen-1.5b (default: every named LLM fetched; the default LLM with --quick)")
     p.add_argument("--neighbour", type=int, metavar="NICE", help="run a CPU-bound process at this nice value "
                    "(e.g. 19) all along, as a busy box would (default: none)")
     p.add_argument("--workdir", metavar="DIR", help="keep the agents' records here (default: a temporary folder)")

@@ -16,12 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..dialog.facts import example_facts_path
 from .harness import LOOPBACK, AgentProcess
 from .records import AUDIO, TIMELINE, TRANSCRIPT, call_folders, timeline
 
 __all__ = ["DEFAULT_QUESTIONS", "run_demo"]
 
-DEFAULT_QUESTIONS = ["What is the weather like today?", "Can you tell me the time please?"]
+DEFAULT_QUESTIONS = ["What are your opening hours on Saturday?", "Can you tell me the time please?"]
+"""Asked of the example facts (a restaurant); ``--facts`` and ``--question`` ask others."""
 SHOWN = ("listening for SIP", "engines ready", "caller:", "agent:", "turn ", "barge-in", " from sip:", "error",
          "ERROR", "Traceback")
 """The agent's log lines the demo shows as they happen."""
@@ -39,8 +41,9 @@ def run_demo(args: argparse.Namespace) -> int:
     records = Path(args.records_dir)
     print(f"Starting the agent on loopback (brain: {args.brain}; loading models) ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="sip-agent-demo-") as workdir:
+        facts = ["--facts", args.facts or str(example_facts_path())] if args.brain == "llm" else []
         agent = AgentProcess(Path(workdir), [*LOOPBACK, "--brain", args.brain, "--records-dir", str(records),
-                                             "--tts-mode", args.tts_mode])
+                                             "--tts-mode", args.tts_mode, *facts])
         try:
             agent.start(wait=False)
             agent.follow(_show)

@@ -37,8 +37,9 @@ def run_bench(args: argparse.Namespace) -> int:
     from .stalls import StallProbe
 
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
-    if not phases <= {"tts", "stt", "v2v", "bargein", "overtalk", "accuracy"}:
-        raise ConfigError(f"--phases takes tts, stt, v2v, bargein, overtalk and accuracy, got '{args.phases}'")
+    if not phases <= {"tts", "stt", "v2v", "bargein", "overtalk", "accuracy", "answers"}:
+        raise ConfigError("--phases takes tts, stt, v2v, bargein, overtalk, accuracy and answers, "
+                          f"got '{args.phases}'")
     say = _progress(time.monotonic())
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sip-agent-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +50,8 @@ def run_bench(args: argparse.Namespace) -> int:
     bench = Bench(workdir, create_tts("piper"), say, shlex.split(args.agent_args))
     bench.on_call_end = sniffer.end_call
     try:
-        extra = _run_phases(bench, phases, args.quick, say)
+        models = [m.strip() for m in args.llm_models.split(",") if m.strip()]
+        extra = _run_phases(bench, phases, args.quick, say, models)
     finally:
         bench.close()
         sniffer.stop()
@@ -69,9 +71,11 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_phases(bench: Any, phases: set[str], quick: bool, say: Any) -> dict[str, Any]:
+def _run_phases(bench: Any, phases: set[str], quick: bool, say: Any,
+                models: list[str] | None = None) -> dict[str, Any]:
     """Run the chosen phases in order; the results of those not kept in ``bench.turns``."""
     from .accuracy import accuracy_phase
+    from .answers import answers_phase
     from .overtalk import overtalk_phase
 
     extra: dict[str, Any] = {}
@@ -89,6 +93,8 @@ def _run_phases(bench: Any, phases: set[str], quick: bool, say: Any) -> dict[str
     if "accuracy" in phases:
         extra["accuracy"] = {_engine(bench.agent_args): accuracy_phase(bench.workdir, bench.voice, bench.agent_args,
                                                                        quick, say)}
+    if "answers" in phases:
+        extra["answers"] = answers_phase(bench, quick, say, models)
     return extra
 
 
@@ -128,22 +134,26 @@ def _pct(x: float | None) -> str:
 def _print(r: dict[str, Any]) -> None:
     if r.get("neighbour_nice") is not None:
         print(f"(with a CPU-bound neighbour process at nice {r['neighbour_nice']} all along)")
-    print("time to first audio (reply text -> first audio at the caller), p50 / p95 ms:")
-    for mode in ("streaming", "batch"):
-        cells = "  ".join(f"{k} ({v['words']} words) {v['ttfa_ms_p50']:.0f}/{v['ttfa_ms_p95']:.0f} n={v['n']}"
-                          + (f" ({v['misheard']} misheard, not counted)" if v.get("misheard") else "")
-                          for k, v in r["tts"][mode].items())
-        print(f"  {mode:9s} {cells}")
+    if any(v["n"] for mode in ("streaming", "batch") for v in r["tts"][mode].values()):
+        print("time to first audio (reply text -> first audio at the caller), p50 / p95 ms:")
+        for mode in ("streaming", "batch"):
+            cells = "  ".join(f"{k} ({v['words']} words) {v['ttfa_ms_p50']:.0f}/{v['ttfa_ms_p95']:.0f} n={v['n']}"
+                              + (f" ({v['misheard']} misheard, not counted)" if v.get("misheard") else "")
+                              for k, v in r["tts"][mode].items())
+            print(f"  {mode:9s} {cells}")
     stt = r["stt"]
-    cells = "  ".join(f"{k} ({stt[k]['utterance_secs']} s) {stt[k]['final_ms_p50']:.0f} n={stt[k]['n']}"
-                      for k in ("short", "medium", "long"))
-    print(f"STT final after end of speech, p50 ms (endpoint {stt['endpoint_ms']} ms): {cells}")
+    if any(stt[k]["n"] for k in ("short", "medium", "long")):
+        cells = "  ".join(f"{k} ({stt[k]['utterance_secs']} s) {stt[k]['final_ms_p50']:.0f} n={stt[k]['n']}"
+                          for k in ("short", "medium", "long"))
+        print(f"STT final after end of speech, p50 ms (endpoint {stt['endpoint_ms']} ms): {cells}")
     v = r["voice_to_voice"]
-    stages = ", ".join(f"{k.replace('_', ' ')} {x:.0f}" for k, x in v["stages_ms_p50"].items())
-    print(f"voice to voice p50 {v['ms_p50']:.0f} ms, p95 {v['ms_p95']:.0f} ms (n={v['n']}): {stages}")
+    if v["n"]:
+        stages = ", ".join(f"{k.replace('_', ' ')} {x:.0f}" for k, x in v["stages_ms_p50"].items())
+        print(f"voice to voice p50 {v['ms_p50']:.0f} ms, p95 {v['ms_p95']:.0f} ms (n={v['n']}): {stages}")
     b = r["barge_in"]
-    print(f"barge-in, caller's speech onset -> agent silent at the caller: p50 {b['reaction_ms_p50']:.0f} ms, "
-          f"p95 {b['reaction_ms_p95']:.0f} ms (n={b['n']}: {', '.join(f'{v:.0f}' for v in b['values_ms'])})")
+    if b["n"]:
+        print(f"barge-in, caller's speech onset -> agent silent at the caller: p50 {b['reaction_ms_p50']:.0f} ms, "
+              f"p95 {b['reaction_ms_p95']:.0f} ms (n={b['n']}: {', '.join(f'{v:.0f}' for v in b['values_ms'])})")
     for vad, codecs in r.get("overtalk", {}).items():
         for codec, cell in codecs.items():
             print(f"over the agent ({vad} VAD, {codec}): stopped it: noise {_pct(cell['false_rate_noise'])} "
@@ -155,6 +165,9 @@ def _print(r: dict[str, Any]) -> None:
             for condition, cell in conditions.items():
                 voices = ", ".join(f"{v} {c['wer']:.1%}" for v, c in cell["voices"].items())
                 print(f"accuracy {engine} {codec} {condition}: WER {cell['wer']:.1%} ({voices}; {cell['words']} words)")
+    for model, cell in r.get("answers", {}).items():
+        print(f"answers {model}: {cell['correct']}/{cell['n']} correct, {cell['invented']} invented; voice to "
+              f"voice p50 {cell['v2v_ms_p50']} ms, p95 {cell['v2v_ms_p95']} ms; by topic {cell['by_topic']}")
     rtp = r["rtp_tx"]
     print(f"agent RTP on the wire: largest gap {rtp['max_gap_ms']} ms, jitter p99 {rtp['jitter_ms_p99']} ms"
           + (f" ({rtp['note']})" if rtp.get("note") else ""))

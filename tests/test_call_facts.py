@@ -1,0 +1,38 @@
+"""Facts over a real SIP call: the default LLM behind the receptionist's rules, real speech both ways."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import zoneinfo
+from pathlib import Path
+
+import pytest
+
+from agent.dialog.facts import example_facts_path, load_facts
+from agent.tools.records import call_folders, read_jsonl
+from tests.agent_proc import AgentProcess, run_caller
+
+pytest.importorskip("llama_cpp")
+
+QUESTIONS = ["Do you do takeaway?", "What time is it please?", "Can I speak to a person please?"]
+
+
+def test_facts_answers_over_sip_with_the_default_model(tmp_path: Path) -> None:
+    args = ["--no-register", "--bind", "127.0.0.1", "--port", "0", "--brain", "llm", "--facts",
+            str(example_facts_path()), "--records-dir", str(tmp_path / "records")]
+    steps: list[dict[str, object]] = [{"wait_audio": 15}, {"wait_quiet": 1.0}]
+    for question in QUESTIONS:
+        steps += [{"say": question}, {"wait_audio": 30}, {"wait_quiet": 1.2}]
+    with AgentProcess(tmp_path, args).start(timeout=120) as agent:
+        run_caller(agent.uri, "--steps", json.dumps(steps), timeout=240)
+        agent.wait_for(r"call 1 from .* ended")
+    now = datetime.datetime.now(zoneinfo.ZoneInfo(load_facts(example_facts_path()).timezone))
+    (folder,) = call_folders(tmp_path / "records")
+    said = [r["text"] for r in read_jsonl(folder / "transcript.jsonl") if r["role"] == "assistant"]
+    assert said[0] == "Hello, Trattoria Bella, how can I help you?"
+    takeaway, clock, person = said[1:4]
+    assert takeaway == "I'm sorry, I don't know that.", said  # not in the facts: no model, no invention
+    hours = {str(now.hour % 12 or 12), str((now + datetime.timedelta(minutes=2)).hour % 12 or 12)}
+    assert clock.startswith("It's ") and clock.split()[1].split(":")[0] in hours and now.strftime("%A") in clock
+    assert "can't put you through" in person
