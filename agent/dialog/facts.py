@@ -46,8 +46,8 @@ ASKING = (
 """Word families of phone questions: a question word in a family stands for every word in it."""
 
 FUNCTION_WORDS = frozenset("""
-a an the and or but if of to in both either neither on at by for from with about into over under up down out off as than then so
-until till since before after during between
+a an the and or but if of to in on at by for from with about into over under up down out off as than then so
+until till since before after during between both either neither
 is are was were be been being am do does did done have has had having will would shall should can could may
 might must i me my mine you your yours we us our ours they them their it its he she his her this that these
 those there here what which who whom whose when why how not no yes please thank thanks hello hi hey
