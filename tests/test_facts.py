@@ -63,7 +63,8 @@ def test_a_covered_question_goes_to_the_model_with_the_facts_it_is_about(questio
     model = Echo()
     answer(Receptionist(model, FACTS, clock=lambda: SUNDAY_5PM), question)
     (asked,) = model.asked
-    assert asked.startswith(question) and f"({topic}" in asked
+    # the whole topic first (its KV state is kept once per topic), then the caller's words
+    assert asked.startswith(f"({topic.split(',')[0]}") and asked.endswith(f")\n{question}") and topic in asked
 
 
 def test_the_time_comes_from_the_clock_in_the_business_time_zone() -> None:
@@ -73,7 +74,8 @@ def test_the_time_comes_from_the_clock_in_the_business_time_zone() -> None:
     tokyo = Receptionist(model, FACTS, timezone="Asia/Tokyo", clock=lambda: SUNDAY_5PM)
     assert answer(tokyo, "What day is it today?") == "It's 2:10 am on Monday, 30 November."
     answer(brain, "Are you open now?")
-    assert model.asked[-1].endswith("It is 5:10 pm on Sunday, 29 November)")
+    assert model.asked[-1].endswith("Are you open now? (It is 5:10 pm on Sunday, 29 November.)")
+    assert model.asked[-1].startswith("(Hours, Monday: closed; ")
     assert not asks_the_time("What time do you open on Sunday?")
     noon = datetime.datetime(2026, 1, 2, 12, 0)
     assert spoken_time(noon) == "12 noon on Friday, 2 January"

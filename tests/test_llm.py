@@ -64,6 +64,25 @@ def test_reused_prompt_prefix_gives_a_faster_first_token(brain: LlmBrain) -> Non
     assert statistics.median(warm) < 0.8 * statistics.median(cold), (warm, cold)
 
 
+def test_a_kept_prefix_answers_exactly_as_a_full_evaluation_would() -> None:
+    """Two calls asking about different topics in turn: each turn starts from its topic's kept KV
+    state, and the words are the same as when the whole prompt is evaluated from scratch."""
+    llm = LlmBrain(max_tokens=16, temperature=0.0)
+    try:
+        notes = ["(Hours, Saturday: 12 noon to 10:30 pm)\n", "(Prices, Pizza: from 11 to 16 pounds)\n"]
+        asked = [notes[0] + "When do you open on Saturday?", notes[1] + "How much is a pizza?"]
+        scratch = []
+        for text in asked:
+            llm._llama.reset()
+            scratch.append("".join(llm.reply([], text, threading.Event())))
+        llm.keep_prefixes(notes)
+        again = ["".join(llm.reply([], text, threading.Event())) for text in asked + asked]
+        assert again == scratch + scratch
+        assert llm.prefix_hits == 4  # each turn after the other topic's: restored, not re-evaluated
+    finally:
+        llm.close()
+
+
 def test_cancel_stops_generation_promptly(brain: LlmBrain) -> None:
     cancel = threading.Event()
     deltas: list[str] = []

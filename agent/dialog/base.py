@@ -89,7 +89,9 @@ def _create_llm(**options: Any) -> Brain:
     if facts is not None:
         options["system_prompt"] = f"{options.get('system_prompt') or GROUNDING}\n\n{facts.describe()}"
         options.setdefault("temperature", 0.0)  # the same question, the same answer
-    return Receptionist(LlmBrain(**options), facts, timezone=timezone)
+    brain = Receptionist(LlmBrain(**options), facts, timezone=timezone)
+    brain.keep_topic_prefixes()
+    return brain
 
 
 def _scripted_options(cfg: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ token of a reply comes quickly.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import queue
 import re
@@ -77,6 +78,8 @@ class _Request:
     wanted: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(1))
     """Tokens the caller asked for and has not got yet (the first one from the start)."""
     demand_driven: bool = True
+    prompt: str | None = None
+    """A ready ChatML prompt instead of ``messages`` (a prefix to evaluate and keep)."""
 
     def stopped(self) -> bool:
         return self.cancel.is_set() or self.abandoned.is_set()
@@ -154,6 +157,15 @@ def _check_metadata(llama: Any, path: Path, name: str) -> bool:
     return chatml
 
 
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
 def chatml_prompt(messages: list[dict[str, str]]) -> str:
     """The ChatML text of ``messages``, ready for the assistant's reply."""
     turns = "".join(f"<|im_start|>{m['role']}\n{m['content'].strip()}<|im_end|>\n" for m in messages)
@@ -199,6 +211,10 @@ class LlmBrain(Brain):
         started = clock()
         self._llama = _load_llama(path, n_threads, n_threads_batch or n_threads, n_ctx)
         self.chatml = _check_metadata(self._llama, path, str(model_path or DEFAULT_LLM))
+        self._prefixes: list[tuple[list[int], bytes]] = []
+        """Kept prompt prefixes: their tokens and the KV state of sequence 0 after them."""
+        self.prefix_hits = 0
+        """Replies whose prompt started from a kept prefix."""
         self.max_threads = n_threads
         self.threads = n_threads
         self._cpu_share = cpu_share
@@ -227,6 +243,22 @@ class LlmBrain(Brain):
         """Evaluate the system prompt now so the first reply reuses its KV cache."""
         for _ in self._submit(self._messages([], "Hello."), threading.Event(), max_tokens=1):
             pass
+
+    def keep_prefixes(self, user_prefixes: list[str]) -> None:
+        """Evaluate the system prompt followed by each of these starts of a caller's turn, and keep
+        their KV state: a turn that starts the same way is then evaluated from where it ends."""
+        if not self.chatml:
+            return
+        started = self._clock()
+        system = chatml_prompt(self._messages([], "-")[:1]).removesuffix("<|im_start|>assistant\n")
+        for prefix in user_prefixes:
+            request = _Request([], threading.Event(), 1, t_submitted=self._clock(), demand_driven=False,
+                               prompt=f"{system}<|im_start|>user\n{prefix}")
+            self._requests.put(request)
+            while not isinstance(request.out.get(), (_Done, BaseException)):
+                pass
+        logger.info("llm %x: %d prompt prefixes kept in %.2f s", id(self), len(user_prefixes),
+                    self._clock() - started)
 
     def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
         """Stream the model's reply; stops within one token of ``cancel``.
@@ -329,12 +361,52 @@ class LlmBrain(Brain):
         self.threads = want
         logger.info("llm %x: %d thread(s) now (other processes keep %.1f cores busy)", id(self), want, others)
 
+    def _keep_prefix(self, prompt: str) -> None:
+        """Evaluate ``prompt`` and keep the KV state after it (sequence 0 only: a few MB)."""
+        import llama_cpp
+
+        llama = self._llama
+        tokens = llama.tokenize(prompt.encode(), add_bos=True, special=True)
+        llama.create_completion(tokens, max_tokens=1, temperature=0.0)
+        llama._ctx.kv_cache_seq_rm(0, len(tokens), -1)
+        llama.n_tokens = len(tokens)
+        size = llama_cpp.llama_state_seq_get_size(llama.ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(llama.ctx, buffer, size, 0)
+        self._prefixes.append((tokens, bytes(buffer)[:written]))
+
+    def _restore_prefix(self, tokens: list[int]) -> None:
+        """Load the longest kept prefix of ``tokens`` if it is longer than what the context holds."""
+        import llama_cpp
+
+        llama = self._llama
+        held = _common_prefix(list(llama.input_ids[: llama.n_tokens]), tokens)
+        best = max((p for p in self._prefixes if len(p[0]) > held and tokens[: len(p[0])] == p[0]),
+                   key=lambda p: len(p[0]), default=None)
+        if best is None:
+            return
+        kept, state = best
+        llama._ctx.kv_cache_clear()
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if llama_cpp.llama_state_seq_set_data(llama.ctx, buffer, len(state), 0) != len(state):
+            llama._ctx.kv_cache_clear()
+            llama.n_tokens = 0
+            return
+        llama.input_ids[: len(kept)] = kept
+        llama.n_tokens = len(kept)
+        self.prefix_hits += 1
+
     def _generate(self, request: _Request) -> LlmStats:
         t_start = self._clock()
         options = {"stream": True, "max_tokens": request.max_tokens, "temperature": self.temperature,
                    "repeat_penalty": 1.1}
+        if request.prompt is not None:
+            self._keep_prefix(request.prompt)
+            return LlmStats(0.0, 0.0, self._clock() - t_start, 0, False)
         if self.chatml:
-            stream = self._llama.create_completion(chatml_prompt(request.messages), stop=CHATML_STOP, **options)
+            tokens = self._llama.tokenize(chatml_prompt(request.messages).encode(), add_bos=True, special=True)
+            self._restore_prefix(tokens)
+            stream = self._llama.create_completion(tokens, stop=CHATML_STOP, **options)
         else:
             stream = self._llama.create_chat_completion(messages=request.messages, **options)
         tokens, t_first, held = 0, 0.0, request.wait_wanted()
@@ -343,7 +415,7 @@ class LlmBrain(Brain):
                 if request.stopped():
                     break
                 choice = part["choices"][0]
-                delta = choice["text"] if self.chatml else choice["delta"].get("content")
+                delta = choice["text"] if "text" in choice else choice["delta"].get("content")
                 if not delta:
                     continue
                 tokens += 1

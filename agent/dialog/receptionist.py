@@ -75,6 +75,16 @@ def spoken_time(now: datetime.datetime) -> str:
     return f"{clock} on {now:%A}, {now.day} {now:%B}"
 
 
+def _topic_note(facts: Facts, topic: str) -> str:
+    """The start of a caller's turn as the model sees it: the facts of the topic asked about.
+
+    A turn starts with the whole topic (not the one or two facts that match best) so that its KV
+    state can be evaluated once per topic and kept: only the caller's words are then evaluated.
+    """
+    lines = [fact.line() for fact in facts.facts if fact.topic == topic]
+    return f"({'; '.join(lines)})\n"
+
+
 class Receptionist(Brain):
     """Rules around another brain (see the module docstring); shared by every call, keeps no call state."""
 
@@ -115,10 +125,17 @@ class Receptionist(Brain):
         """The caller's words as the model sees them: with the facts they are about, and the time."""
         if self.facts is None:
             return text
-        notes = [fact.line() for fact in self.facts.relevant(text, limit=2)]
-        if _NOW.search(text):
-            notes.append(f"It is {spoken_time(self.now())}")
-        return f"{text.strip()}\n({'; '.join(notes)})" if notes else text.strip()
+        relevant = self.facts.relevant(text, limit=1)
+        when = f" (It is {spoken_time(self.now())}.)" if _NOW.search(text) else ""
+        if not relevant:
+            return f"{text.strip()}{when}"
+        return f"{_topic_note(self.facts, relevant[0].topic)}{text.strip()}{when}"
+
+    def keep_topic_prefixes(self) -> None:
+        """Let the model evaluate, once, the start of a turn for each topic of the facts."""
+        keep = getattr(self.inner, "keep_prefixes", None)
+        if self.facts is not None and callable(keep):
+            keep([_topic_note(self.facts, topic) for topic in dict.fromkeys(f.topic for f in self.facts.facts)])
 
     def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
         answer = self.rule_reply(history, user_text)
