@@ -1,4 +1,4 @@
-"""Tests of the llama-cpp-python brain with the real default model (SmolLM2-135M)."""
+"""Tests of the llama-cpp-python brain with the real default model (Qwen2.5-Coder-0.5B)."""
 
 from __future__ import annotations
 
