@@ -157,15 +157,6 @@ def _check_metadata(llama: Any, path: Path, name: str) -> bool:
     return chatml
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    count = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        count += 1
-    return count
-
-
 def chatml_prompt(messages: list[dict[str, str]]) -> str:
     """The ChatML text of ``messages``, ready for the assistant's reply."""
     turns = "".join(f"<|im_start|>{m['role']}\n{m['content'].strip()}<|im_end|>\n" for m in messages)
@@ -380,7 +371,7 @@ class LlmBrain(Brain):
         import llama_cpp
 
         llama = self._llama
-        held = _common_prefix(list(llama.input_ids[: llama.n_tokens]), tokens)
+        held = llama.longest_token_prefix(list(llama.input_ids[: llama.n_tokens]), tokens)
         best = max((p for p in self._prefixes if len(p[0]) > held and tokens[: len(p[0])] == p[0]),
                    key=lambda p: len(p[0]), default=None)
         if best is None:

@@ -3,16 +3,19 @@
 What must never depend on a model is decided here by rule, on the caller's
 words:
 
-- "Can I speak to someone?" (or "yes" to an offer to put them through) -> the
-  agent says it will transfer them; the call is then transferred.
+- "Can I speak to someone?" -> a request for a person.  Only a brain built
+  with ``can_transfer`` (none yet: the SIP transfer is not built) says it
+  puts the caller through, also on "yes" to its offer; otherwise it says it
+  cannot.
 - "What time is it?" / "What's the date?" -> read from the clock, in the
   facts' time zone.
 - A question about something the facts do not hold -> "I'm sorry, I don't
-  know that", with an offer to put the caller through; the second time in a
-  call, the agent puts them through.
+  know that" (with ``can_transfer``, an offer to put the caller through, and
+  the second time in a call the transfer itself).
 
 Everything else goes to the model, whose system prompt holds the facts and
-whose user turn names the facts the question is about (and the time now).
+whose user turn starts with the facts of the topic asked about (and ends
+with the time, when the caller says "now" or "today").
 """
 
 from __future__ import annotations
