@@ -235,13 +235,14 @@ class LlmBrain(Brain):
         for _ in self._submit(self._messages([], "Hello."), threading.Event(), max_tokens=1):
             pass
 
-    def keep_prefixes(self, user_prefixes: list[str]) -> None:
-        """Evaluate the system prompt followed by each of these starts of a caller's turn, and keep
-        their KV state: a turn that starts the same way is then evaluated from where it ends."""
+    def keep_prefixes(self, user_prefixes: list[str], history: list[Message] | None = None) -> None:
+        """Evaluate the system prompt (and ``history``, e.g. the greeting) followed by each of these
+        starts of a caller's turn, and keep their KV state: a turn that starts the same way is then
+        evaluated from where it ends."""
         if not self.chatml:
             return
         started = self._clock()
-        system = chatml_prompt(self._messages([], "-")[:1]).removesuffix("<|im_start|>assistant\n")
+        system = chatml_prompt(self._messages(history or [], "-")[:-1]).removesuffix("<|im_start|>assistant\n")
         for prefix in user_prefixes:
             request = _Request([], threading.Event(), 1, t_submitted=self._clock(), demand_driven=False,
                                prompt=f"{system}<|im_start|>user\n{prefix}")

@@ -137,8 +137,11 @@ class Receptionist(Brain):
     def keep_topic_prefixes(self) -> None:
         """Let the model evaluate, once, the start of a turn for each topic of the facts."""
         keep = getattr(self.inner, "keep_prefixes", None)
-        if self.facts is not None and callable(keep):
-            keep([_topic_note(self.facts, topic) for topic in dict.fromkeys(f.topic for f in self.facts.facts)])
+        if self.facts is None or not callable(keep):
+            return
+        notes = [_topic_note(self.facts, topic) for topic in dict.fromkeys(f.topic for f in self.facts.facts)]
+        keep(notes)  # a call without a greeting
+        keep(notes, [Message("assistant", self.greeting() or "")])  # the first turn after this greeting
 
     def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
         answer = self.rule_reply(history, user_text)
