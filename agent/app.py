@@ -80,6 +80,16 @@ class AgentApp:
 
         self.post(hangup)
 
+    def request_action(self, number: int, action: object) -> None:
+        """Carry out a call action (transfer, DTMF) on call ``number`` from any thread."""
+
+        def carry_out() -> None:
+            call = self.calls.get(number)
+            if call is not None:
+                call.carry_out(action)
+
+        self.post(carry_out)
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -137,7 +147,8 @@ class AgentApp:
         self._numbers += 1
         remote = _remote_from(str(prm.rdata.wholeMsg))
         call = AgentCall(self.account, prm.callId, self._numbers, remote,
-                         self._on_media_ready, self._on_ended, self.request_hangup, self._acquire_port)
+                         self._on_media_ready, self._on_ended, self.request_hangup, self.request_action,
+                         self._acquire_port)
         active = sum(1 for c in self.calls.values() if not c.rejected_code)
         decision = self.admission.decide(src, active)
         self.calls[call.number] = call
@@ -183,13 +194,14 @@ class AgentApp:
         self._dead.append(call)
 
     def _check_media(self) -> None:
-        """Once a second: hang up calls whose caller has sent no RTP for --rtp-timeout."""
+        """Once a second: fail transfers with no outcome; hang up calls whose caller sent no RTP for --rtp-timeout."""
         now = time.monotonic()
         if now < self._next_media_check:
             return
         self._next_media_check = now + 1.0
         limit = self.cfg.sip.rtp_timeout_secs
         for call in list(self.calls.values()):
+            call.check_transfer(now)
             if limit and call.rtp_silent_for(now) >= limit:
                 log.warning("call %d: no RTP from the caller for %d s", call.number, limit)
                 call.hangup_now(f"no RTP for {limit} s")

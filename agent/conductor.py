@@ -15,6 +15,7 @@ import logging
 from collections.abc import Hashable
 from pathlib import Path
 
+from agent.dialog.actions import HangUp, SendDigits, Transfer
 from agent.dialog.pacer import Pacer
 from agent.frames import (
     AudioChunk,
@@ -32,6 +33,7 @@ from agent.tts.base import TtsEngine
 from agent.turn.actions import (
     Action,
     CancelReply,
+    CarryOut,
     EndCall,
     Greet,
     HoldPlayout,
@@ -41,6 +43,7 @@ from agent.turn.actions import (
     Prepare,
     ResumePlayout,
     StartReply,
+    WriteAction,
     WriteTimeline,
     WriteTranscript,
 )
@@ -91,6 +94,10 @@ class Conductor:
         self._observe(frame)
         self._carry_out(self.machine.on_frame(frame))
 
+    def tick(self) -> None:
+        """Called when the inbox was quiet for a moment: let the machine act on time passing."""
+        self._carry_out(self.machine.tick())
+
     def close(self) -> None:
         for request in self._requests.values():
             request.cancel.set()
@@ -132,6 +139,12 @@ class Conductor:
                     self.to_dialog.put(ReplyRequest(0, "", action.history, prepare=True))
                 case EndCall():
                     self.s.hangup(action.reason)
+                case CarryOut():
+                    self._call_action(action)
+                case WriteAction():
+                    if self._transcript:
+                        self._transcript.write({"role": "action", **action.record,
+                                                "t_secs": round(action.t - self._t0, 3)})
                 case WriteTranscript():
                     self._write_transcript(action)
                 case WriteTimeline():
@@ -174,6 +187,15 @@ class Conductor:
         self._flush(action.reply)
         progress = tuple(self.s.playout.progress(tag) for tag in self._tags)
         self.feed(PlayoutCleared(action.reply, progress, action.speech_ms, dropped))
+
+    def _call_action(self, action: CarryOut) -> None:
+        match action.action:
+            case Transfer():
+                self.s.transfer(action.action)
+            case SendDigits():
+                self.s.send_digits(action.action)
+            case HangUp():
+                self.s.hangup(action.action.reason)
 
     def _flush(self, reply: int) -> None:
         def of_reply(frame: object) -> bool:

@@ -208,6 +208,14 @@ class ReplyGenerated(Frame):
 
 
 @dataclass(frozen=True)
+class ActionRequested(Frame):
+    """Reply ``reply`` asks for a call action (:mod:`agent.dialog.actions`), to carry out once it is heard."""
+
+    reply: int
+    action: Any
+
+
+@dataclass(frozen=True)
 class SpeechChunk(Frame):
     """Synthesised audio (16 kHz) for chunk ``index`` of reply ``reply``."""
 
@@ -259,6 +267,15 @@ class Hangup(Frame):
     """The call is over (either side hung up)."""
 
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class ActionResult(Frame):
+    """How a call action the SIP side carried out ended: ``ok``, and the SIP status in ``detail``."""
+
+    action: Any
+    ok: bool
+    detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -90,9 +90,11 @@ class CallPipeline:
                 try:
                     frame = self.inbox.get(timeout=POLL_SECS)
                 except queue.Empty:
+                    self.conductor.tick()
                     continue
                 if isinstance(frame, Frame):
                     self.conductor.feed(frame)
+                    self.conductor.tick()
                 if isinstance(frame, Hangup):
                     return
                 if isinstance(frame, StageFailed) and self.s.ended.is_set():

@@ -9,6 +9,8 @@ queue, goes to its playout buffer, and hang-up is posted to the SIP thread.
     session.clear()       drop queued audio at once (barge-in)
     session.playing       is audio still queued?
     session.hangup()      end the call (BYE)
+    session.transfer(a)   blind transfer (REFER); an ActionResult frame reports how it ended
+    session.send_digits(a) DTMF out (RFC 4733); an ActionResult frame reports a failure
     session.events        DTMF and hang-up frames from the SIP side
 """
 
@@ -19,10 +21,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
+from typing import Any
 
 import numpy as np
 
-from .frames import SAMPLE_RATE, AudioChunk, Hangup
+from .frames import SAMPLE_RATE, ActionResult, AudioChunk, Hangup
 from .media.playout import PlayoutBuffer
 from .media.resample import resample
 from .queues import FrameQueue
@@ -42,12 +45,14 @@ class CallSession:
         rx: queue.SimpleQueue[AudioChunk | None],
         playout: PlayoutBuffer,
         request_hangup: Callable[[str], None],
+        request_action: Callable[[Any], None] | None = None,
     ) -> None:
         self.call_id = call_id
         self.remote = remote
         self.audio = rx
         self.playout = playout
         self._request_hangup = request_hangup
+        self._request_action = request_action
         self.events = FrameQueue()
         """The call's control inbox: DTMF and hang-up from the SIP side, then every stage's reports."""
         self.ended = threading.Event()
@@ -102,6 +107,22 @@ class CallSession:
         """Ask the SIP thread to end the call with BYE."""
         if not self.ended.is_set():
             self._request_hangup(reason)
+
+    def transfer(self, action: Any) -> None:
+        """Ask the SIP thread to transfer the call (an :class:`~agent.dialog.actions.Transfer`)."""
+        self._sip_action(action)
+
+    def send_digits(self, action: Any) -> None:
+        """Ask the SIP thread to send DTMF (a :class:`~agent.dialog.actions.SendDigits`)."""
+        self._sip_action(action)
+
+    def _sip_action(self, action: Any) -> None:
+        if self.ended.is_set():
+            return
+        if self._request_action is None:
+            self.events.put(ActionResult(action, False, "not possible on this call"))
+            return
+        self._request_action(action)
 
     def mark_ended(self, reason: str) -> None:
         """Called by the SIP side when the call is over (any side hung up)."""

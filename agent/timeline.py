@@ -6,7 +6,7 @@ clock.  ``stages_ms()`` breaks end-of-speech -> first-audio-out into stages.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = ["TurnTimeline", "STAGES"]
@@ -29,6 +29,8 @@ class TurnTimeline:
     t_first_audio_out: float = 0.0
     user_text: str = ""
     first_chunk: str = ""
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    """The call actions the reply carried (transfer, digits, hang-up, facts looked up)."""
     speculative: bool = False
     """The reply was prepared during a pause, before the endpoint: marks after the
     final transcript that happened earlier count as zero-length stages."""

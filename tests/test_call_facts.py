@@ -11,6 +11,7 @@ import pytest
 
 from agent.dialog.facts import example_facts_path, load_facts
 from agent.tools.records import call_folders, read_jsonl
+from agent.turn.state import TRANSFER_FAILED
 from tests.agent_proc import AgentProcess, run_caller
 
 pytest.importorskip("llama_cpp")
@@ -25,14 +26,17 @@ def test_facts_answers_over_sip_with_the_default_model(tmp_path: Path) -> None:
     for question in QUESTIONS:
         steps += [{"say": question}, {"wait_audio": 30}, {"wait_quiet": 1.2}]
     with AgentProcess(tmp_path, args).start(timeout=120) as agent:
-        run_caller(agent.uri, "--steps", json.dumps(steps), timeout=240)
+        # the example's front desk is not there: this caller refuses the transfer
+        run_caller(agent.uri, "--refuse-transfer", "--steps", json.dumps(steps), timeout=240)
         agent.wait_for(r"call 1 from .* ended")
     now = datetime.datetime.now(zoneinfo.ZoneInfo(load_facts(example_facts_path()).timezone))
     (folder,) = call_folders(tmp_path / "records")
     said = [r["text"] for r in read_jsonl(folder / "transcript.jsonl") if r["role"] == "assistant"]
     assert said[0] == "Hello, Trattoria Bella, how can I help you?"
-    takeaway, clock, person = said[1:4]
-    assert takeaway == "I'm sorry, I don't know that.", said  # not in the facts: no model, no invention
+    takeaway, clock, person, sorry = said[1:5]
+    # not in the facts: no model, no invention, an offer of a person
+    assert takeaway == "I'm sorry, I don't know that. I can put you through to the front desk, if you like.", said
     hours = {str(now.hour % 12 or 12), str((now + datetime.timedelta(minutes=2)).hour % 12 or 12)}
     assert clock.startswith("It's ") and clock.split()[1].split(":")[0] in hours and now.strftime("%A") in clock
-    assert "can't put you through" in person
+    assert person == "Of course. I'll put you through to the front desk now, please hold."
+    assert sorry == TRANSFER_FAILED  # the transfer was refused: the caller is told, the call goes on

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.dialog.actions import LookUp, Transfer
 from agent.dialog.base import Brain, Message
 from agent.dialog.facts import example_facts_path, load_facts, parse_facts
 from agent.dialog.receptionist import DONT_KNOW, Receptionist, asks_the_time, spoken_time, wants_a_person
@@ -33,7 +34,11 @@ class Echo(Brain):
 
 
 def answer(brain: Brain, text: str, history: list[Message] | None = None) -> str:
-    return "".join(brain.reply(history or [], text, threading.Event()))
+    return "".join(d for d in brain.reply(history or [], text, threading.Event()) if isinstance(d, str))
+
+
+def actions(brain: Brain, text: str, history: list[Message] | None = None) -> list[object]:
+    return [d for d in brain.reply(history or [], text, threading.Event()) if not isinstance(d, str)]
 
 
 def test_the_example_facts_load_as_prompt_lines() -> None:
@@ -89,8 +94,10 @@ def test_asking_for_a_person_is_a_rule_not_a_model_choice(text: str) -> None:
     model = Echo()
     can = Receptionist(model, FACTS, can_transfer=True)
     assert "put you through to the front desk" in answer(can, text) and model.asked == []
+    assert actions(can, text) == [Transfer(FACTS.transfer_to, "the front desk")]
     cannot = Receptionist(model, FACTS)
     assert "can't put you through" in answer(cannot, text) and model.asked == []
+    assert actions(cannot, text) == []
 
 
 def test_not_a_request_for_a_person() -> None:
@@ -103,10 +110,19 @@ def test_yes_to_an_offer_and_a_second_miss_put_the_caller_through() -> None:
     offer = answer(brain, "Do you do takeaway?")
     assert offer == f"{DONT_KNOW} I can put you through to the front desk, if you like."
     history = [Message("user", "Do you do takeaway?"), Message("assistant", offer)]
+    assert actions(brain, "Do you do takeaway?") == []  # an offer only
     assert "now, please hold" in answer(brain, "Yes please.", history)
-    again = answer(brain, "Is there live music?", history + [Message("user", "No thanks.")] +
-                   [Message("assistant", "model: ok")])
+    assert actions(brain, "Yes please.", history) == [Transfer(FACTS.transfer_to, "the front desk")]
+    later = history + [Message("user", "No thanks."), Message("assistant", "model: ok")]
+    again = answer(brain, "Is there live music?", later)
     assert again.startswith(DONT_KNOW) and "Let me put you through" in again
+    assert actions(brain, "Is there live music?", later) == [Transfer(FACTS.transfer_to, "the front desk")]
+
+
+def test_the_facts_a_model_answer_used_are_recorded() -> None:
+    (look_up,) = actions(Receptionist(Echo(), FACTS), "What time do you open on Saturday?")
+    assert isinstance(look_up, LookUp) and look_up.topic == "Hours"
+    assert "Saturday: 12 noon to 10:30 pm" in " ".join(look_up.facts)
 
 
 @pytest.mark.parametrize(("text", "problem"), [

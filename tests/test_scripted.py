@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,13 @@ from agent.dialog.scripted import ScriptedBrain, load_script, parse_script
 from agent.errors import ConfigError
 
 
+def words_of(brain: ScriptedBrain, history: list[Message], text: str, cancel: threading.Event) -> Iterator[str]:
+    """The reply's text deltas (without its call actions)."""
+    return (delta for delta in brain.reply(history, text, cancel) if isinstance(delta, str))
+
+
 def say(brain: ScriptedBrain, text: str) -> str:
-    return "".join(brain.reply([], text, threading.Event()))
+    return "".join(words_of(brain, [], text, threading.Event()))
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +53,7 @@ def test_not_goodbye(default_brain: ScriptedBrain) -> None:
 
 
 def test_streams_word_by_word_and_chunks(default_brain: ScriptedBrain) -> None:
-    deltas = list(default_brain.reply([Message("user", "hi")], "medium", threading.Event()))
+    deltas = list(words_of(default_brain, [Message("user", "hi")], "medium", threading.Event()))
     assert len(deltas) > 25
     assert all(len(delta.split()) == 1 for delta in deltas)
     chunker = Chunker()
@@ -59,7 +65,7 @@ def test_streams_word_by_word_and_chunks(default_brain: ScriptedBrain) -> None:
 def test_cancel_stops_the_stream(default_brain: ScriptedBrain) -> None:
     cancel = threading.Event()
     got: list[str] = []
-    for delta in default_brain.reply([], "long", cancel):
+    for delta in words_of(default_brain, [], "long", cancel):
         got.append(delta)
         if len(got) == 3:
             cancel.set()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from agent.dialog.actions import CallAction
 from agent.errors import ConfigError
 from agent.registry import Registry
 
@@ -49,8 +50,11 @@ class Brain(abc.ABC):
         history: list[Message],
         user_text: str,
         cancel: threading.Event,
-    ) -> Iterator[str]:
-        """Stream the reply to ``user_text`` as text deltas.
+    ) -> Iterator[str | CallAction]:
+        """Stream the reply to ``user_text`` as text deltas, with any call actions among them.
+
+        A call action (:mod:`agent.dialog.actions`: transfer, send digits, hang
+        up, facts looked up) is carried out once the caller has heard the reply.
 
         ``history`` holds earlier turns (not ``user_text``).  When ``cancel``
         is set the iterator stops promptly (within one delta).  A brain that
@@ -89,7 +93,7 @@ def _create_llm(**options: Any) -> Brain:
     if facts is not None:
         options["system_prompt"] = f"{options.get('system_prompt') or GROUNDING}\n\n{facts.describe()}"
         options.setdefault("temperature", 0.0)  # the same question, the same answer
-    brain = Receptionist(LlmBrain(**options), facts, timezone=timezone)
+    brain = Receptionist(LlmBrain(**options), facts, timezone=timezone, can_transfer=True)
     brain.keep_topic_prefixes()
     return brain
 

@@ -3,10 +3,11 @@
 What must never depend on a model is decided here by rule, on the caller's
 words:
 
-- "Can I speak to someone?" -> a request for a person.  Only a brain built
-  with ``can_transfer`` (none yet: the SIP transfer is not built) says it
-  puts the caller through, also on "yes" to its offer; otherwise it says it
-  cannot.
+- "Can I speak to someone?" -> a request for a person.  A brain built with
+  ``can_transfer`` and a target says it puts the caller through, also on
+  "yes" to its offer, and asks for a blind transfer (a
+  :class:`~agent.dialog.actions.Transfer`, carried out once that is heard);
+  otherwise it says it cannot.
 - "What time is it?" / "What's the date?" -> read from the clock, in the
   facts' time zone.
 - A question about something the facts do not hold -> "I'm sorry, I don't
@@ -15,7 +16,8 @@ words:
 
 Everything else goes to the model, whose system prompt holds the facts and
 whose user turn starts with the facts of the topic asked about (and ends
-with the time, when the caller says "now" or "today").
+with the time, when the caller says "now" or "today"); the topic is
+recorded as a :class:`~agent.dialog.actions.LookUp`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 import zoneinfo
 from collections.abc import Callable, Iterator
 
+from agent.dialog.actions import CallAction, LookUp, Transfer
 from agent.dialog.base import Brain, Message
 from agent.dialog.facts import Facts
 
@@ -108,31 +111,40 @@ class Receptionist(Brain):
 
     def rule_reply(self, history: list[Message], text: str) -> str | None:
         """The reply a rule gives to ``text``, or None for the model."""
+        rule = self._rule(history, text)
+        return rule[0] if rule else None
+
+    def _rule(self, history: list[Message], text: str) -> tuple[str, bool] | None:
+        """(the rule's reply, whether it transfers the call), or None for the model."""
         offered = bool(history) and history[-1].role == "assistant" and "put you through" in history[-1].text
         if self.transfer_to and (wants_a_person(text) or (offered and says_yes(text))):
-            return f"Of course. I'll put you through to {self.transfer_who} now, please hold."
+            return f"Of course. I'll put you through to {self.transfer_who} now, please hold.", True
         if wants_a_person(text):
-            return "I'm sorry, I can't put you through to anyone from this line."
+            return "I'm sorry, I can't put you through to anyone from this line.", False
         if asks_the_time(text):
-            return f"It's {spoken_time(self.now())}."
+            return f"It's {spoken_time(self.now())}.", False
         if self.facts is not None and self.facts.unknown_words(text):
             if not self.transfer_to:
-                return DONT_KNOW
+                return DONT_KNOW, False
             misses = sum(m.role == "assistant" and m.text.startswith(DONT_KNOW) for m in history)
-            if misses >= 1:
-                return f"{DONT_KNOW} Let me put you through to {self.transfer_who}, please hold."
-            return f"{DONT_KNOW} I can put you through to {self.transfer_who}, if you like."
+            if misses >= 1:  # the second question it cannot answer: a person can
+                return f"{DONT_KNOW} Let me put you through to {self.transfer_who}, please hold.", True
+            return f"{DONT_KNOW} I can put you through to {self.transfer_who}, if you like.", False
         return None
+
+    def _topic(self, text: str) -> str | None:
+        relevant = self.facts.relevant(text, limit=1) if self.facts is not None else []
+        return relevant[0].topic if relevant else None
 
     def model_text(self, text: str) -> str:
         """The caller's words as the model sees them: with the facts they are about, and the time."""
         if self.facts is None:
             return text
-        relevant = self.facts.relevant(text, limit=1)
+        topic = self._topic(text)
         when = f" (It is {spoken_time(self.now())}.)" if _NOW.search(text) else ""
-        if not relevant:
+        if topic is None:
             return f"{text.strip()}{when}"
-        return f"{_topic_note(self.facts, relevant[0].topic)}{text.strip()}{when}"
+        return f"{_topic_note(self.facts, topic)}{text.strip()}{when}"
 
     def keep_topic_prefixes(self) -> None:
         """Let the model evaluate, once, the start of a turn for each topic of the facts."""
@@ -143,11 +155,17 @@ class Receptionist(Brain):
         keep(notes)  # a call without a greeting
         keep(notes, [Message("assistant", self.greeting() or "")])  # the first turn after this greeting
 
-    def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
-        answer = self.rule_reply(history, user_text)
-        if answer is not None:
-            yield answer
+    def reply(self, history: list[Message], user_text: str,
+              cancel: threading.Event) -> Iterator[str | CallAction]:
+        rule = self._rule(history, user_text)
+        if rule is not None:
+            yield rule[0]
+            if rule[1]:
+                yield Transfer(self.transfer_to, self.transfer_who)
             return
+        topic = self._topic(user_text)
+        if self.facts is not None and topic is not None:
+            yield LookUp(topic, tuple(fact.line() for fact in self.facts.facts if fact.topic == topic))
         yield from self.inner.reply(history, self.model_text(user_text), cancel)
 
     def prepare(self, history: list[Message]) -> None:

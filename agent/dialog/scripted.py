@@ -11,6 +11,12 @@ Script format (see ``default_script.toml`` for a commented example)::
     [[rule]]
     pattern = 'weather'                 # searched case-insensitively
     reply = "It is sunny."
+    [[rule]]
+    pattern = 'front desk'
+    reply = "Putting you through."
+    transfer = "sip:desk@pbx.example.com"   # optional actions, once the reply is heard:
+    # digits = "1234#"                    #   send DTMF, transfer (REFER), hang up
+    # hangup = true
 
 The first matching rule wins.  Replies are streamed word by word (no sleeps)
 so the chunker and streaming TTS path is exercised exactly as with an LLM.
@@ -29,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.dialog.actions import CallAction, HangUp, SendDigits, Transfer
 from agent.dialog.base import Brain, Message
 from agent.errors import ConfigError
 
@@ -40,7 +47,7 @@ DEFAULT_SCRIPT_NAME = "default_script.toml"
 _DEFAULT_FALLBACK = "You said: {text}."
 _DEFAULT_EMPTY_REPLY = "Sorry, I did not catch that."
 _TOP_KEYS = {"greeting", "fallback", "empty_reply", "goodbye", "rule"}
-_RULE_KEYS = {"pattern", "reply", "replies"}
+_RULE_KEYS = {"pattern", "reply", "replies", "transfer", "digits", "hangup"}
 _WORD_RE = re.compile(r"\S+\s*")
 
 
@@ -54,6 +61,8 @@ class Rule:
     pattern: re.Pattern[str]
     reply: str
     replies: tuple[str, ...] = ()
+    actions: tuple[CallAction, ...] = ()
+    """Carried out once the reply is heard (keys ``transfer``, ``digits``, ``hangup``)."""
 
 
 @dataclass(frozen=True)
@@ -90,12 +99,33 @@ def _rule(data: Any, source: str, where: str) -> Rule:
         compiled = re.compile(pattern, re.IGNORECASE)
     except re.error as error:
         raise _fail(source, f"{where}.pattern {pattern!r} is not a valid regex ({error})") from None
+    actions = _actions(data, source, where)
     if "replies" in data:
         replies = data["replies"]
         if not isinstance(replies, list) or not replies or not all(isinstance(r, str) for r in replies):
             raise _fail(source, f"{where}.replies must be a non-empty list of strings")
-        return Rule(compiled, replies[0], tuple(replies))
-    return Rule(compiled, _string(data, "reply", source, f"{where}."))
+        return Rule(compiled, replies[0], tuple(replies), actions)
+    return Rule(compiled, _string(data, "reply", source, f"{where}."), actions=actions)
+
+
+def _actions(data: dict[str, Any], source: str, where: str) -> tuple[CallAction, ...]:
+    actions: list[CallAction] = []
+    if "digits" in data:
+        try:
+            actions.append(SendDigits(_string(data, "digits", source, f"{where}.")))
+        except ValueError as error:
+            raise _fail(source, f"{where}.digits: {error}") from None
+    if "transfer" in data:
+        target = _string(data, "transfer", source, f"{where}.")
+        if not target.startswith(("sip:", "sips:")):
+            raise _fail(source, f"{where}.transfer must be a SIP URI (sip:user@host), not {target!r}")
+        actions.append(Transfer(target))
+    if "hangup" in data:
+        if not isinstance(data["hangup"], bool):
+            raise _fail(source, f"{where}.hangup must be true or false")
+        if data["hangup"]:
+            actions.append(HangUp("the script hung up"))
+    return tuple(actions)
 
 
 def parse_script(text: str, source: str = "<string>") -> Script:
@@ -184,26 +214,33 @@ class ScriptedBrain(Brain):
 
     def answer(self, user_text: str) -> str:
         """The whole reply to ``user_text`` (placeholders filled in)."""
+        return self._answer(user_text)[0]
+
+    def _answer(self, user_text: str) -> tuple[str, tuple[CallAction, ...]]:
         text = user_text.strip()
         if not text:
-            return self.script.empty_reply
+            return self.script.empty_reply, ()
+        actions: tuple[CallAction, ...] = ()
         if self.is_goodbye(text):
             assert self.script.goodbye is not None
             template = self.script.goodbye.reply
         else:
             rule = next((r for r in self.script.rules if r.pattern.search(text)), None)
             template = self._pick(rule) if rule is not None else self.script.fallback
+            actions = rule.actions if rule is not None else ()
         spoken = text.rstrip(".!?")
-        return template.replace("{time}", self._clock_text()).replace("{text}", spoken)
+        return template.replace("{time}", self._clock_text()).replace("{text}", spoken), actions
 
     def reply(
         self,
         history: list[Message],
         user_text: str,
         cancel: threading.Event,
-    ) -> Iterator[str]:
-        """Stream :meth:`answer` word by word (each word keeps its trailing space)."""
-        for match in _WORD_RE.finditer(self.answer(user_text)):
+    ) -> Iterator[str | CallAction]:
+        """Stream :meth:`answer` word by word (each word keeps its trailing space), then the rule's actions."""
+        text, actions = self._answer(user_text)
+        for match in _WORD_RE.finditer(text):
             if cancel.is_set():
                 return
             yield match.group()
+        yield from actions

@@ -3,7 +3,9 @@
 For each :class:`~agent.frames.ReplyRequest` it streams the brain's reply
 through the :class:`~agent.dialog.chunker.Chunker`: every delta goes to the
 conductor as a :class:`~agent.frames.TextDelta`, every chunk to the TTS stage
-(and the conductor) as a :class:`~agent.frames.TextChunk`, and the end as a
+(and the conductor) as a :class:`~agent.frames.TextChunk`, every call action
+(:mod:`agent.dialog.actions`) to the conductor as an
+:class:`~agent.frames.ActionRequested`, and the end as a
 :class:`~agent.frames.ReplyGenerated`.  It asks the brain for the next delta
 only when the :class:`~agent.dialog.pacer.Pacer` allows it (backpressure), and
 stops within one delta when the request's ``cancel`` is set.
@@ -14,10 +16,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from agent.dialog.actions import CALL_ACTIONS
 from agent.dialog.base import Brain
 from agent.dialog.chunker import Chunker
 from agent.dialog.pacer import MAX_HOLD_SECS, Pacer
-from agent.frames import Frame, ReplyGenerated, ReplyRequest, StageFailed, TextChunk, TextDelta
+from agent.frames import ActionRequested, Frame, ReplyGenerated, ReplyRequest, StageFailed, TextChunk, TextDelta
 from agent.worker import Inbox, Worker
 
 __all__ = ["DialogStage"]
@@ -63,6 +66,9 @@ class DialogStage(Worker):
         for delta in self.brain.reply(list(job.history), job.text, job.cancel):
             if job.cancel.is_set() or self.stopping:
                 break
+            if isinstance(delta, CALL_ACTIONS):
+                self._to_conductor(ActionRequested(job.reply, delta))
+                continue
             self._to_conductor(TextDelta(job.reply, delta))
             parts.append(delta)
             self._send_all(job, chunker, chunker.push(delta), pacing)

@@ -1,4 +1,10 @@
-"""One SIP call: answer, connect its audio to a media port, report its life in one line."""
+"""One SIP call: answer, connect its audio to a media port, carry out call actions, report its life in one line.
+
+Call actions come from the call's pipeline through the SIP thread: a blind
+transfer sends REFER and waits for the NOTIFY that ends it (or
+``TRANSFER_TIMEOUT_SECS``); DTMF goes out as RFC 4733 telephone events.  How
+each ended goes back to the pipeline as an :class:`~agent.frames.ActionResult`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ from collections.abc import Callable
 
 import pjsua2 as pj
 
-from ..frames import AudioChunk, DtmfEvent
+from ..dialog.actions import SendDigits, Transfer
+from ..frames import ActionResult, AudioChunk, DtmfEvent
 from ..media.playout import PlayoutBuffer
 from ..media.port import CallMediaPort
 from ..session import CallSession
@@ -18,6 +25,9 @@ from ..session import CallSession
 __all__ = ["AgentCall"]
 
 log = logging.getLogger(__name__)
+
+TRANSFER_TIMEOUT_SECS = 30.0
+"""A transfer whose outcome is not known by then has failed (the caller is told, the call goes on)."""
 
 
 class AgentCall(pj.Call):
@@ -32,6 +42,7 @@ class AgentCall(pj.Call):
         on_media_ready: Callable[[AgentCall], None],
         on_ended: Callable[[AgentCall, str], None],
         request_hangup: Callable[[int, str], None],
+        request_action: Callable[[int, object], None],
         acquire_port: Callable[[], CallMediaPort],
     ) -> None:
         super().__init__(account, call_id)
@@ -53,9 +64,11 @@ class AgentCall(pj.Call):
         self._on_media_ready = on_media_ready
         self._on_ended = on_ended
         self.rx: queue.SimpleQueue[AudioChunk | None] = queue.SimpleQueue()
-        self.session = CallSession(
-            str(number), remote, self.rx, self.playout, functools.partial(request_hangup, number)
-        )
+        self.session = CallSession(str(number), remote, self.rx, self.playout,
+                                   functools.partial(request_hangup, number),
+                                   functools.partial(request_action, number))
+        self.transfer: Transfer | None = None
+        self.t_transfer = 0.0
 
     # -- actions (main thread) ---------------------------------------
     def answer_with(self, code: int) -> None:
@@ -75,7 +88,58 @@ class AgentCall(pj.Call):
         except pj.Error as exc:
             log.debug("call %d: hangup: %s", self.number, exc.reason)
 
+    def carry_out(self, action: object) -> None:
+        """A call action asked for by the pipeline."""
+        if isinstance(action, Transfer):
+            self._transfer(action)
+        elif isinstance(action, SendDigits):
+            self._send_digits(action)
+
+    def _transfer(self, action: Transfer) -> None:
+        if self.transfer is not None:
+            self.session.events.put(ActionResult(action, False, "a transfer is already under way"))
+            return
+        self.transfer, self.t_transfer = action, time.monotonic()
+        log.info("call %d: transferring to %s (REFER)", self.number, action.target)
+        try:
+            self.xfer(action.target, pj.CallOpParam(True))
+        except pj.Error as exc:
+            self._transfer_done(False, f"REFER not sent: {exc.reason}")
+
+    def _transfer_done(self, ok: bool, detail: str) -> None:
+        action, self.transfer = self.transfer, None
+        if action is not None:
+            self.session.events.put(ActionResult(action, ok, detail))
+
+    def check_transfer(self, now: float) -> None:
+        """From the main loop: a transfer with no outcome after ``TRANSFER_TIMEOUT_SECS`` has failed."""
+        if self.transfer is not None and now - self.t_transfer >= TRANSFER_TIMEOUT_SECS:
+            log.warning("call %d: transfer to %s: no outcome within %.0f s", self.number, self.transfer.target,
+                        TRANSFER_TIMEOUT_SECS)
+            self._transfer_done(False, f"no outcome within {TRANSFER_TIMEOUT_SECS:.0f} s")
+
+    def _send_digits(self, action: SendDigits) -> None:
+        try:
+            self.dialDtmf(action.digits)  # RFC 4733 telephone events
+        except pj.Error as exc:
+            log.warning("call %d: DTMF %s not sent: %s", self.number, action.digits, exc.reason)
+            self.session.events.put(ActionResult(action, False, exc.reason))
+            return
+        log.info("call %d: sent DTMF %s", self.number, action.digits)
+        self.session.events.put(ActionResult(action, True, "sent"))
+
     # -- pjsua2 callbacks (main thread) ------------------------------
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        """The REFER's answer, then the NOTIFYs that report the transferred call's progress."""
+        try:
+            code, reason, final = int(prm.statusCode), str(prm.reason), bool(prm.finalNotify)
+            log.info("call %d: transfer: %d %s%s", self.number, code, reason, " (final)" if final else "")
+            if final or code >= 300:
+                prm.cont = False
+                self._transfer_done(final and code // 100 == 2, f"{code} {reason}".strip())
+        except Exception:
+            log.exception("call %d: transfer status callback failed", self.number)
+
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
             info = self.getInfo()

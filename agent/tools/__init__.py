@@ -75,7 +75,10 @@ def _add_caller_parser(sub: Any) -> None:
     p.add_argument("--dtmf", default="", metavar="DIGITS", help="RFC 2833 digits to send after 0.3 s")
     p.add_argument("--steps", metavar="JSON", help='a spoken script instead of --play: a JSON list of steps '
                    '{"say": TEXT}, {"play": WAV}, {"wait_audio": SECS}, {"wait_quiet": SECS}, {"sleep": SECS}, '
-                   '{"hangup": true}; what happened is in the "events" of the result')
+                   '{"dtmf": DIGITS}, {"wait_transfer": SECS}, {"hangup": true}; what happened (also DTMF '
+                   'received and transfers) is in the "events" of the result')
+    p.add_argument("--refuse-transfer", action="store_true",
+                   help="answer the agent's REFER with 603 Decline (default: call the transfer target)")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="calls to place one after another "
                    "(default: 1); one JSON line each")
     p.set_defaults(func=_command("agent.tools.call:run_caller_cli"))

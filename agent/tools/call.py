@@ -22,7 +22,7 @@ from ..frames import FRAME_SAMPLES, SAMPLE_RATE
 from ..records import read_wav
 from .caller import Caller, CallerResult
 
-__all__ = ["run_caller_cli", "run_steps"]
+__all__ = ["run_caller_cli", "run_steps", "spoken_steps"]
 
 
 def _load_audio(spec: str) -> np.ndarray:
@@ -52,12 +52,14 @@ def run_caller_cli(args: argparse.Namespace) -> int:
         raise ConfigError("--repeat must be at least 1 and --duration positive")
     audio = _load_audio(args.play)
     codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
-    caller = Caller(bind=args.bind, codecs=codecs)
+    # synthesised before any call: no heavy work while a call is up
+    steps = spoken_steps(_parse_steps(args.steps)) if args.steps else None
+    caller = Caller(bind=args.bind, codecs=codecs, refuse_transfers=args.refuse_transfer)
     caller.start()
     results = []
     try:
         for _ in range(args.repeat):
-            results.append(_one_call(caller, args, audio))
+            results.append(_one_call(caller, args, audio, steps))
     finally:
         caller.shutdown()
     for result in results:
@@ -65,11 +67,12 @@ def run_caller_cli(args: argparse.Namespace) -> int:
     return 0 if all(r.status // 100 == 2 for r in results) else 1
 
 
-def _one_call(caller: Caller, args: argparse.Namespace, audio: np.ndarray) -> CallerResult:
+def _one_call(caller: Caller, args: argparse.Namespace, audio: np.ndarray,
+              steps: list[dict[str, Any]] | None) -> CallerResult:
     caller.reset()
-    if args.steps:
+    if steps is not None:
         if caller.dial(args.uri):
-            run_steps(caller, json.loads(args.steps))
+            run_steps(caller, steps)
         return caller.end_call()
     if caller.dial(args.uri):
         n = int(args.duration * SAMPLE_RATE) // FRAME_SAMPLES * FRAME_SAMPLES
@@ -85,18 +88,51 @@ def _one_call(caller: Caller, args: argparse.Namespace, audio: np.ndarray) -> Ca
     return caller.end_call()
 
 
-def run_steps(caller: Caller, steps: list[dict[str, Any]]) -> None:
-    """Play a spoken script; each step's outcome is appended to ``caller.result.events``."""
+STEP_KINDS = ("say", "play", "wait_audio", "wait_quiet", "wait_transfer", "sleep", "hangup", "dtmf")
+
+
+def _parse_steps(text: str) -> list[dict[str, Any]]:
+    """``--steps`` JSON -> its list of steps, or a ConfigError that says what is wrong."""
+    try:
+        steps = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"bad --steps JSON: {exc.msg} at character {exc.pos}") from None
+    if not isinstance(steps, list) or not all(isinstance(step, dict) for step in steps):
+        raise ConfigError("bad --steps: expected a JSON list of objects such as {\"say\": \"Hello\"}")
+    for step in steps:
+        if not any(kind in step for kind in STEP_KINDS):
+            raise ConfigError(f"bad --steps step {json.dumps(step)}: it needs one of {', '.join(STEP_KINDS)}")
+    return steps
+
+
+def spoken_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steps with the audio of each ``say`` and ``play`` step ready (key ``audio``).
+
+    Piper (a steady voice: the same words always sound the same, so a run can be
+    repeated) and file reading run here, before the call, so that neither
+    competes with the media clock while the call is up.
+    """
     from ..tts.base import create_tts
 
-    # the same words always sound the same: a run can be repeated
     voice = create_tts("piper", steady=True) if any("say" in step for step in steps) else None
+    ready = []
+    for step in steps:
+        if "say" in step and voice is not None:
+            step = {**step, "audio": voice.synthesize(str(step["say"]))}
+        elif "play" in step:
+            step = {**step, "audio": _load_audio(str(step["play"]))}
+        ready.append(step)
+    return ready
+
+
+def run_steps(caller: Caller, steps: list[dict[str, Any]]) -> None:
+    """Play a spoken script (from :func:`spoken_steps`); each step's outcome goes to ``caller.result.events``."""
     events = caller.result.events
     t_mark = time.monotonic()
     for step in steps:
         now = time.monotonic()
-        if ("say" in step and voice is not None) or "play" in step:
-            audio = voice.synthesize(str(step["say"])) if "say" in step and voice else _load_audio(str(step["play"]))
+        if "audio" in step:
+            audio = step["audio"]
             t_start = time.monotonic() + caller.playout.pending_frames * 0.02
             t_mark = caller.say(audio)
             events.append({"say": step.get("say", step.get("play")), "t_start": t_start, "t_end": t_mark})
@@ -109,6 +145,14 @@ def run_steps(caller: Caller, steps: list[dict[str, Any]]) -> None:
         elif "sleep" in step:
             caller.pump(float(step["sleep"]))
             events.append({"slept": step["sleep"], "t": now})
+        elif "wait_transfer" in step:  # the agent's REFER: until the call to its target is up
+            t = caller.wait_transferred(float(step["wait_transfer"]))
+            t_mark = t or t_mark
+            events.append({"transfer_up": t, "t": time.monotonic()})
+        elif "dtmf" in step:
+            caller.send_dtmf(str(step["dtmf"]))
+            t_mark = time.monotonic() + 0.2 * len(str(step["dtmf"]))  # (each digit takes ~0.2 s to send)
+            events.append({"dtmf": step["dtmf"], "t": now})
         elif step.get("hangup"):
             caller.hangup()
             events.append({"hangup": now})

@@ -123,14 +123,28 @@ class VoicedIndex:
 
 
 class _OutgoingCall(pj.Call):
-    def __init__(self, account: pj.Account, on_media: Any) -> None:
-        super().__init__(account)
+    def __init__(self, caller: Caller, call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        assert caller.account is not None
+        super().__init__(caller.account, call_id)
         self.state = "calling"
         self.status = 0
         self.reason = ""
         self.codec = ""
         self.t_confirmed = 0.0
-        self._on_media = on_media
+        self._caller = caller
+
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        """REFER from the agent: call the target (a new call), unless told to refuse transfers."""
+        try:
+            self._caller.transfer_requested(prm)
+        except Exception:
+            log.exception("caller: transfer request callback failed")
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        try:
+            self._caller.result.events.append({"dtmf_received": str(prm.digit), "t": time.monotonic()})
+        except Exception:
+            log.exception("caller: DTMF callback failed")
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
@@ -139,6 +153,7 @@ class _OutgoingCall(pj.Call):
             if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
                 self.state = "confirmed"
                 self.t_confirmed = time.monotonic()
+                self._caller.confirmed(self)
             elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 self.state = "disconnected"
         except Exception:
@@ -151,7 +166,7 @@ class _OutgoingCall(pj.Call):
                 if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                     stream = self.getStreamInfo(idx)
                     self.codec = f"{stream.codecName}/{stream.codecClockRate}"
-                    self._on_media(self.getAudioMedia(idx))
+                    self._caller._on_media(self.getAudioMedia(idx))
                     return
         except Exception:
             log.exception("caller: media callback failed")
@@ -177,7 +192,8 @@ class CallerResult:
 class Caller:
     """One pjsua2 user agent that places a single call (main thread only)."""
 
-    def __init__(self, bind: str = "127.0.0.1", codecs: list[str] | None = None, user: str = "caller") -> None:
+    def __init__(self, bind: str = "127.0.0.1", codecs: list[str] | None = None, user: str = "caller",
+                 refuse_transfers: bool = False) -> None:
         cfg = SipConfig(user=user, bind=bind, port=0, register=False, codecs=codecs or ["G722", "PCMU", "PCMA"],
                         rtp_port_min=42000, rtp_port_max=42999)
         self.endpoint = SipEndpoint(cfg, "warning")
@@ -189,6 +205,11 @@ class Caller:
         self.result = CallerResult()
         self._t_invite = 0.0
         self._spare: _RecordingPort | None = None
+        self.refuse_transfers = refuse_transfers
+        self._transfers: list[_OutgoingCall] = []
+        """Calls placed on the agent's REFER, until one is confirmed; then the call is that one."""
+        self._gone: list[_OutgoingCall] = []
+        """Calls replaced by a transfer (kept: a Call must not be collected on a pjsua thread)."""
 
     def start(self) -> None:
         # As in the agent: a frame callback waiting on the GIL delays the arrival stamps.
@@ -208,7 +229,7 @@ class Caller:
     def dial(self, uri: str, timeout: float = 10.0) -> bool:
         """Call ``uri``; True once the call is confirmed with media."""
         assert self.account is not None
-        self.call = _OutgoingCall(self.account, self._on_media)
+        self.call = _OutgoingCall(self)
         self._t_invite = time.monotonic()
         self.call.makeCall(uri, pj.CallOpParam(True))
         self.pump_until(lambda: self.call is not None and (self.call.state != "calling" and self.port is not None
@@ -223,7 +244,42 @@ class Caller:
 
     @property
     def connected(self) -> bool:
-        return self.call is not None and self.call.state == "confirmed"
+        """In a call: the one dialled, or the one a transfer is placing."""
+        if self.call is not None and self.call.state == "confirmed":
+            return True
+        return any(call.state == "calling" for call in self._transfers)
+
+    # -- transfers (the agent's REFER) -----------------------------------
+    def transfer_requested(self, prm: pj.OnCallTransferRequestParam) -> None:
+        """REFER: place the new call (pjsua sends the NOTIFYs), or refuse with 603."""
+        event: dict[str, Any] = {"transfer_request": str(prm.dstUri), "t": time.monotonic()}
+        self.result.events.append(event)
+        if self.refuse_transfers:
+            prm.statusCode = 603
+            event["refused"] = True
+            return
+        call = _OutgoingCall(self)
+        self._transfers.append(call)
+        prm.newCall = call
+
+    def wait_transferred(self, timeout: float) -> float | None:
+        """Pump until a transfer placed a call that is up; when it came up (None: no transfer in time)."""
+        def moved() -> bool:
+            return any(e.get("transferred") for e in self.result.events)
+
+        if not self.pump_until(moved, timeout):
+            return None
+        return float(next(e["t"] for e in self.result.events if e.get("transferred")))
+
+    def confirmed(self, call: _OutgoingCall) -> None:
+        """A call is up: if a transfer placed it, it is the call from now on."""
+        if call not in self._transfers:
+            return
+        self._transfers.remove(call)
+        if self.call is not None:
+            self._gone.append(self.call)
+        self.call = call
+        self.result.events.append({"transferred": True, "t": call.t_confirmed, "status": call.status})
 
     def pump(self, secs: float) -> None:
         self.pump_until(lambda: False, secs)
@@ -302,6 +358,10 @@ class Caller:
 
     def end_call(self) -> CallerResult:
         """Hang up if needed, release the call and its port, return the result."""
+        for call in self._transfers:  # transfers still being placed
+            if call.state != "disconnected":
+                call.hangup(pj.CallOpParam(True))
+        self.pump_until(lambda: all(call.state == "disconnected" for call in self._transfers), 2.0)
         if self.call is not None:
             self.hangup()
             self.result.duration_secs = (time.monotonic() - self.call.t_confirmed) if self.call.t_confirmed else 0.0
@@ -313,6 +373,7 @@ class Caller:
             self._spare = self.port
         self.call = None
         self.port = None
+        self._transfers, self._gone = [], []
         return self.result
 
     def shutdown(self) -> None:

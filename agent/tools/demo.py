@@ -64,7 +64,7 @@ def _converse(uri: str, questions: list[str], spoken: list[Any]) -> tuple[dict[s
     """Call ``uri``, ask each question, time the answers; the call's result and the turns (None: no call)."""
     from .caller import Caller
 
-    caller = Caller()
+    caller = Caller(refuse_transfers=True)  # no one to put the caller through to on loopback
     caller.start()
     turns: list[dict[str, Any]] = []
     try:

@@ -13,8 +13,8 @@ from typing import Any
 from agent.frames import Frame, PlayoutProgress, SpeechChunk
 
 __all__ = [
-    "Action", "CancelReply", "EndCall", "Greet", "HoldPlayout", "Play", "PlayoutCleared", "Prepare", "ResumePlayout",
-    "StartReply", "Interrupt", "WriteTimeline", "WriteTranscript",
+    "Action", "CancelReply", "CarryOut", "EndCall", "Greet", "HoldPlayout", "Play", "PlayoutCleared", "Prepare",
+    "ResumePlayout", "StartReply", "Interrupt", "WriteAction", "WriteTimeline", "WriteTranscript",
 ]
 
 
@@ -95,12 +95,27 @@ class WriteTranscript:
 
 
 @dataclass(frozen=True)
+class CarryOut:
+    """Carry out a call action (:mod:`agent.dialog.actions`) the caller has heard announced."""
+
+    action: Any
+
+
+@dataclass(frozen=True)
+class WriteAction:
+    """Write a call action (its record, with ``t``) to the call's transcript."""
+
+    record: dict[str, Any]
+    t: float
+
+
+@dataclass(frozen=True)
 class WriteTimeline:
     record: dict[str, Any]
 
 
 Action = (StartReply | Greet | CancelReply | Play | HoldPlayout | ResumePlayout | Interrupt | Prepare | EndCall
-          | WriteTranscript | WriteTimeline)
+          | CarryOut | WriteAction | WriteTranscript | WriteTimeline)
 
 
 @dataclass(frozen=True)

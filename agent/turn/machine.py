@@ -5,7 +5,9 @@
         +--final--> thinking --audio queued--> speaking --all heard--> listening
                                                    |  \\__ goodbye said: goodbye (hang up)
                                                    +--caller talks over it--> paused --words--> interrupted
-                                                                                \\__ "mm-hmm", a cough: speaking
+                                                   |                            \\__ "mm-hmm", a cough: speaking
+                                                   +--all heard, it asked for a transfer--> transferring
+                                                          --NOTIFY 2xx--> ended  \\__ refused, timed out: listening
 
 A run of the caller's speech over the agent pauses its audio at once (after
 ``barge_in_ms``); their words then decide.  A real word, or ``confirm_ms`` of
@@ -14,6 +16,11 @@ interrupts the reply; a backchannel ("mm-hmm", "okay") or a sound with no
 words resumes it where it stopped.  ``confirm_ms`` 0 stops
 the reply at ``barge_in_ms`` without waiting for words.
 
+A reply's call actions (:mod:`agent.dialog.actions`) are carried out once
+the caller has heard it all; a reply the caller talked over loses them.  DTMF
+digits the caller keys become a turn of their own at ``#`` or after
+``digits_secs`` without another (``#`` alone ends the call).
+
 No threads, no clock reads of its own (``clock`` is injected), no I/O: the
 conductor feeds it frames and carries out the actions it returns.  What the
 caller heard comes from playout-progress frames.
@@ -21,13 +28,14 @@ caller heard comes from playout-progress frames.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.dialog.base import Message
 from agent.frames import (
+    ActionRequested,
+    ActionResult,
     DtmfEvent,
     FinalTranscript,
     Frame,
@@ -44,6 +52,7 @@ from agent.frames import (
     TextDelta,
 )
 from agent.timeline import TurnTimeline
+from agent.turn.acting import Acting
 from agent.turn.actions import (
     Action,
     CancelReply,
@@ -60,28 +69,11 @@ from agent.turn.actions import (
 )
 from agent.turn.backchannel import asks_to_stop, is_backchannel
 from agent.turn.reply import Reply
+from agent.turn.state import IDLE, SPECULATIVE, TRANSFER_FAILED, State
 
-__all__ = ["State", "TurnConfig", "TurnMachine"]
+__all__ = ["State", "TRANSFER_FAILED", "TurnConfig", "TurnMachine"]
 
 log = logging.getLogger(__name__)
-
-
-class State(enum.Enum):
-    LISTENING = "listening"
-    SPECULATING = "speculating"
-    HELD = "held"
-    THINKING = "thinking"
-    SPEAKING = "speaking"
-    PAUSED = "paused"
-    INTERRUPTED = "interrupted"
-    DISCARDED = "discarded"
-    GOODBYE = "goodbye"
-    ENDED = "ended"
-
-
-IDLE = (State.LISTENING, State.INTERRUPTED, State.DISCARDED)
-"""States in which the caller's next words start a turn."""
-SPECULATIVE = (State.SPECULATING, State.HELD)
 
 
 @dataclass(frozen=True)
@@ -94,11 +86,13 @@ class TurnConfig:
     stop_confidence: float = 0.6
     """The bar for words that ask the agent to stop ("Stop.", "Wait."): short, so Whisper scores them lower."""
     speculate: bool = True
+    digits_secs: float = 3.0
+    """Keyed digits become a turn this long after the last one (or at ``#``)."""
     name: str = "call"
     is_goodbye: Callable[[str], bool] = lambda _text: False
 
 
-class TurnMachine:
+class TurnMachine(Acting):
     """One call's turn-taking (see the module docstring)."""
 
     def __init__(self, cfg: TurnConfig, clock: Callable[[], float]) -> None:
@@ -115,6 +109,8 @@ class TurnMachine:
         """How long the caller had spoken when their sound paused the reply (0: it did not)."""
         self._after_clear: FinalTranscript | None = None
         """The final transcript whose words interrupted the reply: the next turn, once it is cleared."""
+        self._digits, self._t_digit = "", 0.0
+        """DTMF digits keyed so far, and when the last one came."""
 
     # -- entry points -------------------------------------------------
     def greet(self, text: str) -> list[Action]:
@@ -159,9 +155,13 @@ class TurnMachine:
                     return self._maybe_finish()
             case PlayoutCleared():
                 return self._cleared(frame)
-            case DtmfEvent() if frame.digit == "#":
-                log.info("%s: caller pressed #: hanging up", self.cfg.name)
-                return [EndCall("caller pressed #")]
+            case ActionRequested():
+                if reply := self._current(frame.reply):
+                    reply.actions.append(frame.action)
+            case ActionResult():
+                return self._action_done(frame)
+            case DtmfEvent():
+                return self._digit(frame)
             case Hangup():
                 return self._hangup(frame)
             case StageFailed():
@@ -242,6 +242,9 @@ class TurnMachine:
     def _final(self, frame: FinalTranscript) -> list[Action]:
         actions: list[Action] = []
         if self.state in (State.GOODBYE, State.ENDED):
+            return actions
+        if self.state is State.TRANSFERRING:
+            log.info("%s: caller: %s (during the transfer: not a turn)", self.cfg.name, frame.text.strip())
             return actions
         if self._over_reply() and frame.text.strip():
             return self._heard_over_reply(frame.text, frame.confidence, frame)
@@ -340,6 +343,10 @@ class TurnMachine:
         if self._ended:
             return actions
         actions.append(Prepare(tuple(self.history)))
+        if reply.actions:
+            actions += self._carry_out(reply, interrupted)
+            if self.state in (State.TRANSFERRING, State.GOODBYE):
+                return actions
         if reply.goodbye and not interrupted:
             log.info("%s: goodbye said: hanging up", self.cfg.name)
             self.state = State.GOODBYE

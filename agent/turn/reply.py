@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
+from agent.dialog.actions import action_record
 from agent.frames import FinalTranscript, PlayoutProgress, SpeechChunk, TextChunk, TextDelta
 from agent.timeline import TurnTimeline
 from agent.turn.actions import Action, WriteTimeline, WriteTranscript
@@ -36,6 +38,8 @@ class Reply:
     chunks: dict[int, str] = field(default_factory=dict)
     progress: dict[int, PlayoutProgress] = field(default_factory=dict)
     held: list[SpeechChunk] = field(default_factory=list)
+    actions: list[Any] = field(default_factory=list)
+    """Its call actions (:mod:`agent.dialog.actions`), carried out once it is heard."""
 
     # -- what happened ------------------------------------------------------
     def first_token(self, frame: TextDelta) -> None:
@@ -106,6 +110,7 @@ class Reply:
         if self.timeline is not None:
             first = self.progress.get(min(self.progress)) if self.progress else None
             self.timeline.t_first_audio_out = first.t_first_out if first else 0.0
+            self.timeline.actions = [action_record(action) for action in self.actions]
             log.info("%s: %s", name, self.timeline.summary())
             actions.append(WriteTimeline(self.timeline.record()))
         if self.timeline is not None or interrupted:

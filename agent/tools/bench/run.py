@@ -84,7 +84,8 @@ class Bench:
         self.agent_args = agent_args or []
         self.voice = voice
         self.progress = progress
-        self.caller = Caller(codecs=["G722", "PCMU"])  # the agent picks (--codecs)
+        # the agent picks the codec (--codecs); no transfer target on loopback: REFER gets 603
+        self.caller = Caller(codecs=["G722", "PCMU"], refuse_transfers=True)
         self.caller.start()
         self.turns: list[Turn] = []
         self._audio: dict[str, np.ndarray] = {}
