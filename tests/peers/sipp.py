@@ -26,7 +26,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -76,13 +76,16 @@ class SippResult:
                 f"--- last messages ---\n{tail or '(none)'}")
 
 
-def free_media_port() -> int:
-    """A free even port P with P+2 free too: sipp binds both (audio, video)."""
+def free_media_port(avoid: Collection[int] = ()) -> int:
+    """A free even port P with P+2 free too: sipp binds both (audio, video).
+
+    ``avoid``: ports picked already but not bound yet (the OS may hand the same free port out twice).
+    """
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as audio:
             audio.bind((LOCAL_IP, 0))
             port: int = audio.getsockname()[1]
-            if port % 2 or port > 65533:
+            if port % 2 or port > 65533 or any(port <= taken <= port + 3 for taken in avoid):
                 continue
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as video:
                 try:
@@ -116,8 +119,10 @@ class Sipp:
         self.remote = remote
         self.service = service
         self.local_port = local_port or free_udp_port()
-        self.media_port = media_port or free_media_port()
+        self.media_port = media_port or free_media_port(avoid={self.local_port})
         self.control_port = free_udp_port("0.0.0.0")  # sipp binds it on all addresses
+        while self.control_port in (self.local_port, *range(self.media_port, self.media_port + 4)):
+            self.control_port = free_udp_port("0.0.0.0")
         self.keys = dict(keys or {})
         self.auth = auth
         self.timeout = timeout
