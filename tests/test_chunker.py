@@ -152,3 +152,20 @@ def test_token_sized_deltas_give_the_same_chunks() -> None:
 def test_bad_options() -> None:
     with pytest.raises(ValueError):
         Chunker(min_first_words=0)
+
+
+def test_the_first_chunk_may_end_before_a_word_that_starts_a_phrase() -> None:
+    text = "The restaurant is open from 12 noon to 10:30 pm. It is open from noon on Sunday."
+    assert chunks(text, phrase_words=3) == ["The restaurant is open", "from 12 noon to 10:30 pm.",
+                                            "It is open from noon on Sunday."]
+    assert chunks("We open at noon.", phrase_words=3) == ["We open at noon."]  # too few words before "at"
+    assert chunks("I would like to book it.", phrase_words=3) == ["I would like to book it."]  # not "to"
+    assert chunks(text) == ["The restaurant is open from 12 noon to", "10:30 pm.", "It is open from noon on Sunday."]
+
+
+def test_a_phrase_cut_waits_for_the_whole_next_word() -> None:
+    chunker = Chunker(phrase_words=3)
+    assert chunker.push("The room seats twenty fo") == []  # "fo" may yet be "for"
+    assert chunker.push("rty people") == []
+    assert chunker.push(" for events.") == ["The room seats twenty forty people"]
+    assert chunker.flush() == ["for events."]

@@ -168,13 +168,13 @@ def test_a_named_model_whose_checksum_fails_is_one_line_and_exit_2(tmp_path: Pat
 
     monkeypatch.setattr(models, "MODELS_DIR", tmp_path)
     (tmp_path / "llm").mkdir()
-    info = models.LLM_MODELS["qwen-1.5b"]
+    info = models.LLM_MODELS["qwen-0.5b"]  # (not the default: its own get-models command)
     (tmp_path / info.local_file).write_bytes(b"GGUF not the model")
     (tmp_path / "SHA256SUMS").write_text(f"{'0' * 64}  {info.local_file}\n")
-    with pytest.raises(models.ModelError, match="is corrupt.*get-models --llm qwen-1.5b"):
-        models.resolve_llm("qwen-1.5b")
+    with pytest.raises(models.ModelError, match="is corrupt.*get-models --llm qwen-0.5b"):
+        models.resolve_llm("qwen-0.5b")
     (tmp_path / info.local_file).unlink()
-    with pytest.raises(models.ModelError, match="not found.*get-models --llm qwen-1.5b"):
-        models.resolve_llm("qwen-1.5b")
+    with pytest.raises(models.ModelError, match="not found.*get-models --llm qwen-0.5b"):
+        models.resolve_llm("qwen-0.5b")
     result = _run("--brain", "llm", "--llm-model", "qwen-9b")
     assert result.returncode == 2 and "LLM model not found: qwen-9b" in result.stderr, result.stderr

@@ -2,7 +2,10 @@
 
 The first chunk of a reply is emitted as soon as a clause is complete (a
 comma, semicolon, colon or dash after ``min_first_words`` words, or any
-sentence end), so the caller hears audio while the rest is still generated.
+sentence end), so the caller hears audio while the rest is still generated;
+after ``phrase_words`` words it is also cut before a word that starts a
+phrase ("The restaurant is open | from 12 noon..."), a natural place for a
+pause that comes a few tokens sooner than the clause's end.
 Later chunks are whole sentences, except that a long sentence is cut at a
 clause boundary once it reaches ``clause_cut_words`` words, and text without
 any punctuation is cut every ``max_words`` words (``max_first_words`` for the
@@ -39,6 +42,11 @@ _DASHES = "-\u2013\u2014"
 _ELLIPSIS = "\u2026"
 _INITIALS_RE = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]?$|^[A-Za-z]$")
 _WORD_RE = re.compile(r"\w")
+PHRASE_STARTS = frozenset(
+    "from at on in for with by until between after before during and but or because so which who where when "
+    "while if unless than".split()
+)
+"""Words before which the first chunk may be cut (prepositions and conjunctions; not "to", as in "like to")."""
 
 
 class _Kind(enum.Enum):
@@ -66,10 +74,12 @@ class Chunker:
         clause_cut_words: int = 12,
         max_first_words: int = 8,
         max_words: int = 25,
+        phrase_words: int = 0,
     ) -> None:
-        if min(min_first_words, clause_cut_words, max_first_words, max_words) < 1:
-            raise ValueError("chunker word counts must be at least 1")
+        if min(min_first_words, clause_cut_words, max_first_words, max_words) < 1 or phrase_words < 0:
+            raise ValueError("chunker word counts must be at least 1 (phrase_words: 0 = off)")
         self.min_first_words = min_first_words
+        self.phrase_words = phrase_words
         self.clause_cut_words = clause_cut_words
         self.max_first_words = max_first_words
         self.max_words = max_words
@@ -127,12 +137,27 @@ class Chunker:
                 break
             if kind is not _Kind.NONE and self._accept(kind, _count_words(buf[:end]), first):
                 return end
+            if first and self.phrase_words and i > 0 and buf[i - 1].isspace() and not buf[i].isspace():
+                phrase = self._phrase_starts_at(buf, i)
+                if phrase is None:
+                    break  # the word is not complete yet
+                if phrase:
+                    return i
             word_ended = buf[i].isspace() and i > 0 and not buf[i - 1].isspace()
             if word_ended and _count_words(buf[:i]) >= cap_words:
                 return i
             i += 1
         self._scan = i
         return None
+
+    def _phrase_starts_at(self, buf: str, i: int) -> bool | None:
+        """Does a phrase start with the word at ``i``, after enough words? None: the word is not complete."""
+        end = i
+        while end < len(buf) and not buf[end].isspace():
+            end += 1
+        if end >= len(buf):
+            return None
+        return buf[i:end].lower() in PHRASE_STARTS and _count_words(buf[:i]) >= self.phrase_words
 
     def _accept(self, kind: _Kind, words: int, first: bool) -> bool:
         if words < 1:
