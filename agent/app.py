@@ -72,23 +72,21 @@ class AgentApp:
 
     def request_hangup(self, number: int, reason: str) -> None:
         """Hang up call ``number`` from any thread (BYE is sent by the SIP thread)."""
-
-        def hangup() -> None:
-            call = self.calls.get(number)
-            if call is not None:
-                call.hangup_now(reason)
-
-        self.post(hangup)
+        self._on_call(number, lambda call: call.hangup_now(reason))
 
     def request_action(self, number: int, action: object) -> None:
         """Carry out a call action (transfer, DTMF) on call ``number`` from any thread."""
+        self._on_call(number, lambda call: call.carry_out(action))
 
-        def carry_out() -> None:
+    def _on_call(self, number: int, command: Callable[[AgentCall], None]) -> None:
+        """Run ``command`` on call ``number`` on the SIP thread, if the call is still there then."""
+
+        def run() -> None:
             call = self.calls.get(number)
             if call is not None:
-                call.carry_out(action)
+                command(call)
 
-        self.post(carry_out)
+        self.post(run)
 
     def stop(self) -> None:
         self._stop.set()

@@ -88,3 +88,15 @@ def test_keyed_digits_are_a_turn_at_hash_or_after_a_pause() -> None:
 def test_hash_alone_still_ends_the_call() -> None:
     m, _ = machine()
     assert m.on_frame(DtmfEvent("#")) == [EndCall("caller pressed #")]
+
+
+def test_digits_keyed_over_a_reply_are_a_turn_once_it_ends() -> None:
+    m, clock = machine()
+    start = started(m.on_frame(final("what is my booking")))
+    say_reply(m, start.reply, ["Please key your booking number."])
+    for digit in "42#":
+        assert m.on_frame(DtmfEvent(digit, t=clock.now)) == []  # the agent is still speaking
+    clock.now += 5.0
+    assert m.tick() == []
+    m.on_frame(PlayoutProgress((start.reply, 0), 50, 50, 103.0))
+    assert started(m.tick()).text == "42"

@@ -38,6 +38,7 @@ class Acting:
     _ended: bool
     _speech_start: float
     _digits: str
+    _digits_done: bool
     _t_digit: float
 
     def greet(self, text: str) -> list[Action]:  # pragma: no cover - the machine's
@@ -85,20 +86,18 @@ class Acting:
             self._digits, self._t_digit = self._digits + frame.digit, frame.t
             return []
         if self._digits:
-            return self._digits_turn()
+            self._digits_done = True
+            return self.tick()
         log.info("%s: caller pressed #: hanging up", self.cfg.name)
         return [EndCall("caller pressed #")]
 
     def tick(self) -> list[Action]:
-        """Called a few times a second: keyed digits become a turn after ``digits_secs``."""
-        if self._digits and self.clock() - self._t_digit >= self.cfg.digits_secs:
-            return self._digits_turn()
-        return []
-
-    def _digits_turn(self) -> list[Action]:
-        digits, t, self._digits = self._digits, self._t_digit, ""
-        if self.state not in IDLE or self._ended:
-            log.info("%s: caller keyed %s (while the agent spoke: not a turn)", self.cfg.name, digits)
+        """Called a few times a second: keyed digits become a turn at ``#`` or after ``digits_secs``,
+        once the agent is not speaking (digits keyed over a reply wait for its end)."""
+        if not self._digits or self._ended:
             return []
-        self._speech_start = t
+        if not (self._digits_done or self.clock() - self._t_digit >= self.cfg.digits_secs) or self.state not in IDLE:
+            return []
+        digits, t = self._digits, self._t_digit
+        self._digits, self._digits_done, self._speech_start = "", False, t
         return self._final(FinalTranscript(digits, t, t))

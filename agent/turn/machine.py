@@ -109,8 +109,8 @@ class TurnMachine(Acting):
         """How long the caller had spoken when their sound paused the reply (0: it did not)."""
         self._after_clear: FinalTranscript | None = None
         """The final transcript whose words interrupted the reply: the next turn, once it is cleared."""
-        self._digits, self._t_digit = "", 0.0
-        """DTMF digits keyed so far, and when the last one came."""
+        self._digits, self._digits_done, self._t_digit = "", False, 0.0
+        """DTMF digits keyed so far, whether "#" ended them, and when the last one came."""
 
     # -- entry points -------------------------------------------------
     def greet(self, text: str) -> list[Action]:
