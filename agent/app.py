@@ -27,6 +27,7 @@ from .manager import Admission, default_allow_list, source_ip
 from .media.playout import PlayoutBuffer
 from .media.port import CallMediaPort
 from .media.priority import GIL_SWITCH_SECS
+from .metrics import METRICS
 from .records import MediaRecorder
 from .session import CallHandler, CallSession
 from .sip.account import AgentAccount, account_config
@@ -91,6 +92,14 @@ class AgentApp:
     def stop(self) -> None:
         self._stop.set()
 
+    def readiness(self) -> tuple[bool, str]:
+        """For /readyz (any thread): (ready to take calls, why not)."""
+        if self.account is None or self._stop.is_set():
+            return False, "starting" if not self._stop.is_set() else "shutting down"
+        if self.cfg.sip.register and self.account.state != "registered":
+            return False, f"not registered ({self.account.state})"
+        return True, ""
+
     def run(self, ready: Callable[[AgentApp], None] | None = None) -> int:
         """Start, serve until SIGINT/SIGTERM or ``stop()``, shut down cleanly; returns 0."""
         sys.setswitchinterval(GIL_SWITCH_SECS)
@@ -154,9 +163,11 @@ class AgentApp:
             log.info("call %d from %s (%s) refused with %d: %s",
                      call.number, remote, src, decision.code, decision.reason)
             self.stats[f"rejected_{decision.code}"] += 1
+            METRICS.call_refused(decision.label)
             call.answer_with(decision.code)
             return
         log.info("call %d from %s (%s): answering", call.number, remote, src)
+        METRICS.call_answered()
         call.answer_with(200)
 
     def _on_media_ready(self, call: AgentCall) -> None:
@@ -182,6 +193,7 @@ class AgentApp:
         if not call.rejected_code:
             log.info("%s", call.summary(cause))
             self.stats["calls"] += 1
+            METRICS.call_ended(call.port.counters.tx_gaps if call.port else 0)
         self.calls.pop(call.number, None)
         self._threads.pop(call.number, None)
         log.debug("call %d ended; active calls: %d", call.number,

@@ -81,6 +81,12 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     _add_network_flags(p, sip)
     _add_speech_flags(p, sp)
     _add(p, "--log-level", "log_level", f"{', '.join(LOG_LEVELS)} (default: {d.log_level})", choices=LOG_LEVELS)
+    g = p.add_argument_group("service")
+    _add(g, "--metrics-port", "service.metrics_port", "serve Prometheus metrics on /metrics, and /healthz and "
+         "/readyz (ready = models loaded and, when registering, registered) on this TCP port (default: off)",
+         type=int, metavar="PORT")
+    _add(g, "--metrics-bind", "service.metrics_bind", "address of the metrics server "
+         f"(default: {d.service.metrics_bind}; 0.0.0.0 for a remote Prometheus)", metavar="IP")
     p.add_argument("--status-file", dest="status_file", metavar="FILE", help="write the agent's lifecycle "
                    "here as JSON lines, for a program that runs it: ready (with the bound SIP port), then "
                    "stopped (default: none)")
@@ -207,7 +213,10 @@ class StatusFile:
         self._f.flush()
 
     def ready(self, app: AgentApp) -> None:
-        self.write("ready", sip_port=app.endpoint.bound_port, sip_bind=app.cfg.sip.bind)
+        from .metrics import METRICS
+
+        extra = {"metrics_port": METRICS.port} if METRICS.enabled else {}
+        self.write("ready", sip_port=app.endpoint.bound_port, sip_bind=app.cfg.sip.bind, **extra)
 
     def close(self) -> None:
         self._f.close()
@@ -232,9 +241,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _serve(cfg: Config, status: StatusFile | None) -> int:
     from .app import AgentApp
     from .handlers import make_handler
+    from .metrics import METRICS
 
+    if cfg.service.metrics_port:  # before the models load: /readyz says so meanwhile
+        try:
+            METRICS.serve(cfg.service.metrics_bind, cfg.service.metrics_port, lambda: (False, "loading models"))
+        except OSError as exc:
+            raise UsageError(f"cannot serve metrics on {cfg.service.metrics_bind}:{cfg.service.metrics_port}: "
+                             f"{exc.strerror or exc}") from None
     handler = make_handler(cfg)
-    code = AgentApp(cfg, handler).run(ready=status.ready if status else None)
+    app = AgentApp(cfg, handler)
+    METRICS.set_ready(app.readiness)
+    try:
+        code = app.run(ready=status.ready if status else None)
+    finally:
+        METRICS.stop()
     if status:
         status.write("stopped", exit_code=code)
     return code

@@ -26,6 +26,7 @@ from agent.frames import (
     SynthesisDone,
     Transcript,
 )
+from agent.metrics import METRICS
 from agent.queues import FrameQueue
 from agent.records import JsonLinesWriter
 from agent.session import CallSession
@@ -142,12 +143,15 @@ class Conductor:
                 case CarryOut():
                     self._call_action(action)
                 case WriteAction():
+                    if "ok" in action.record:
+                        METRICS.action(action.record["action"], "ok" if action.record["ok"] else "failed")
                     if self._transcript:
                         self._transcript.write({"role": "action", **action.record,
                                                 "t_secs": round(action.t - self._t0, 3)})
                 case WriteTranscript():
                     self._write_transcript(action)
                 case WriteTimeline():
+                    METRICS.turn(action.record)
                     if self._timeline:
                         self._timeline.write(action.record)
 
@@ -185,6 +189,8 @@ class Conductor:
             request.cancel.set()
         dropped = self.s.playout.clear()
         self._flush(action.reply)
+        if action.speech_ms:
+            METRICS.barge_in()
         progress = tuple(self.s.playout.progress(tag) for tag in self._tags)
         self.feed(PlayoutCleared(action.reply, progress, action.speech_ms, dropped))
 

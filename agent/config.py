@@ -24,6 +24,7 @@ DEFAULT_GREETING = "Hello, how can I help you?"
 
 __all__ = [
     "DEFAULT_GREETING",
+    "ServiceConfig",
     "SipConfig",
     "SpeechConfig",
     "Config",
@@ -92,9 +93,17 @@ class SpeechConfig:
 
 
 @dataclass
+class ServiceConfig:
+    metrics_port: int = 0
+    """0 = no metrics server."""
+    metrics_bind: str = "127.0.0.1"
+
+
+@dataclass
 class Config:
     sip: SipConfig = field(default_factory=SipConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
     log_level: str = "info"
 
 
@@ -142,7 +151,7 @@ def load_config(path: str | os.PathLike[str] | None) -> Config:
         if key == "log_level":
             cfg.log_level = _coerce(f"{path}: log_level", value, cfg.log_level)
             continue
-        section = getattr(cfg, key, None) if key in ("sip", "speech") else None
+        section = getattr(cfg, key, None) if key in ("sip", "speech", "service") else None
         if section is None or not isinstance(value, dict):
             raise ConfigError(f"{path}: unknown key or section '{key}'")
         fields = _section_fields(section)
@@ -212,6 +221,11 @@ def validate(cfg: Config) -> None:
     except ValueError:
         raise ConfigError(f"--bind must be an IP address, got '{sip.bind}'") from None
     parse_cidrs(sip.allow_from)
+    _check_port("--metrics-port", cfg.service.metrics_port, low=0)
+    try:
+        ipaddress.ip_address(cfg.service.metrics_bind)
+    except ValueError:
+        raise ConfigError(f"--metrics-bind must be an IP address, got '{cfg.service.metrics_bind}'") from None
     if cfg.log_level not in LOG_LEVELS:
         raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}, got '{cfg.log_level}'")
     if speech.brain not in BRAINS:

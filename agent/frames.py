@@ -295,3 +295,5 @@ class Counters:
     tx_silent: int = 0
     rx_dropped: int = 0
     callback_errors: int = 0
+    tx_gaps: int = 0
+    """Outgoing frames handed out more than 40 ms after the one before (the clock fell behind)."""

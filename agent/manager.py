@@ -17,6 +17,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 class Decision:
     code: int  # 0 = accept, else the SIP status to answer with
     reason: str
+    label: str = ""
+    """The reason in one word, for metrics: ``forbidden``, ``busy``."""
 
 
 ACCEPT = Decision(0, "accepted")
@@ -67,9 +69,9 @@ class Admission:
         try:
             addr = ipaddress.ip_address(src_ip)
         except ValueError:
-            return Decision(403, f"bad source address {src_ip!r}")
+            return Decision(403, f"bad source address {src_ip!r}", "forbidden")
         if not any(addr in net for net in self.allow):
-            return Decision(403, f"source {src_ip} not in allow list")
+            return Decision(403, f"source {src_ip} not in allow list", "forbidden")
         if active_calls >= self.max_calls:
-            return Decision(486, f"busy: {active_calls} of {self.max_calls} calls active")
+            return Decision(486, f"busy: {active_calls} of {self.max_calls} calls active", "busy")
         return ACCEPT

@@ -27,6 +27,7 @@ from typing import Any
 from agent.compute import CpuShare
 from agent.dialog.base import Brain, Message
 from agent.errors import ModelError
+from agent.metrics import METRICS
 from agent.models import DEFAULT_LLM, LLM_ARCHITECTURES, resolve_llm
 from agent.worker import Worker
 
@@ -333,6 +334,8 @@ class LlmBrain(Brain):
             request.out.put(error)
             return
         self.last_stats = stats
+        if request.prompt is None and request.demand_driven:
+            METRICS.llm_queue_wait(stats.queue_secs)
         logger.debug("llm %x: %d tokens, first after %.0f ms, %.0f tokens/s, held %.0f ms by the caller",
                      id(self), stats.tokens, stats.first_token_secs * 1000.0, stats.tokens_per_sec,
                      stats.held_secs * 1000.0)

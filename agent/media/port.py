@@ -29,6 +29,9 @@ __all__ = ["CallMediaPort", "vector_bytes", "SILENCE"]
 
 log = logging.getLogger(__name__)
 
+TX_GAP_SECS = 0.040
+"""An outgoing frame this late after the one before counts as a gap (metrics)."""
+
 SILENCE = bytes(FRAME_BYTES)
 RX_MAX_FRAMES = 3000
 """Received frames kept when nobody reads them (60 s); beyond, frames are dropped and counted."""
@@ -126,8 +129,10 @@ class CallMediaPort(pj.AudioMediaPort):
                 self.tx_tap.append(data)
             self.counters.tx_frames += 1
             now = time.monotonic()
-            if self.last_tx_time and now - self.last_tx_time > self.max_tx_gap_secs:
-                self.max_tx_gap_secs = now - self.last_tx_time
+            if self.last_tx_time:
+                gap = now - self.last_tx_time
+                self.max_tx_gap_secs = max(self.max_tx_gap_secs, gap)
+                self.counters.tx_gaps += gap > TX_GAP_SECS
             self.last_tx_time = now
         except Exception:  # never let an exception cross into C++
             self._callback_failed("send")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pjsua2 as pj
 
 from ..config import SipConfig
+from ..metrics import METRICS
 
 __all__ = ["AgentAccount", "Backoff", "account_config"]
 
@@ -105,6 +106,7 @@ class AgentAccount(pj.Account):
 
     def _reg_state(self, code: int, reason: str, expiration: int) -> None:
         registrar = self.cfg.registrar or self.cfg.domain
+        METRICS.registration(code // 100 == 2 and expiration > 0)
         if code // 100 == 2 and expiration > 0:
             if self.state != "registered":
                 log.info("registered as %s@%s (expires %d s)", self.cfg.user, registrar, expiration)
