@@ -7,6 +7,7 @@ printed as one line on stderr with exit code 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from .compute import configure_runtimes
 from .config import (
     BRAINS,
     DEFAULT_GREETING,
+    LOG_FORMATS,
     LOG_LEVELS,
     STT_ENGINES,
     TTS_MODES,
@@ -87,6 +89,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
          type=int, metavar="PORT")
     _add(g, "--metrics-bind", "service.metrics_bind", "address of the metrics server "
          f"(default: {d.service.metrics_bind}; 0.0.0.0 for a remote Prometheus)", metavar="IP")
+    _add(g, "--log-format", "service.log_format", "text, or json: one JSON object per line (time, level, "
+         f"logger, message) for journald and log shippers (default: {d.service.log_format})",
+         choices=LOG_FORMATS)
     p.add_argument("--status-file", dest="status_file", metavar="FILE", help="write the agent's lifecycle "
                    "here as JSON lines, for a program that runs it: ready (with the bound SIP port), then "
                    "stopped (default: none)")
@@ -188,9 +193,23 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return apply_overrides(cfg, overrides)
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+def setup_logging(level: str, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
+
+
+class JsonFormatter(logging.Formatter):
+    """``--log-format json``: one object per line, ``{"time", "level", "logger", "message"[, "error"]}``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+        entry = {"time": when.isoformat(timespec="milliseconds"), "level": record.levelname.lower(),
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
 
 
 class StatusFile:
@@ -224,7 +243,7 @@ class StatusFile:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    setup_logging(cfg.log_level)
+    setup_logging(cfg.log_level, cfg.service.log_format)
     status = StatusFile(args.status_file) if getattr(args, "status_file", None) else None
     try:
         code = _serve(cfg, status)

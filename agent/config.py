@@ -31,6 +31,7 @@ __all__ = [
     "load_config",
     "apply_overrides",
     "parse_cidrs",
+    "LOG_FORMATS",
     "LOG_LEVELS",
     "BRAINS",
     "STT_ENGINES",
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 HANDLER_BRAINS = ("echo", "tone")
 """Line checks that need no models (``agent/handlers.py``)."""
 BRAINS = (*BRAIN_REGISTRY.names(), *HANDLER_BRAINS)
@@ -97,6 +99,8 @@ class ServiceConfig:
     metrics_port: int = 0
     """0 = no metrics server."""
     metrics_bind: str = "127.0.0.1"
+    log_format: str = "text"
+    """``text`` (one line per event) or ``json`` (one JSON object per line, for journald and log shippers)."""
 
 
 @dataclass
@@ -226,6 +230,8 @@ def validate(cfg: Config) -> None:
         ipaddress.ip_address(cfg.service.metrics_bind)
     except ValueError:
         raise ConfigError(f"--metrics-bind must be an IP address, got '{cfg.service.metrics_bind}'") from None
+    if cfg.service.log_format not in LOG_FORMATS:
+        raise ConfigError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got '{cfg.service.log_format}'")
     if cfg.log_level not in LOG_LEVELS:
         raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}, got '{cfg.log_level}'")
     if speech.brain not in BRAINS:
