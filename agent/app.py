@@ -23,7 +23,7 @@ from types import FrameType
 import pjsua2 as pj
 
 from .config import Config, parse_cidrs
-from .manager import Admission, default_allow_list, source_ip
+from .manager import Admission, RateLimit, default_allow_list, source_ip
 from .media.playout import PlayoutBuffer
 from .media.port import CallMediaPort
 from .media.priority import GIL_SWITCH_SECS
@@ -54,7 +54,7 @@ class AgentApp:
         self.endpoint = SipEndpoint(cfg.sip, cfg.log_level)
         self.account: AgentAccount | None = None
         allow = parse_cidrs(cfg.sip.allow_from) if cfg.sip.allow_from else default_allow_list(cfg.sip)
-        self.admission = Admission(allow, cfg.sip.max_calls)
+        self.admission = Admission(allow, cfg.sip.max_calls, RateLimit(cfg.sip.invite_rate))
         self.calls: dict[int, AgentCall] = {}
         self._dead: list[AgentCall] = []
         self._spare_ports: list[CallMediaPort] = []
@@ -164,7 +164,7 @@ class AgentApp:
                      call.number, remote, src, decision.code, decision.reason)
             self.stats[f"rejected_{decision.code}"] += 1
             METRICS.call_refused(decision.label)
-            call.answer_with(decision.code)
+            call.answer_with(decision.code, retry_after=decision.retry_after)
             return
         log.info("call %d from %s (%s): answering", call.number, remote, src)
         METRICS.call_answered()
@@ -204,13 +204,15 @@ class AgentApp:
         self._dead.append(call)
 
     def _check_media(self) -> None:
-        """Once a second: fail transfers with no outcome; hang up calls whose caller sent no RTP for --rtp-timeout."""
+        """Once a second: end calls never ACKed, fail transfers with no outcome, hang up calls whose caller
+        sent no RTP for --rtp-timeout."""
         now = time.monotonic()
         if now < self._next_media_check:
             return
         self._next_media_check = now + 1.0
         limit = self.cfg.sip.rtp_timeout_secs
         for call in list(self.calls.values()):
+            call.check_ack(now)
             call.check_transfer(now)
             if limit and call.rtp_silent_for(now) >= limit:
                 log.warning("call %d: no RTP from the caller for %d s", call.number, limit)

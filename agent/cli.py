@@ -113,6 +113,9 @@ def _add_network_flags(p: argparse.ArgumentParser, sip: SipConfig) -> None:
     _add(g, "--allow-from", "sip.allow_from", "comma-separated CIDRs allowed to call; others get 403 "
          "(default: the registrar's and proxy's addresses, or loopback with --no-register)",
          type=_csv, metavar="CIDRS")
+    _add(g, "--invite-rate", "sip.invite_rate", "new INVITEs a minute one source address may send, in bursts "
+         "of a sixth of it; more get 503 with Retry-After; 0 = no limit "
+         f"(default: {sip.invite_rate})", type=int, metavar="PER_MIN")
     _add(g, "--rtp-timeout", "sip.rtp_timeout_secs", "hang up a call whose caller sent no RTP for this long, "
          f"e.g. a phone that vanished without BYE; 0 = never (default: {sip.rtp_timeout_secs})",
          type=int, metavar="SECS")

@@ -68,6 +68,8 @@ class SipConfig:
     max_calls: int = 4
     allow_from: list[str] = field(default_factory=list)
     rtp_timeout_secs: int = 30
+    invite_rate: int = 120
+    """New INVITEs a minute from one source address (bursts of a sixth of it); 0 = no limit."""
 
 
 @dataclass
@@ -208,6 +210,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("--rtp-port-max must be above --rtp-port-min (each call needs 2 ports)")
     if sip.rtp_timeout_secs < 0:
         raise ConfigError("--rtp-timeout must be 0 (off) or more seconds")
+    if sip.invite_rate < 0:
+        raise ConfigError("--invite-rate must be 0 (no limit) or more INVITEs a minute")
     if sip.max_calls < 1:
         raise ConfigError(f"--max-calls must be at least 1, got {sip.max_calls}")
     if sip.register and not sip.domain:

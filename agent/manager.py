@@ -1,14 +1,16 @@
-"""Call admission: who may call the agent, and how many calls at once."""
+"""Call admission: who may call the agent, how often, and how many calls at once."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .config import SipConfig, parse_cidrs
 
-__all__ = ["Admission", "Decision", "default_allow_list", "source_ip"]
+__all__ = ["Admission", "Decision", "RateLimit", "default_allow_list", "source_ip"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -18,7 +20,9 @@ class Decision:
     code: int  # 0 = accept, else the SIP status to answer with
     reason: str
     label: str = ""
-    """The reason in one word, for metrics: ``forbidden``, ``busy``."""
+    """The reason in one word, for metrics: ``forbidden``, ``rate_limited``, ``busy``."""
+    retry_after: int = 0
+    """Seconds for a Retry-After header (0: none)."""
 
 
 ACCEPT = Decision(0, "accepted")
@@ -58,12 +62,46 @@ def source_ip(src_address: str) -> str:
     return src_address.rsplit(":", 1)[0]
 
 
-class Admission:
-    """Decides 403 (source not allowed), 486 (busy) or accept for an INVITE."""
+class RateLimit:
+    """New INVITEs per source address: ``per_minute`` a minute on average, in bursts of up to
+    ``max(2, per_minute // 6)`` (a token bucket per source; 0 = no limit)."""
 
-    def __init__(self, allow: list[Network], max_calls: int) -> None:
+    MAX_SOURCES = 10_000
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_sec = per_minute / 60.0
+        self.burst = float(max(2, per_minute // 6))
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        """Source -> (tokens, when counted)."""
+
+    def allow(self, source: str) -> bool:
+        if self.per_sec <= 0:
+            return True
+        now = self._clock()
+        tokens, then = self._buckets.get(source, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.per_sec)
+        if len(self._buckets) >= self.MAX_SOURCES:  # forget the sources whose bucket is full again
+            self._buckets = {s: b for s, b in self._buckets.items()
+                             if b[0] + (now - b[1]) * self.per_sec < self.burst}
+        if tokens < 1.0:
+            self._buckets[source] = (tokens, now)
+            return False
+        self._buckets[source] = (tokens - 1.0, now)
+        return True
+
+    def retry_after(self) -> int:
+        """Seconds until a source that was refused has a token again (at most)."""
+        return max(1, round(1.0 / self.per_sec)) if self.per_sec > 0 else 0
+
+
+class Admission:
+    """Decides 403 (source not allowed), 503 (too many INVITEs from the source), 486 (busy) or accept."""
+
+    def __init__(self, allow: list[Network], max_calls: int, rate: RateLimit | None = None) -> None:
         self.allow = allow
         self.max_calls = max_calls
+        self.rate = rate or RateLimit(0)
 
     def decide(self, src_ip: str, active_calls: int) -> Decision:
         try:
@@ -72,6 +110,9 @@ class Admission:
             return Decision(403, f"bad source address {src_ip!r}", "forbidden")
         if not any(addr in net for net in self.allow):
             return Decision(403, f"source {src_ip} not in allow list", "forbidden")
+        if not self.rate.allow(src_ip):
+            return Decision(503, f"more than {self.rate.per_sec * 60:g} INVITEs a minute from {src_ip}",
+                            "rate_limited", self.rate.retry_after())
         if active_calls >= self.max_calls:
             return Decision(486, f"busy: {active_calls} of {self.max_calls} calls active", "busy")
         return ACCEPT

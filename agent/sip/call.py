@@ -26,6 +26,9 @@ __all__ = ["AgentCall"]
 
 log = logging.getLogger(__name__)
 
+ACK_TIMEOUT_SECS = 8.0
+"""A call answered but never ACKed (a broken or hostile client) is ended this long after the 200 OK,
+freeing its slot (the 200 OK has been sent five times by then)."""
 TRANSFER_TIMEOUT_SECS = 30.0
 """A transfer whose outcome is not known by then has failed (the caller is told, the call goes on)."""
 
@@ -49,6 +52,7 @@ class AgentCall(pj.Call):
         self.number = number
         self.remote = remote
         self.t_created = time.monotonic()
+        self.t_answered = 0.0
         self.t_confirmed = 0.0
         self.t_ended = 0.0
         self.codec = ""
@@ -71,11 +75,17 @@ class AgentCall(pj.Call):
         self.t_transfer = 0.0
 
     # -- actions (main thread) ---------------------------------------
-    def answer_with(self, code: int) -> None:
+    def answer_with(self, code: int, retry_after: int = 0) -> None:
         prm = pj.CallOpParam()
         prm.statusCode = code
         if code >= 300:
             self.rejected_code = code
+        else:
+            self.t_answered = time.monotonic()
+        if retry_after:
+            header = pj.SipHeader()
+            header.hName, header.hValue = "Retry-After", str(retry_after)
+            prm.txOption.headers.append(header)
         self.answer(prm)
 
     def hangup_now(self, reason: str) -> None:
@@ -110,6 +120,13 @@ class AgentCall(pj.Call):
         action, self.transfer = self.transfer, None
         if action is not None:
             self.session.events.put(ActionResult(action, ok, detail))
+
+    def check_ack(self, now: float) -> None:
+        """From the main loop: end a call whose 200 OK was never ACKed after ``ACK_TIMEOUT_SECS``."""
+        if self.t_answered and not self.t_confirmed and not self.ended and now - self.t_answered >= ACK_TIMEOUT_SECS:
+            log.warning("call %d from %s: no ACK %.0f s after its 200 OK: ending it", self.number, self.remote,
+                        ACK_TIMEOUT_SECS)
+            self.hangup_now(f"no ACK within {ACK_TIMEOUT_SECS:.0f} s")
 
     def check_transfer(self, now: float) -> None:
         """From the main loop: a transfer with no outcome after ``TRANSFER_TIMEOUT_SECS`` has failed."""

@@ -1,0 +1,72 @@
+"""A deliberately broken SIP client: INVITEs from a plain UDP socket, never ACKed.
+
+``NoAckClient(port)`` sends INVITEs to ``127.0.0.1:port`` and reads what
+comes back (every response, retransmissions included); it never sends ACK,
+as a broken or hostile client would.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+import uuid
+from types import TracebackType
+
+__all__ = ["NoAckClient"]
+
+
+class NoAckClient:
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.target = (host, port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.local_port: int = self.sock.getsockname()[1]
+        self.responses: list[tuple[str, int, dict[str, str]]] = []
+        """(Call-ID, status, headers) of each response received."""
+
+    def invite(self) -> str:
+        """Send one INVITE (a new call); its Call-ID."""
+        call_id = uuid.uuid4().hex
+        host, port = self.target
+        sdp = ("v=0\r\no=noack 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+               f"m=audio {self.local_port + 2} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+        message = (f"INVITE sip:agent@{host}:{port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP 127.0.0.1:{self.local_port};branch=z9hG4bK{call_id[:12]}\r\n"
+                   f"From: <sip:noack@127.0.0.1:{self.local_port}>;tag={call_id[:8]}\r\n"
+                   f"To: <sip:agent@{host}:{port}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
+                   f"Contact: <sip:noack@127.0.0.1:{self.local_port}>\r\nMax-Forwards: 70\r\n"
+                   f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}")
+        self.sock.sendto(message.encode(), self.target)
+        return call_id
+
+    def read(self, secs: float) -> list[tuple[str, int, dict[str, str]]]:
+        """Collect responses for ``secs``; all received so far."""
+        deadline = time.monotonic() + secs
+        while (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65535).decode(errors="replace")
+            except TimeoutError:
+                break
+            status = re.match(r"SIP/2\.0 (\d{3})", data)
+            if status is None:
+                continue  # a request (BYE of a call we never ACKed): left unanswered too
+            head = data.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+            headers = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in head if ":" in h)}
+            self.responses.append((headers.get("call-id", ""), int(status.group(1)), headers))
+        return self.responses
+
+    def final(self, call_id: str) -> tuple[int, dict[str, str]] | None:
+        """The first final response to ``call_id`` (status, headers), if any came."""
+        return next(((code, h) for cid, code, h in self.responses if cid == call_id and code >= 200), None)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> NoAckClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
