@@ -52,3 +52,19 @@ def test_quick_accuracy_phase_scores_each_codec_and_condition(tmp_path: Path) ->
         assert cell["words"] > 30 and set(cell["voices"]) == {"piper"}
         assert 0.0 <= cell["wer"] < 0.3, (codec, condition, cell)  # a sanity bound, not a target
     assert "accuracy whisper PCMU noisy: WER" in proc.stdout
+
+
+def test_quick_capacity_phase_measures_each_level(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "bench", "--quick", "--phases", "capacity",
+                           "--agent-args", "--llm-model smollm2", "--out", str(out),
+                           "--plot", str(tmp_path / "bench.png"), "--workdir", str(tmp_path / "work")],
+                          capture_output=True, text=True, timeout=600, env=_env(), cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    capacity = json.loads(out.read_text())["capacity"]
+    assert set(capacity["levels"]) == {"1", "2"} and capacity["rss_mb_idle"] > 100
+    for n, cell in capacity["levels"].items():
+        assert cell["n"] == 2 * int(n) and cell["missing"] == 0, cell  # every question answered
+        assert 0 < cell["v2v_ms_p50"] <= cell["v2v_ms_p95"] and cell["cpu_cores"] > 0 and cell["rss_mb_max"] > 100
+    assert capacity["calls_within_objective"] in (0, 1, 2)
+    assert "calls this box holds within the objective" in proc.stdout

@@ -178,3 +178,14 @@ def test_a_named_model_whose_checksum_fails_is_one_line_and_exit_2(tmp_path: Pat
         models.resolve_llm("qwen-0.5b")
     result = _run("--brain", "llm", "--llm-model", "qwen-9b")
     assert result.returncode == 2 and "LLM model not found: qwen-9b" in result.stderr, result.stderr
+
+
+def test_a_later_question_carries_only_the_facts_that_match_best() -> None:
+    model = Echo()
+    brain = Receptionist(model, FACTS)
+    first = answer(brain, "How much is the corkage?")
+    history = [Message("user", "How much is the corkage?"), Message("assistant", first)]
+    answer(brain, "How much is the corkage?", history)
+    whole, later = model.asked
+    assert whole.count("Prices, ") > 2  # the whole topic, whose KV state is kept
+    assert later.count("Prices, ") <= 2 and "Corkage: 10 pounds a bottle" in later and len(later) < len(whole)

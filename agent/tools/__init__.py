@@ -37,6 +37,9 @@ Phases (each starts the agent as in production, in its own process):
                             with noise at 15 dB SNR: word error rate per codec and condition
   answers                   (not by default, ~4 min per LLM) 35 phone questions about the example facts
                             over SIP, one call each: answers right, answers invented, voice to voice per LLM
+  capacity                  (not by default, ~5 min) 1, 2, 3, 4 callers at once (processes of their own),
+                            4 questions each: voice to voice p50/p95 per level, the agent's CPU and RSS,
+                            and how many calls the box holds with p95 within 1.5 s
 Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).  A
 real-time probe process and the CPU steal time show when the machine itself stalled (a
 virtual machine's host may stop its CPUs); gaps that overlap such a stall are marked.
@@ -107,7 +110,7 @@ def _add_bench_parser(sub: Any) -> None:
     p.add_argument("--plot", default="bench.png", metavar="FILE", help="a PNG plot (default: bench.png)")
     p.add_argument("--quick", action="store_true", help="one turn per case (for the test suite)")
     p.add_argument("--phases", default="tts,stt,v2v,bargein", metavar="LIST",
-                   help="which phases to run: tts, stt, v2v, bargein, overtalk, accuracy, answers "
+                   help="which phases to run: tts, stt, v2v, bargein, overtalk, accuracy, answers, capacity "
                    "(default: tts,stt,v2v,bargein)")
     p.add_argument("--llm-models", default="", metavar="LIST", help="the LLMs the answers phase asks, e.g. "
                    "qwen-0.5b,qwen-1.5b (default: every named LLM fetched; the default LLM with --quick)")

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..frames import FRAME_SAMPLES, SAMPLE_RATE
 from ..records import read_wav
-from .caller import Caller, CallerResult
+from .caller import Caller, CallerResult, speech_end_offset
 
 __all__ = ["run_caller_cli", "run_steps", "spoken_steps"]
 
@@ -128,17 +128,21 @@ def spoken_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def run_steps(caller: Caller, steps: list[dict[str, Any]]) -> None:
     """Play a spoken script (from :func:`spoken_steps`); each step's outcome goes to ``caller.result.events``."""
     events = caller.result.events
-    t_mark = time.monotonic()
+    t_mark, t_speech_end = time.monotonic(), 0.0
     for step in steps:
         now = time.monotonic()
         if "audio" in step:
             audio = step["audio"]
             t_start = time.monotonic() + caller.playout.pending_frames * 0.02
             t_mark = caller.say(audio)
-            events.append({"say": step.get("say", step.get("play")), "t_start": t_start, "t_end": t_mark})
+            t_speech_end = t_mark - speech_end_offset(audio)
+            events.append({"say": step.get("say", step.get("play")), "t_start": t_start, "t_end": t_mark,
+                           "t_speech_end": t_speech_end})
         elif "wait_audio" in step:
             t = caller.wait_agent_audio(t_mark, float(step["wait_audio"]))
-            events.append({"audio_start": t, "after": t_mark, "latency_ms": (t - t_mark) * 1000 if t else None})
+            # latency: from the last sample sent; voice to voice: from the end of the speech in it
+            events.append({"audio_start": t, "after": t_mark, "latency_ms": (t - t_mark) * 1000 if t else None,
+                           "v2v_ms": (t - t_speech_end) * 1000 if t and t_speech_end else None})
         elif "wait_quiet" in step:
             t = caller.wait_agent_quiet(float(step["wait_quiet"]), 120.0)
             events.append({"audio_end": t, "t": time.monotonic()})
@@ -147,11 +151,11 @@ def run_steps(caller: Caller, steps: list[dict[str, Any]]) -> None:
             events.append({"slept": step["sleep"], "t": now})
         elif "wait_transfer" in step:  # the agent's REFER: until the call to its target is up
             t = caller.wait_transferred(float(step["wait_transfer"]))
-            t_mark = t or t_mark
+            t_mark, t_speech_end = t or t_mark, 0.0
             events.append({"transfer_up": t, "t": time.monotonic()})
         elif "dtmf" in step:
             caller.send_dtmf(str(step["dtmf"]))
-            t_mark = time.monotonic() + 0.2 * len(str(step["dtmf"]))  # (each digit takes ~0.2 s to send)
+            t_mark, t_speech_end = time.monotonic() + 0.2 * len(str(step["dtmf"])), 0.0  # (~0.2 s a digit)
             events.append({"dtmf": step["dtmf"], "t": now})
         elif step.get("hangup"):
             caller.hangup()

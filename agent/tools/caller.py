@@ -25,12 +25,14 @@ from ..media.priority import GIL_SWITCH_SECS
 from ..sip.account import account_config
 from ..sip.endpoint import SipEndpoint
 
-__all__ = ["Caller", "CallerResult", "VoicedIndex", "SILENCE_DBFS"]
+__all__ = ["Caller", "CallerResult", "VoicedIndex", "SILENCE_DBFS", "speech_end_offset", "speech_start_offset"]
 
 log = logging.getLogger(__name__)
 
 SILENCE_DBFS = -50.0
 """A received frame quieter than this counts as silence."""
+SPEECH_DBFS = -45.0
+"""A sample of synthesised speech louder than this is speech (for its leading and trailing silence)."""
 
 
 def _dbfs(rms: np.ndarray | float) -> np.ndarray:
@@ -40,6 +42,22 @@ def _dbfs(rms: np.ndarray | float) -> np.ndarray:
 def frame_dbfs(raw: bytes) -> float:
     x = np.frombuffer(raw, dtype=np.int16).astype(np.float32)
     return float(_dbfs(float(np.sqrt(np.mean(x * x))) if len(x) else 0.0))
+
+
+def _loud(audio: np.ndarray) -> np.ndarray:
+    return np.nonzero(np.abs(audio.astype(np.int32)) > 32768 * 10 ** (SPEECH_DBFS / 20))[0]
+
+
+def speech_start_offset(audio: np.ndarray) -> float:
+    """Seconds of leading silence before synthesised speech."""
+    loud = _loud(audio)
+    return (loud[0] if len(loud) else 0) / SAMPLE_RATE
+
+
+def speech_end_offset(audio: np.ndarray) -> float:
+    """Seconds of trailing silence at the end of synthesised speech."""
+    loud = _loud(audio)
+    return (len(audio) - (loud[-1] + 1 if len(loud) else len(audio))) / SAMPLE_RATE
 
 
 class _RecordingPort(CallMediaPort):

@@ -37,8 +37,8 @@ def run_bench(args: argparse.Namespace) -> int:
     from .stalls import StallProbe
 
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
-    if not phases <= {"tts", "stt", "v2v", "bargein", "overtalk", "accuracy", "answers"}:
-        raise ConfigError("--phases takes tts, stt, v2v, bargein, overtalk, accuracy and answers, "
+    if not phases <= {"tts", "stt", "v2v", "bargein", "overtalk", "accuracy", "answers", "capacity"}:
+        raise ConfigError("--phases takes tts, stt, v2v, bargein, overtalk, accuracy, answers and capacity, "
                           f"got '{args.phases}'")
     say = _progress(time.monotonic())
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sip-agent-bench-"))
@@ -95,6 +95,10 @@ def _run_phases(bench: Any, phases: set[str], quick: bool, say: Any,
                                                                        quick, say)}
     if "answers" in phases:
         extra["answers"] = answers_phase(bench, quick, say, models)
+    if "capacity" in phases:
+        from .capacity import capacity_phase
+
+        extra["capacity"] = capacity_phase(bench, quick, say)
     return extra
 
 
@@ -168,6 +172,14 @@ def _print(r: dict[str, Any]) -> None:
     for model, cell in r.get("answers", {}).items():
         print(f"answers {model}: {cell['correct']}/{cell['n']} correct, {cell['invented']} invented; voice to "
               f"voice p50 {cell['v2v_ms_p50']} ms, p95 {cell['v2v_ms_p95']} ms; by topic {cell['by_topic']}")
+    capacity = r.get("capacity")
+    if capacity:
+        print(f"capacity (callers at once, {capacity['turns_per_call']} questions each; voice to voice on the wire, "
+              f"objective p95 <= {capacity['objective_ms']:.0f} ms; agent RSS idle {capacity['rss_mb_idle']:.0f} MB):")
+        for n, cell in capacity["levels"].items():
+            print(f"  {n}: p50 {cell['v2v_ms_p50']} ms, p95 {cell['v2v_ms_p95']} ms (n={cell['n']}, "
+                  f"{cell['missing']} unanswered), CPU {cell['cpu_cores']} cores, RSS {cell['rss_mb_max']} MB")
+        print(f"  calls this box holds within the objective: {capacity['calls_within_objective']}")
     rtp = r["rtp_tx"]
     print(f"agent RTP on the wire: largest gap {rtp['max_gap_ms']} ms, jitter p99 {rtp['jitter_ms_p99']} ms"
           + (f" ({rtp['note']})" if rtp.get("note") else ""))

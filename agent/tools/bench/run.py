@@ -19,7 +19,7 @@ import numpy as np
 
 from ...frames import SAMPLE_RATE
 from ...tts.base import TtsEngine
-from ..caller import Caller
+from ..caller import Caller, speech_end_offset, speech_start_offset
 from ..harness import LOOPBACK, AgentProcess
 from ..records import call_folders, timelines, user_texts
 from .texts import INTERRUPTION, PATTERNS, QUESTIONS, TRIGGERS, UTTERANCES, write_script
@@ -28,7 +28,6 @@ __all__ = ["Turn", "Bench"]
 
 log = logging.getLogger(__name__)
 
-SPEECH_DBFS = -45.0
 TTS_ATTEMPTS = 3
 """A TTS turn whose trigger the agent misheard (it then measures the wrong reply) is asked again."""
 BARGE_IN_AFTER_SECS = 1.5
@@ -57,22 +56,6 @@ class Turn:
 def _heard_since(records: Path, calls_before: int) -> list[str]:
     """What the agent heard the caller say in the calls it recorded after the first ``calls_before``."""
     return user_texts(call_folders(records)[calls_before:])
-
-
-def _loud(audio: np.ndarray) -> np.ndarray:
-    return np.nonzero(np.abs(audio.astype(np.int32)) > 32768 * 10 ** (SPEECH_DBFS / 20))[0]
-
-
-def speech_start_offset(audio: np.ndarray) -> float:
-    """Seconds of leading silence before synthesised speech."""
-    loud = _loud(audio)
-    return (loud[0] if len(loud) else 0) / SAMPLE_RATE
-
-
-def speech_end_offset(audio: np.ndarray) -> float:
-    """Seconds of trailing silence at the end of synthesised speech."""
-    loud = _loud(audio)
-    return (len(audio) - (loud[-1] + 1 if len(loud) else len(audio))) / SAMPLE_RATE
 
 
 class Bench:

@@ -1,0 +1,132 @@
+"""Bench phase ``capacity``: 1, 2, 3, 4 callers at once, each a process of its own asking questions.
+
+One agent (the default models, ``--max-calls 4``) serves every level.  At each
+level N, N ``sip-agent call`` processes start together and each asks
+``TURNS`` spoken questions, waiting for each answer.  Voice to voice is
+measured on the wire by the callers (end of the question's speech -> first
+answer audio at the caller); the agent's CPU use and RSS are sampled from
+/proc (its outgoing RTP gaps are in the bench's RTP figures).  The box holds
+N calls if every level up to N answered every question with voice to voice
+p95 within the objective.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..harness import AgentProcess
+
+__all__ = ["OBJECTIVE_MS", "capacity_phase"]
+
+OBJECTIVE_MS = 1500.0
+"""Voice to voice p95 within which a level counts as held."""
+TURNS = 4
+CAPACITY_QUESTIONS = (
+    "What are your opening hours on Saturday?",
+    "How much is the corkage?",
+    "Can I bring my dog?",
+    "Where are you?",
+    "Do you take credit cards?",
+    "What time do you close on Sunday?",
+)
+
+
+def capacity_phase(bench: Any, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
+    from ...dialog.facts import example_facts_path
+
+    levels = (1, 2) if quick else (1, 2, 3, 4)
+    agent, _records = bench.agent("capacity", "--brain", "llm", "--facts", str(example_facts_path()),
+                                  "--max-calls", str(max(levels)))
+    result: dict[str, Any] = {"objective_ms": OBJECTIVE_MS, "turns_per_call": 2 if quick else TURNS,
+                              "rss_mb_idle": _rss_mb(agent.pid), "levels": {}}
+    try:
+        for n in levels:
+            result["levels"][str(n)] = _level(agent, n, result["turns_per_call"])
+            cell = result["levels"][str(n)]
+            say(f"capacity: {n} at once: voice to voice p50 {cell['v2v_ms_p50']} ms, p95 {cell['v2v_ms_p95']} ms "
+                f"(n={cell['n']}, {cell['missing']} unanswered), agent CPU {cell['cpu_cores']} cores, "
+                f"RSS {cell['rss_mb_max']} MB")
+    finally:
+        agent.stop()
+    held = 0
+    for n in levels:
+        cell = result["levels"][str(n)]
+        if cell["missing"] or cell["v2v_ms_p95"] is None or cell["v2v_ms_p95"] > OBJECTIVE_MS:
+            break
+        held = n
+    result["calls_within_objective"] = held
+    return result
+
+
+def _level(agent: AgentProcess, n: int, turns: int) -> dict[str, Any]:
+    sampler = _Sampler(agent.pid).start()
+    callers = []
+    for i in range(n):
+        steps: list[dict[str, Any]] = []
+        for k in range(turns):
+            question = CAPACITY_QUESTIONS[(i + k) % len(CAPACITY_QUESTIONS)]
+            steps += [{"say": question}, {"wait_audio": 30}, {"wait_quiet": 1.2}]
+        callers.append(subprocess.Popen([sys.executable, "-m", "agent.cli", "call", agent.uri, "--steps",
+                                         json.dumps(steps)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True))
+    v2v: list[float] = []
+    missing = 0
+    for proc in callers:
+        out, _err = proc.communicate(timeout=60 + 45 * turns)
+        lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        waits = [e for line in lines for e in line.get("events", []) if "v2v_ms" in e]
+        v2v += [float(e["v2v_ms"]) for e in waits if e["v2v_ms"] is not None]
+        missing += sum(e["v2v_ms"] is None for e in waits) + (turns - len(waits))
+    cpu, rss = sampler.stop()
+    ordered = sorted(v2v)
+    return {"n": len(v2v), "missing": missing, "v2v_ms": [round(v) for v in v2v],
+            "v2v_ms_p50": round(statistics.median(ordered)) if ordered else None,
+            "v2v_ms_p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]) if ordered else None,
+            "cpu_cores": cpu, "rss_mb_max": rss}
+
+
+class _Sampler:
+    """The agent's CPU (cores in use, on average) and largest RSS while a level runs, from /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._stop = threading.Event()
+        self._rss = 0.0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = time.monotonic()
+        self._cpu0 = _cpu_secs(pid)
+
+    def start(self) -> _Sampler:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._rss = max(self._rss, _rss_mb(self.pid))
+
+    def stop(self) -> tuple[float, float]:
+        self._stop.set()
+        self._thread.join()
+        secs = time.monotonic() - self._t0
+        return round((_cpu_secs(self.pid) - self._cpu0) / secs, 2), round(self._rss, 1)
+
+
+def _cpu_secs(pid: int) -> float:
+    import os
+
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
