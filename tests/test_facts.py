@@ -189,3 +189,5 @@ def test_a_later_question_carries_only_the_facts_that_match_best() -> None:
     whole, later = model.asked
     assert whole.count("Prices, ") > 2  # the whole topic, whose KV state is kept
     assert later.count("Prices, ") <= 2 and "Corkage: 10 pounds a bottle" in later and len(later) < len(whole)
+    (look_up,) = actions(brain, "How much is the corkage?", history)
+    assert isinstance(look_up, LookUp) and len(look_up.facts) <= 2 and look_up.facts[0] in later

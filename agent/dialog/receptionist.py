@@ -150,9 +150,15 @@ class Receptionist(Brain):
         if topic is None:
             return f"{text.strip()}{when}"
         if later:
-            lines = [fact.line() for fact in self.facts.relevant(text, limit=2)]
-            return f"({'; '.join(lines)})\n{text.strip()}{when}"
+            return f"({'; '.join(self._note_lines(text, topic, later))})\n{text.strip()}{when}"
         return f"{_topic_note(self.facts, topic)}{text.strip()}{when}"
+
+    def _note_lines(self, text: str, topic: str, later: bool) -> list[str]:
+        """The facts a question's turn starts with: its whole topic, or (``later``) the two that match best."""
+        assert self.facts is not None
+        if later:
+            return [fact.line() for fact in self.facts.relevant(text, limit=2)]
+        return [fact.line() for fact in self.facts.facts if fact.topic == topic]
 
     def keep_topic_prefixes(self) -> None:
         """Let the model evaluate, once, the start of a turn for each topic of the facts."""
@@ -172,9 +178,9 @@ class Receptionist(Brain):
                 yield Transfer(self.transfer_to, self.transfer_who)
             return
         topic = self._topic(user_text)
-        if self.facts is not None and topic is not None:
-            yield LookUp(topic, tuple(fact.line() for fact in self.facts.facts if fact.topic == topic))
         later = any(message.role == "user" for message in history)
+        if self.facts is not None and topic is not None:
+            yield LookUp(topic, tuple(self._note_lines(user_text, topic, later)))
         yield from self.inner.reply(history, self.model_text(user_text, later), cancel)
 
     def prepare(self, history: list[Message]) -> None:
