@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pjsua2 as pj
 
 from .config import Config, parse_cidrs
-from .manager import Admission, RateLimit, default_allow_list, source_ip
+from .manager import Admission, Capacity, RateLimit, default_allow_list, source_ip
 from .media.playout import PlayoutBuffer
 from .media.port import CallMediaPort
 from .media.priority import GIL_SWITCH_SECS
@@ -54,7 +55,10 @@ class AgentApp:
         self.endpoint = SipEndpoint(cfg.sip, cfg.log_level)
         self.account: AgentAccount | None = None
         allow = parse_cidrs(cfg.sip.allow_from) if cfg.sip.allow_from else default_allow_list(cfg.sip)
-        self.admission = Admission(allow, cfg.sip.max_calls, RateLimit(cfg.sip.invite_rate))
+        self.admission = Admission(allow, cfg.sip.max_calls, RateLimit(cfg.sip.invite_rate),
+                                   Capacity(cfg.sip.target_v2v_ms))
+        self._active = 0
+        """Calls answered and not ended (read by call threads when they report a turn)."""
         self.calls: dict[int, AgentCall] = {}
         self._dead: list[AgentCall] = []
         self._spare_ports: list[CallMediaPort] = []
@@ -109,8 +113,9 @@ class AgentApp:
         self.account.create(account_config(sip, self.endpoint.bound_port))
         where = f"{sip.bind}:{self.endpoint.bound_port}"
         mode = f"registering as {sip.user}@{sip.registrar or sip.domain}" if sip.register else "not registering"
-        log.info("listening for SIP on udp %s, %s, codecs %s, max %d calls",
-                 where, mode, ", ".join(self.endpoint.codec_ids), sip.max_calls)
+        log.info("listening for SIP on udp %s, %s, codecs %s, max %s calls",
+                 where, mode, ", ".join(self.endpoint.codec_ids),
+                 sip.max_calls if sip.max_calls > 0 else f"auto (voice to voice within {sip.target_v2v_ms} ms)")
         self._install_signals()
         if ready:
             ready(self)
@@ -168,6 +173,8 @@ class AgentApp:
             return
         log.info("call %d from %s (%s): answering", call.number, remote, src)
         METRICS.call_answered()
+        self._active += 1
+        call.session.on_turn = self._turn_done
         call.answer_with(200)
 
     def _on_media_ready(self, call: AgentCall) -> None:
@@ -193,6 +200,7 @@ class AgentApp:
         if not call.rejected_code:
             log.info("%s", call.summary(cause))
             self.stats["calls"] += 1
+            self._active -= 1
             METRICS.call_ended(call.port.counters.tx_gaps if call.port else 0)
         self.calls.pop(call.number, None)
         self._threads.pop(call.number, None)
@@ -202,6 +210,12 @@ class AgentApp:
             self._spare_ports.append(call.port)
             call.port = None
         self._dead.append(call)
+
+    def _turn_done(self, record: dict[str, Any]) -> None:
+        """A call's turn was answered (its thread): what ``--max-calls auto`` learns from."""
+        v2v = record.get("voice_to_voice_ms")
+        if v2v is not None:
+            self.admission.capacity.observe(float(v2v), self._active)
 
     def _check_media(self) -> None:
         """Once a second: end calls never ACKed, fail transfers with no outcome, hang up calls whose caller

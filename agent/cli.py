@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 from . import __version__
 from .compute import configure_runtimes
 from .config import (
+    AUTO_CALLS,
     BRAINS,
     DEFAULT_GREETING,
     LOG_FORMATS,
@@ -51,6 +52,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _max_calls(text: str) -> int:
+    """``--max-calls``: a number of calls, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return AUTO_CALLS
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got '{text}'") from None
 
 
 def _csv(text: str) -> list[str]:
@@ -108,8 +119,12 @@ def _add_network_flags(p: argparse.ArgumentParser, sip: SipConfig) -> None:
          type=int, metavar="PORT")
     _add(g, "--codecs", "sip.codecs", f"codecs in order of preference (default: {','.join(sip.codecs)}; "
          "also speex, GSM, iLBC, L16)", type=_csv, metavar="LIST")
-    _add(g, "--max-calls", "sip.max_calls", "calls at once; more get 486 Busy Here "
-         f"(default: {sip.max_calls})", type=int, metavar="N")
+    _add(g, "--max-calls", "sip.max_calls", "calls at once; more get 486 Busy Here. auto: as many as keep "
+         "voice to voice p95 within --target-v2v-ms, learnt from the turns (one call is always taken); more get "
+         f"503 with Retry-After, which a proxy takes as 'try another box' (default: {sip.max_calls})",
+         type=_max_calls, metavar="N|auto")
+    _add(g, "--target-v2v-ms", "sip.target_v2v_ms", "the voice to voice p95 --max-calls auto keeps "
+         f"(default: {sip.target_v2v_ms})", type=int, metavar="MS")
     _add(g, "--allow-from", "sip.allow_from", "comma-separated CIDRs allowed to call; others get 403 "
          "(default: the registrar's and proxy's addresses, or loopback with --no-register)",
          type=_csv, metavar="CIDRS")

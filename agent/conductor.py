@@ -152,6 +152,8 @@ class Conductor:
                     self._write_transcript(action)
                 case WriteTimeline():
                     METRICS.turn(action.record)
+                    if self.s.on_turn is not None:
+                        self.s.on_turn(action.record)
                     if self._timeline:
                         self._timeline.write(action.record)
 

@@ -31,6 +31,7 @@ __all__ = [
     "load_config",
     "apply_overrides",
     "parse_cidrs",
+    "AUTO_CALLS",
     "LOG_FORMATS",
     "LOG_LEVELS",
     "BRAINS",
@@ -39,6 +40,8 @@ __all__ = [
     "VADS",
 ]
 
+AUTO_CALLS = -1
+"""``max_calls`` for ``auto``."""
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 HANDLER_BRAINS = ("echo", "tone")
@@ -66,6 +69,8 @@ class SipConfig:
     register_expires_secs: int = 300
     codecs: list[str] = field(default_factory=lambda: ["G722", "PCMU", "PCMA"])
     max_calls: int = 4
+    """``AUTO_CALLS`` (-1, ``auto``): as many as keep voice to voice within ``target_v2v_ms``, learnt from the turns."""
+    target_v2v_ms: int = 1500
     allow_from: list[str] = field(default_factory=list)
     rtp_timeout_secs: int = 30
     invite_rate: int = 120
@@ -165,6 +170,8 @@ def load_config(path: str | os.PathLike[str] | None) -> Config:
             if name not in fields:
                 raise ConfigError(f"{path}: unknown key '{key}.{name}'")
             where = f"{path}: {key}.{name}"
+            if (key, name, item) == ("sip", "max_calls", "auto"):
+                item = AUTO_CALLS
             setattr(section, name, _coerce(where, item, getattr(section, name)))
     validate(cfg)
     return cfg
@@ -212,8 +219,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError("--rtp-timeout must be 0 (off) or more seconds")
     if sip.invite_rate < 0:
         raise ConfigError("--invite-rate must be 0 (no limit) or more INVITEs a minute")
-    if sip.max_calls < 1:
-        raise ConfigError(f"--max-calls must be at least 1, got {sip.max_calls}")
+    if sip.max_calls < 1 and sip.max_calls != AUTO_CALLS:
+        raise ConfigError(f"--max-calls must be at least 1 (or auto), got {sip.max_calls}")
+    if sip.target_v2v_ms < 100:
+        raise ConfigError(f"--target-v2v-ms must be at least 100, got {sip.target_v2v_ms}")
     if sip.register and not sip.domain:
         raise ConfigError("--domain is required to register (or use --no-register)")
     if sip.register_expires_secs < 10:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import collections
 import ipaddress
+import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .config import SipConfig, parse_cidrs
 
-__all__ = ["Admission", "Decision", "RateLimit", "default_allow_list", "source_ip"]
+__all__ = ["AUTO_MAX_CALLS", "Admission", "Capacity", "Decision", "RateLimit", "default_allow_list", "source_ip"]
+
+AUTO_MAX_CALLS = 8
+"""The most calls ``--max-calls auto`` ever admits."""
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,13 +103,53 @@ class RateLimit:
         return max(1, round(1.0 / self.per_sec)) if self.per_sec > 0 else 0
 
 
-class Admission:
-    """Decides 403 (source not allowed), 503 (too many INVITEs from the source), 486 (busy) or accept."""
+class Capacity:
+    """``--max-calls auto``: how many calls at once keep voice to voice within ``objective_ms``.
 
-    def __init__(self, allow: list[Network], max_calls: int, rate: RateLimit | None = None) -> None:
+    Learnt from the turns, each observed with the number of calls active when it was answered:
+    one call is always taken; once ``PROBE_TURNS`` turns at the current limit had p95 within
+    ``HEADROOM`` of the objective, one more call is admitted; when the turns at N calls miss the
+    objective, the limit falls to N - 1 (at least 1).  Thread-safe: calls report their turns.
+    """
+
+    PROBE_TURNS = 4
+    HEADROOM = 0.8
+    WINDOW = 8
+
+    def __init__(self, objective_ms: float, ceiling: int = AUTO_MAX_CALLS) -> None:
+        self.objective_ms = objective_ms
+        self.ceiling = ceiling
+        self.limit = 1
+        self._turns: dict[int, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, v2v_ms: float, active: int) -> None:
+        with self._lock:
+            recent = self._turns.setdefault(max(1, active), collections.deque(maxlen=self.WINDOW))
+            recent.append(v2v_ms)
+            ordered = sorted(recent)
+            p95 = ordered[int(0.95 * (len(ordered) - 1))]
+            before = self.limit
+            if active > 1 and len(recent) >= 2 and p95 > self.objective_ms:
+                self.limit = min(self.limit, active - 1)
+            elif (active >= self.limit < self.ceiling and len(recent) >= self.PROBE_TURNS
+                  and p95 <= self.HEADROOM * self.objective_ms):
+                self.limit += 1
+        if self.limit != before:
+            log.info("capacity: %d call(s) at once (voice to voice p95 %.0f ms with %d active, objective %.0f ms)",
+                     self.limit, p95, active, self.objective_ms)
+
+
+class Admission:
+    """Decides 403 (source not allowed), 503 (too many INVITEs from the source; at capacity with
+    ``auto``), 486 (busy: ``max_calls`` reached) or accept.  ``max_calls`` below 1 is ``auto``."""
+
+    def __init__(self, allow: list[Network], max_calls: int, rate: RateLimit | None = None,
+                 capacity: Capacity | None = None) -> None:
         self.allow = allow
         self.max_calls = max_calls
         self.rate = rate or RateLimit(0)
+        self.capacity = capacity or Capacity(1500.0)
 
     def decide(self, src_ip: str, active_calls: int) -> Decision:
         try:
@@ -113,6 +161,9 @@ class Admission:
         if not self.rate.allow(src_ip):
             return Decision(503, f"more than {self.rate.per_sec * 60:g} INVITEs a minute from {src_ip}",
                             "rate_limited", self.rate.retry_after())
-        if active_calls >= self.max_calls:
+        if self.max_calls < 1 and active_calls >= self.capacity.limit:
+            return Decision(503, f"at capacity: {active_calls} calls keep voice to voice within "
+                            f"{self.capacity.objective_ms:.0f} ms", "capacity", 30)
+        if 0 < self.max_calls <= active_calls:
             return Decision(486, f"busy: {active_calls} of {self.max_calls} calls active", "busy")
         return ACCEPT

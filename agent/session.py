@@ -58,6 +58,8 @@ class CallSession:
         self.ended = threading.Event()
         self.codec = ""
         self.records_dir: str | None = None
+        self.on_turn: Callable[[dict[str, Any]], None] | None = None
+        """Told each turn's timeline record (admission learns the box's capacity from them)."""
 
     # -- caller audio -------------------------------------------------
     def read_frame(self, timeout: float | None = None) -> np.ndarray | None:

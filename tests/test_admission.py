@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.manager import RateLimit
-from tests.agent_proc import AgentProcess, run_caller
+from tests.agent_proc import AgentProcess, caller_results, run_caller, start_caller
 from tests.peers.raw_sip import NoAckClient
 
 
@@ -59,3 +59,33 @@ def test_too_many_invites_from_one_source_get_503_with_retry_after(tmp_path: Pat
         assert finals[2] is not None and finals[2][1].get("retry-after") == "10"
         agent.wait_for(r"call 3 from sip:noack@127\.0\.0\.1:\d+ \(127\.0\.0\.1\) refused with 503: "
                        r"more than 6 INVITEs a minute from 127\.0\.0\.1")
+
+
+def test_auto_capacity_grows_while_turns_keep_the_objective_and_falls_when_they_miss_it() -> None:
+    from agent.manager import Capacity
+
+    capacity = Capacity(1500.0, ceiling=3)
+    assert capacity.limit == 1  # one call is always taken
+    for _ in range(3):
+        capacity.observe(900.0, 1)
+    assert capacity.limit == 1  # not enough turns yet
+    capacity.observe(900.0, 1)
+    assert capacity.limit == 2
+    for _ in range(4):
+        capacity.observe(1300.0, 2)  # within the objective, not within its headroom: no more
+    assert capacity.limit == 2
+    capacity.observe(2500.0, 2)
+    capacity.observe(2600.0, 2)
+    assert capacity.limit == 1  # two calls missed it
+
+
+def test_auto_admission_refuses_with_503_when_the_box_is_at_capacity(tmp_path: Path) -> None:
+    # an objective no turn can keep: the box holds one call, a second one at the same time is refused
+    with _agent(tmp_path, "--max-calls", "auto", "--target-v2v-ms", "100") as agent:
+        first = start_caller(agent.uri, "--duration", "4")
+        agent.wait_for(r"call 1: media up")
+        second = run_caller(agent.uri, "--duration", "0.3")
+        assert second["status"] == 503, second
+        assert caller_results(first)[-1]["status"] == 200
+        agent.wait_for(r"call 2 from .* refused with 503: at capacity: 1 calls keep voice to voice within 100 ms")
+        assert "max auto (voice to voice within 100 ms) calls" in agent.log()

@@ -17,6 +17,7 @@ import pjsua2 as pj
 
 from ..config import SipConfig
 from ..errors import SipError
+from ..manager import AUTO_MAX_CALLS
 
 __all__ = ["SipEndpoint", "PJ_LOG_LEVELS"]
 
@@ -70,7 +71,7 @@ class SipEndpoint:
         epcfg = pj.EpConfig()
         epcfg.uaConfig.threadCnt = 0
         epcfg.uaConfig.mainThreadOnly = False
-        epcfg.uaConfig.maxCalls = min(self.cfg.max_calls + 4, 32)
+        epcfg.uaConfig.maxCalls = min((self.cfg.max_calls if self.cfg.max_calls > 0 else AUTO_MAX_CALLS) + 4, 32)
         epcfg.uaConfig.userAgent = USER_AGENT
         epcfg.logConfig.level = PJ_LOG_LEVELS[self._log_level]
         epcfg.logConfig.consoleLevel = 0
