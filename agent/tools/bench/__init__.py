@@ -180,6 +180,11 @@ def _print(r: dict[str, Any]) -> None:
             print(f"  {n}: p50 {cell['v2v_ms_p50']} ms, p95 {cell['v2v_ms_p95']} ms (n={cell['n']}, "
                   f"{cell['missing']} unanswered), CPU {cell['cpu_cores']} cores, RSS {cell['rss_mb_max']} MB")
         print(f"  calls this box holds within the objective: {capacity['calls_within_objective']}")
+        churn = capacity.get("churn")
+        if churn:
+            print(f"  {churn['calls']} calls in a row ({churn['answered']} answered): RSS {churn['rss_kb_before']} -> "
+                  f"{churn['rss_kb_after']} kB ({churn['rss_kb_per_call']:+.1f} kB a call), threads "
+                  f"{churn['threads_before']} -> {churn['threads_after']}")
     rtp = r["rtp_tx"]
     print(f"agent RTP on the wire: largest gap {rtp['max_gap_ms']} ms, jitter p99 {rtp['jitter_ms_p99']} ms"
           + (f" ({rtp['note']})" if rtp.get("note") else ""))

@@ -7,7 +7,8 @@ measured on the wire by the callers (end of the question's speech -> first
 answer audio at the caller); the agent's CPU use and RSS are sampled from
 /proc (its outgoing RTP gaps are in the bench's RTP figures).  The box holds
 N calls if every level up to N answered every question with voice to voice
-p95 within the objective.
+p95 within the objective.  Then ``CHURN_CALLS`` short calls one after another: the agent's RSS
+and threads before and after, as a slope per call (flat: nothing kept per call).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = ["OBJECTIVE_MS", "capacity_phase"]
 OBJECTIVE_MS = 1500.0
 """Voice to voice p95 within which a level counts as held."""
 TURNS = 4
+CHURN_CALLS = 200
 CAPACITY_QUESTIONS = (
     "What are your opening hours on Saturday?",
     "How much is the corkage?",
@@ -42,8 +44,9 @@ def capacity_phase(bench: Any, quick: bool, say: Callable[[str], None]) -> dict[
     from ...dialog.facts import example_facts_path
 
     levels = (1, 2) if quick else (1, 2, 3, 4)
+    # (no INVITE rate limit: the calls in a row come from one address, faster than a caller would)
     agent, _records = bench.agent("capacity", "--brain", "llm", "--facts", str(example_facts_path()),
-                                  "--max-calls", str(max(levels)))
+                                  "--max-calls", str(max(levels)), "--invite-rate", "0")
     result: dict[str, Any] = {"objective_ms": OBJECTIVE_MS, "turns_per_call": 2 if quick else TURNS,
                               "rss_mb_idle": _rss_mb(agent.pid), "levels": {}}
     try:
@@ -53,6 +56,10 @@ def capacity_phase(bench: Any, quick: bool, say: Callable[[str], None]) -> dict[
             say(f"capacity: {n} at once: voice to voice p50 {cell['v2v_ms_p50']} ms, p95 {cell['v2v_ms_p95']} ms "
                 f"(n={cell['n']}, {cell['missing']} unanswered), agent CPU {cell['cpu_cores']} cores, "
                 f"RSS {cell['rss_mb_max']} MB")
+        result["churn"] = _churn(agent, 20 if quick else CHURN_CALLS)
+        churn = result["churn"]
+        say(f"capacity: {churn['calls']} calls in a row: RSS {churn['rss_kb_per_call']:+.1f} kB a call, "
+            f"threads {churn['threads_before']} -> {churn['threads_after']}")
     finally:
         agent.stop()
     held = 0
@@ -92,6 +99,26 @@ def _level(agent: AgentProcess, n: int, turns: int) -> dict[str, Any]:
             "cpu_cores": cpu, "rss_mb_max": rss}
 
 
+def _churn(agent: AgentProcess, calls: int) -> dict[str, Any]:
+    """``calls`` short calls one after another (a tone each): RSS and threads before and after."""
+    before_rss, before_threads = _status(agent.pid, "VmRSS"), _status(agent.pid, "Threads")
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "call", agent.uri, "--duration", "0.3", "--repeat",
+                           str(calls)], capture_output=True, text=True, timeout=30 + 3 * calls)
+    answered = sum(json.loads(line)["status"] == 200 for line in proc.stdout.splitlines() if line.startswith("{"))
+    time.sleep(3.0)  # the last call's clean-up
+    after_rss, after_threads = _status(agent.pid, "VmRSS"), _status(agent.pid, "Threads")
+    return {"calls": calls, "answered": answered, "rss_kb_before": before_rss, "rss_kb_after": after_rss,
+            "rss_kb_per_call": round((after_rss - before_rss) / calls, 2), "threads_before": before_threads,
+            "threads_after": after_threads}
+
+
+def _status(pid: int, key: str) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
 class _Sampler:
     """The agent's CPU (cores in use, on average) and largest RSS while a level runs, from /proc."""
 
@@ -126,7 +153,4 @@ def _cpu_secs(pid: int) -> float:
 
 
 def _rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return _status(pid, "VmRSS") / 1024
