@@ -121,7 +121,8 @@ def _add_network_flags(p: argparse.ArgumentParser, sip: SipConfig) -> None:
          "also speex, GSM, iLBC, L16)", type=_csv, metavar="LIST")
     _add(g, "--max-calls", "sip.max_calls", "calls at once; more get 486 Busy Here. auto: as many as keep "
          "voice to voice p95 within --target-v2v-ms, learnt from the turns (one call is always taken); more get "
-         f"503 with Retry-After, which a proxy takes as 'try another box' (default: {sip.max_calls})",
+         f"503 with Retry-After, which a proxy takes as 'try another box' "
+         f"(default: {'auto' if sip.max_calls == AUTO_CALLS else sip.max_calls})",
          type=_max_calls, metavar="N|auto")
     _add(g, "--target-v2v-ms", "sip.target_v2v_ms", "the voice to voice p95 --max-calls auto keeps "
          f"(default: {sip.target_v2v_ms})", type=int, metavar="MS")
@@ -289,6 +290,7 @@ def _serve(cfg: Config, status: StatusFile | None) -> int:
     handler = make_handler(cfg)
     app = AgentApp(cfg, handler)
     METRICS.set_ready(app.readiness)
+    METRICS.set_capacity(app.admission.limit)
     try:
         code = app.run(ready=status.ready if status else None)
     finally:

@@ -68,8 +68,9 @@ class SipConfig:
     register: bool = True
     register_expires_secs: int = 300
     codecs: list[str] = field(default_factory=lambda: ["G722", "PCMU", "PCMA"])
-    max_calls: int = 4
-    """``AUTO_CALLS`` (-1, ``auto``): as many as keep voice to voice within ``target_v2v_ms``, learnt from the turns."""
+    max_calls: int = AUTO_CALLS
+    """A number, or ``AUTO_CALLS`` (-1, ``auto``, the default): as many as keep voice to voice within
+    ``target_v2v_ms``, learnt from the turns."""
     target_v2v_ms: int = 1500
     allow_from: list[str] = field(default_factory=list)
     rtp_timeout_secs: int = 30

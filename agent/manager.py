@@ -151,6 +151,10 @@ class Admission:
         self.rate = rate or RateLimit(0)
         self.capacity = capacity or Capacity(1500.0)
 
+    def limit(self) -> int:
+        """Calls admitted at once now: ``max_calls``, or what ``auto`` has learnt."""
+        return self.max_calls if self.max_calls >= 1 else self.capacity.limit
+
     def decide(self, src_ip: str, active_calls: int) -> Decision:
         try:
             addr = ipaddress.ip_address(src_ip)

@@ -60,6 +60,11 @@ class Metrics:
         self.registered = Gauge(prefix + "registered", "1 while the account is registered", registry=registry)
         self.actions = Counter(prefix + "call_actions", "Call actions carried out, by action and outcome",
                                ["action", "outcome"], registry=registry)
+        self.compute_waits = Histogram(prefix + "compute_wait_seconds", "Time native work (stt, tts, llm) waited "
+                                       "for the cores, by the priority it was served at", ["kind", "priority"],
+                                       buckets=STAGE_BUCKETS, registry=registry)
+        self.capacity = Gauge(prefix + "capacity_calls", "Calls the agent admits at once now (--max-calls, or "
+                              "what auto has learnt)", registry=registry)
         self._registry = registry
         if ready is not None:
             self._ready = ready
@@ -114,6 +119,15 @@ class Metrics:
     def llm_queue_wait(self, secs: float) -> None:
         if self.enabled:
             self.llm_wait.observe(secs)
+
+    def compute_wait(self, kind: str, priority: str, secs: float) -> None:
+        if self.enabled:
+            self.compute_waits.labels(kind, priority).observe(secs)
+
+    def set_capacity(self, calls: Callable[[], int]) -> None:
+        """What the capacity gauge reads at each scrape."""
+        if self.enabled:
+            self.capacity.set_function(calls)
 
     def registration(self, registered: bool) -> None:
         if self.enabled:

@@ -29,6 +29,7 @@ from agent.dialog.stage import DialogStage
 from agent.engines import Engines, greeting_text
 from agent.frames import Frame, Hangup, StageFailed
 from agent.queues import FrameQueue
+from agent.scheduler import SCHEDULER, CallDemand, bind
 from agent.session import CallHandler, CallSession
 from agent.stt.stage import SttStage
 from agent.tts.stream import TtsStage
@@ -78,10 +79,14 @@ class CallPipeline:
         self.machine = TurnMachine(turn_cfg, time.monotonic)
         self.conductor = Conductor(session, self.machine, engines.tts, self.to_dialog, self.to_tts, self.pacer,
                                    time.monotonic())
+        self.demand = CallDemand(name, lambda: self.machine.state, self.pacer.audio_ahead_secs)
+        for stage in self.stages:
+            stage.demand = self.demand
         session.playout.on_progress = report
 
     def run(self) -> None:
         """On the call's handler thread: start the stages, conduct until hang-up, stop them."""
+        bind(self.demand)
         for stage in self.stages:
             stage.start()
         try:
@@ -104,6 +109,7 @@ class CallPipeline:
             self.conductor.close()
             for stage in reversed(self.stages):
                 stage.stop()
+            SCHEDULER.forget(self.demand)
 
 
 class ConversationHandler(CallHandler):

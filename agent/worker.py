@@ -22,6 +22,7 @@ from typing import Protocol
 
 from agent.frames import StageFailed
 from agent.media.priority import lower_thread_priority
+from agent.scheduler import CallDemand, bind
 
 __all__ = ["STOP", "Inbox", "Worker"]
 
@@ -58,6 +59,8 @@ class Worker:
         self.inbox = inbox
         self._on_failure = on_failure
         self._lower_priority = lower_priority
+        self.demand: CallDemand | None = None
+        """The call this worker's native work is for (see :mod:`agent.scheduler`); set before ``start``."""
         self._stop = threading.Event()
         self.started = threading.Event()
         self.exited = threading.Event()
@@ -108,6 +111,7 @@ class Worker:
     def _main(self) -> None:
         if self._lower_priority:
             lower_thread_priority()
+        bind(self.demand)
         try:
             self.setup()
             self.started.set()

@@ -67,6 +67,7 @@ def test_quick_capacity_phase_measures_each_level(tmp_path: Path) -> None:
         assert cell["n"] == 2 * int(n) and cell["missing"] == 0, cell  # every question answered
         assert 0 < cell["v2v_ms_p50"] <= cell["v2v_ms_p95"] and cell["cpu_cores"] > 0 and cell["rss_mb_max"] > 100
     assert capacity["calls_within_objective"] in (0, 1, 2)
+    assert 1 <= capacity["auto_would_admit"] <= max(1, capacity["calls_within_objective"])  # never more
     churn = capacity["churn"]
     assert churn["calls"] == churn["answered"] == 20 and churn["threads_after"] > 0, churn
     assert "calls this box holds within the objective" in proc.stdout

@@ -16,6 +16,8 @@ from agent.dialog.base import Message, create_brain
 from agent.dialog.llm import LlmBrain
 from agent.dialog.receptionist import Receptionist
 from agent.errors import ModelError
+from agent.scheduler import CallDemand, Priority, bind
+from agent.turn.state import State
 
 
 @pytest.fixture(scope="module")
@@ -191,5 +193,59 @@ def test_it_runs_on_the_cores_a_busy_neighbour_leaves() -> None:
         time.sleep(0.6)
         assert "".join(llm.reply([], "Say hello.", threading.Event())).strip()
         assert llm.threads == 2  # the cores are back
+    finally:
+        llm.close()
+
+
+def _read(brain: LlmBrain, demand: CallDemand, question: str, out: dict[str, list[str]], name: str,
+          events: list[str], started: threading.Event | None = None) -> None:
+    bind(demand)  # as a call's dialog thread is bound to its call
+    for delta in brain.reply([], question, threading.Event()):
+        out.setdefault(name, []).append(delta)
+        events.append(name)
+        if started is not None and len(out[name]) == 3:
+            started.set()
+
+
+def test_a_waiting_caller_is_served_before_a_reply_already_playing_and_both_say_what_they_would_alone() -> None:
+    """One model, two calls: a caller who has just stopped speaking (WAITING) gets the model between the
+    tokens of another call's reply that is playing with audio in hand (AHEAD); each request's KV state is
+    kept while the other runs, so both replies are word for word what they are when served alone."""
+    llm = LlmBrain(max_tokens=40, temperature=0.0)
+    try:
+        playing = CallDemand("a", lambda: State.SPEAKING, lambda: 5.0)
+        waiting = CallDemand("b", lambda: State.THINKING, lambda: 0.0)
+        assert playing.priority() is Priority.AHEAD and waiting.priority() is Priority.WAITING
+        long_q, short_q = "Count from one to thirty in words, separated by commas.", "Say hello to Ann."
+        alone = {q: "".join(llm.reply([], q, threading.Event())) for q in (long_q, short_q)}
+        out: dict[str, list[str]] = {}
+        events: list[str] = []
+        started = threading.Event()
+        a = threading.Thread(target=_read, args=(llm, playing, long_q, out, "a", events, started))
+        a.start()
+        assert started.wait(30)
+        b = threading.Thread(target=_read, args=(llm, waiting, short_q, out, "b", events))
+        b.start()
+        for thread in (a, b):
+            thread.join(60)
+        assert "".join(out["a"]) == alone[long_q] and "".join(out["b"]) == alone[short_q]
+        last_b = len(events) - 1 - events[::-1].index("b")
+        assert "a" in events[last_b:], f"the playing reply finished before the waiting caller's: {events}"
+        assert llm._server.switches >= 1
+
+        # Two calls at the same priority share the model in turns and still say what they would alone.
+        out.clear()
+        events.clear()
+        both = [threading.Thread(target=_read, args=(llm, CallDemand(n, lambda: State.THINKING, lambda: 0.0), q,
+                                                     out, n, events)) for n, q in (("c", long_q), ("d", long_q))]
+        switches = llm._server.switches
+        for thread in both:
+            thread.start()
+        for thread in both:
+            thread.join(60)
+        assert "".join(out["c"]) == alone[long_q] == "".join(out["d"])
+        assert llm._server.switches - switches >= 2, "the two calls did not take turns"
+        first_c, first_d = events.index("c"), events.index("d")
+        assert max(first_c, first_d) < len(events) // 2, f"one call waited for the other's whole reply: {events}"
     finally:
         llm.close()

@@ -20,16 +20,15 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.compute import CpuShare
 from agent.dialog.base import Brain, Message
+from agent.dialog.serving import LlmStats, ReplyServer, Request, RequestDone, queue_wait_metric
 from agent.errors import ModelError
-from agent.metrics import METRICS
 from agent.models import DEFAULT_LLM, LLM_ARCHITECTURES, resolve_llm
-from agent.worker import Worker
+from agent.worker import STOP, Worker
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "MODEL_FIX", "LlmBrain", "LlmStats", "chatml_prompt", "history_start"]
 
@@ -48,69 +47,31 @@ CHATML_STOP = ["<|im_end|>", "<|im_start|>", "<|endoftext|>"]
 _POLL_SECS = 0.05
 
 
-@dataclass(frozen=True)
-class LlmStats:
-    """Timing of one request (seconds, monotonic clock)."""
-
-    queue_secs: float
-    """Waiting for the worker (other calls' replies)."""
-    first_token_secs: float
-    """From the start of generation to the first token."""
-    generate_secs: float
-    tokens: int
-    cancelled: bool
-    held_secs: float = 0.0
-    """Waiting for the caller to ask for the next token (e.g. while its audio was synthesised)."""
-
-    @property
-    def tokens_per_sec(self) -> float:
-        after_first = self.generate_secs - self.first_token_secs - self.held_secs
-        return (self.tokens - 1) / after_first if self.tokens > 1 and after_first > 0 else 0.0
-
-
-@dataclass
-class _Request:
-    messages: list[dict[str, str]]
-    cancel: threading.Event
-    max_tokens: int
-    out: queue.Queue[object] = field(default_factory=queue.Queue)
-    abandoned: threading.Event = field(default_factory=threading.Event)
-    t_submitted: float = 0.0
-    wanted: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(1))
-    """Tokens the caller asked for and has not got yet (the first one from the start)."""
-    demand_driven: bool = True
-    prompt: str | None = None
-    """A ready ChatML prompt instead of ``messages`` (a prefix to evaluate and keep)."""
-
-    def stopped(self) -> bool:
-        return self.cancel.is_set() or self.abandoned.is_set()
-
-    def wait_wanted(self) -> float:
-        """Block until the caller wants another token (or stops); seconds waited."""
-        if not self.demand_driven or self.wanted.acquire(blocking=False):
-            return 0.0
-        started = time.monotonic()
-        while not self.wanted.acquire(timeout=_POLL_SECS):
-            if self.stopped():
-                break
-        return time.monotonic() - started
-
-
-@dataclass(frozen=True)
-class _Done:
-    stats: LlmStats | None
-
-
 class _LlmWorker(Worker):
-    """The one thread that owns the model and serves every call's requests, in turn."""
+    """The one thread that owns the model and serves every call's requests (:mod:`agent.dialog.serving`)."""
 
     def __init__(self, brain: LlmBrain) -> None:
         super().__init__(f"llm-{id(brain):x}", brain._requests)
         self._brain = brain
 
-    def handle(self, item: object) -> None:
-        if isinstance(item, _Request):
-            self._brain._serve(item)
+    def body(self) -> None:
+        brain, server = self._brain, self._brain._server
+        while not self.stopping:
+            brain._nudge.clear()
+            while True:
+                try:
+                    item = brain._requests.get_nowait()
+                except queue.Empty:
+                    break
+                if item is STOP:
+                    return
+                if isinstance(item, Request):
+                    server.admit(item)
+            if not server.step():
+                brain._nudge.wait(_POLL_SECS)
+
+    def teardown(self) -> None:
+        self._brain._server.close()
 
 
 def _load_llama(path: Path, n_threads: int, n_threads_batch: int, n_ctx: int) -> Any:
@@ -221,6 +182,12 @@ class LlmBrain(Brain):
         self._clock = clock
         self.last_stats: LlmStats | None = None
         self._requests: queue.Queue[object] = queue.Queue()
+        self._nudge = threading.Event()
+        """Set when a request arrives or a caller asks for a token: the worker looks again."""
+        self._server = ReplyServer(self._llama, clock=clock, temperature=temperature,
+                                   sentence_stop_tokens=sentence_stop_tokens, tokenize=self._prompt_tokens,
+                                   restore_prefix=self._restore_prefix, exclusive=self._generate,
+                                   threads=self._fit_threads, on_done=self._done, stop_texts=CHATML_STOP)
         self._worker = _LlmWorker(self)
         self._worker.start()
         if warm_up:
@@ -245,10 +212,10 @@ class LlmBrain(Brain):
         started = self._clock()
         system = chatml_prompt(self._messages(history or [], "-")[:-1]).removesuffix("<|im_start|>assistant\n")
         for prefix in user_prefixes:
-            request = _Request([], threading.Event(), 1, t_submitted=self._clock(), demand_driven=False,
-                               prompt=f"{system}<|im_start|>user\n{prefix}")
-            self._requests.put(request)
-            while not isinstance(request.out.get(), (_Done, BaseException)):
+            request = Request([], threading.Event(), 1, t_submitted=self._clock(), demand_driven=False,
+                              prompt=f"{system}<|im_start|>user\n{prefix}")
+            self._put(request)
+            while not isinstance(request.out.get(), (RequestDone, BaseException)):
                 pass
         logger.info("llm %x: %d prompt prefixes kept in %.2f s", id(self), len(user_prefixes),
                     self._clock() - started)
@@ -265,10 +232,9 @@ class LlmBrain(Brain):
 
         Fire and forget: the next ``reply`` then only evaluates the caller's new words.
         """
-        if self._requests.empty():
-            messages = self._messages(history, "")
-            self._requests.put(_Request(messages, threading.Event(), 1, t_submitted=self._clock(),
-                                        demand_driven=False))
+        messages = self._messages(history, "")
+        self._put(Request(messages, threading.Event(), 1, t_submitted=self._clock(), demand_driven=False,
+                          background=True))
 
     def close(self, timeout_secs: float = 5.0) -> None:
         """Stop the worker (after the request in progress) and free the model."""
@@ -297,8 +263,8 @@ class LlmBrain(Brain):
         cancel: threading.Event,
         max_tokens: int,
     ) -> Iterator[str]:
-        request = _Request(messages, cancel, max_tokens, t_submitted=self._clock())
-        self._requests.put(request)
+        request = Request(messages, cancel, max_tokens, t_submitted=self._clock())
+        self._put(request)
         try:
             while True:
                 try:
@@ -307,7 +273,7 @@ class LlmBrain(Brain):
                     if cancel.is_set() or self._worker.exited.is_set():
                         return
                     continue
-                if isinstance(item, _Done):
+                if isinstance(item, RequestDone):
                     return
                 if isinstance(item, BaseException):
                     raise item
@@ -316,45 +282,47 @@ class LlmBrain(Brain):
                 assert isinstance(item, str)
                 yield item
                 request.wanted.release()  # asked for the next token: now it may be computed
+                self._nudge.set()
         finally:
             request.abandoned.set()
 
     # -- worker ------------------------------------------------------------
 
-    def _serve(self, request: _Request) -> None:
-        """One request, on the worker's thread; an error goes back to the caller's iterator."""
-        if request.stopped():
-            request.out.put(_Done(None))
-            return
-        try:
-            self._fit_threads()
-            stats = self._generate(request)
-        except Exception as error:
-            logger.exception("llm %x: generation failed", id(self))
-            request.out.put(error)
+    def _put(self, request: Request) -> None:
+        self._requests.put(request)
+        self._nudge.set()
+
+    def _prompt_tokens(self, request: Request) -> list[int] | None:
+        """The prompt of a request served a token at a time; None for one served whole (see ``_generate``)."""
+        if request.prompt is not None or not self.chatml:
+            return None
+        return list(self._llama.tokenize(chatml_prompt(request.messages).encode(), add_bos=True, special=True))
+
+    def _done(self, request: Request, stats: LlmStats) -> None:
+        """On the worker's thread, after each request."""
+        if request.prompt is not None or stats.cancelled and not stats.tokens:
             return
         self.last_stats = stats
-        if request.prompt is None and request.demand_driven:
-            METRICS.llm_queue_wait(stats.queue_secs)
-        logger.debug("llm %x: %d tokens, first after %.0f ms, %.0f tokens/s, held %.0f ms by the caller",
-                     id(self), stats.tokens, stats.first_token_secs * 1000.0, stats.tokens_per_sec,
-                     stats.held_secs * 1000.0)
-        request.out.put(_Done(stats))
+        queue_wait_metric(request, stats)
+        logger.debug("llm %x: %d tokens, first after %.0f ms, %.0f tokens/s, held %.0f ms by the caller, "
+                     "waited %.0f ms for other calls", id(self), stats.tokens, stats.first_token_secs * 1000.0,
+                     stats.tokens_per_sec, stats.held_secs * 1000.0, stats.queue_secs * 1000.0)
 
-    def _fit_threads(self) -> None:
+    def _fit_threads(self) -> int:
         """Run on the cores other processes leave free: llama.cpp's threads spin at every barrier,
         so one thread that waits for a busy core stalls the others (a token then takes 10x longer)."""
         if self._cpu_share is None:
-            return
+            return self.threads
         others = self._cpu_share.others_busy()
         want = self._cpu_share.free_cores(self.max_threads)
         if want == self.threads:
-            return
+            return want
         import llama_cpp
 
         llama_cpp.llama_set_n_threads(self._llama.ctx, want, want)
         self.threads = want
         logger.info("llm %x: %d thread(s) now (other processes keep %.1f cores busy)", id(self), want, others)
+        return want
 
     def _keep_prefix(self, prompt: str) -> None:
         """Evaluate ``prompt`` and keep the KV state after it (sequence 0 only: a few MB)."""
@@ -391,19 +359,15 @@ class LlmBrain(Brain):
         llama.n_tokens = len(kept)
         self.prefix_hits += 1
 
-    def _generate(self, request: _Request) -> LlmStats:
+    def _generate(self, request: Request) -> LlmStats:
+        """Serve a request whole: a prefix to keep, or a reply from a model without ChatML (its own template)."""
         t_start = self._clock()
         options = {"stream": True, "max_tokens": request.max_tokens, "temperature": self.temperature,
                    "repeat_penalty": 1.1}
         if request.prompt is not None:
             self._keep_prefix(request.prompt)
             return LlmStats(0.0, 0.0, self._clock() - t_start, 0, False)
-        if self.chatml:
-            tokens = self._llama.tokenize(chatml_prompt(request.messages).encode(), add_bos=True, special=True)
-            self._restore_prefix(tokens)
-            stream = self._llama.create_completion(tokens, stop=CHATML_STOP, **options)
-        else:
-            stream = self._llama.create_chat_completion(messages=request.messages, **options)
+        stream = self._llama.create_chat_completion(messages=request.messages, **options)
         tokens, t_first, held = 0, 0.0, request.wait_wanted()
         try:
             for part in stream:

@@ -32,6 +32,7 @@ import numpy as np
 from agent.errors import ModelError
 from agent.frames import SAMPLE_RATE, Transcript
 from agent.models import WHISPER_FILES, WHISPER_MODELS, check_pinned, whisper_model_dir
+from agent.scheduler import SCHEDULER
 from agent.stt.base import SttEngine, SttStream
 
 __all__ = ["DEFAULT_WHISPER", "WhisperEngine", "WhisperStream"]
@@ -97,6 +98,7 @@ class WhisperEngine(SttEngine):
         self.folder = folder
         self.window_secs = window_secs
         self.beam_size = beam_size
+        self.threads = threads
         self._lock = threading.Lock()
         self.decode(np.zeros(SAMPLE_RATE, dtype=np.int16))  # the first decode is slow: not while a call waits
         log.info("whisper %x: loaded %s (%d threads, %.0f s window) in %.2f s", id(self), folder.name, threads,
@@ -118,7 +120,7 @@ class WhisperEngine(SttEngine):
         """(text, summed log-probability of its tokens, their number); 0 tokens for no text."""
         audio = samples.astype(np.float32) / 32768.0
         secs = len(audio) / SAMPLE_RATE
-        with self._lock:
+        with SCHEDULER.slot("stt", self.threads), self._lock:
             features = self._model.feature_extractor(audio)
             window = int(max(self.window_secs, min(secs + 1.0, FULL_WINDOW_SECS)) * FRAMES_PER_SEC)
             features = _fit(features, window)

@@ -23,6 +23,7 @@ from agent.errors import ModelError
 from agent.frames import SAMPLE_RATE
 from agent.media.resample import resample
 from agent.models import check_file, default_piper_voice
+from agent.scheduler import SCHEDULER
 from agent.tts.base import TtsEngine
 
 __all__ = ["DEFAULT_THREADS", "VOICE_FIX", "PiperTts"]
@@ -102,6 +103,7 @@ class PiperTts(TtsEngine):
         if steady:
             self._syn_config.noise_scale = self._syn_config.noise_w_scale = 0.0
         self.voice_path = onnx
+        self.threads = threads
         self.voice_rate = int(config.sample_rate)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -118,10 +120,11 @@ class PiperTts(TtsEngine):
         """Speak ``text`` (all its sentences) as int16 at 16 kHz."""
         if not any(char.isalnum() for char in text):
             return np.zeros(0, dtype=np.int16)
-        parts = [
-            np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
-            for chunk in self._voice.synthesize(text, syn_config=self._syn_config)
-        ]
+        with SCHEDULER.slot("tts", self.threads):
+            parts = [
+                np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
+                for chunk in self._voice.synthesize(text, syn_config=self._syn_config)
+            ]
         if not parts:
             return np.zeros(0, dtype=np.int16)
         return resample(np.concatenate(parts), self.voice_rate, SAMPLE_RATE)

@@ -179,7 +179,8 @@ def _print(r: dict[str, Any]) -> None:
         for n, cell in capacity["levels"].items():
             print(f"  {n}: p50 {cell['v2v_ms_p50']} ms, p95 {cell['v2v_ms_p95']} ms (n={cell['n']}, "
                   f"{cell['missing']} unanswered), CPU {cell['cpu_cores']} cores, RSS {cell['rss_mb_max']} MB")
-        print(f"  calls this box holds within the objective: {capacity['calls_within_objective']}")
+        print(f"  calls this box holds within the objective: {capacity['calls_within_objective']}; "
+              f"--max-calls auto would admit {capacity.get('auto_would_admit', '?')}")
         churn = capacity.get("churn")
         if churn:
             print(f"  {churn['calls']} calls in a row ({churn['answered']} answered): RSS {churn['rss_kb_before']} -> "

@@ -69,7 +69,24 @@ def capacity_phase(bench: Any, quick: bool, say: Callable[[str], None]) -> dict[
             break
         held = n
     result["calls_within_objective"] = held
+    result["auto_would_admit"] = auto_limit(result["levels"], OBJECTIVE_MS)
     return result
+
+
+def auto_limit(levels: dict[str, dict[str, Any]], objective_ms: float) -> int:
+    """The limit ``--max-calls auto`` learns from these turns (its own rule, fed level by level, as the
+    calls' turns would reach it); it must agree with ``calls_within_objective`` (at least 1)."""
+    from ...manager import Capacity
+
+    capacity = Capacity(objective_ms)
+    for n in sorted(levels, key=int):
+        if int(n) > capacity.limit:
+            break  # auto would have refused this level's extra calls
+        for v2v_ms in levels[n]["v2v_ms"]:
+            capacity.observe(v2v_ms, int(n))
+        if levels[n]["missing"]:
+            capacity.limit = min(capacity.limit, max(1, int(n) - 1))
+    return capacity.limit
 
 
 def _level(agent: AgentProcess, n: int, turns: int) -> dict[str, Any]:

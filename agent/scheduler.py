@@ -1,0 +1,173 @@
+"""One compute scheduler for every call: who gets the cores next.
+
+Whisper, llama.cpp and Piper each run a pool of threads as wide as the box.
+Run at once they oversubscribe the cores, and their spin-waiting threads make
+every one of them slow.  So each unit of native work (a Whisper decode, one
+Piper synthesis, one LLM step of a token or a slice of prompt) first takes a
+*slot* of :data:`SCHEDULER`, weighted by its threads: never more threads run
+than there are cores.  When the cores are busy, the waiting work is served
+by the priority of its call at that moment, then round robin between calls
+(the call served longest ago first), then in order of arrival:
+
+    WAITING      a caller waits for this: from the end of its speech to the
+                 reply's first audio, or a reply about to run out of audio
+    SPECULATIVE  the caller is speaking or pausing: decodes at its pauses, a
+                 reply prepared before the endpoint
+    AHEAD        a reply is playing with audio in hand: its later clauses
+    BACKGROUND   nothing anyone waits for (prompt prefill)
+
+A call's priority comes from its :class:`CallDemand` (its turn state and the
+reply audio ready ahead of the caller); the stage threads of a call are bound
+to it (:func:`bind`), so an engine takes a slot for the call it is working
+for without being told.  The media clock threads never take slots.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from agent.compute import usable_cores
+from agent.metrics import METRICS
+from agent.turn.state import State
+
+__all__ = ["LOW_AHEAD_SECS", "SCHEDULER", "CallDemand", "ComputeScheduler", "Priority", "bind", "bound",
+           "turn_priority"]
+
+log = logging.getLogger(__name__)
+
+LOW_AHEAD_SECS = 0.6
+"""A playing reply with less audio than this ready ahead of the caller is about to fall silent: its work is
+as urgent as a first answer."""
+
+
+class Priority(enum.IntEnum):
+    WAITING = 0
+    SPECULATIVE = 1
+    AHEAD = 2
+    BACKGROUND = 3
+
+
+_PLAYING = (State.SPEAKING, State.PAUSED, State.GOODBYE, State.TRANSFERRING)
+
+
+def turn_priority(state: State, audio_ahead_secs: float) -> Priority:
+    """The priority of a call's work, from its turn state (pure)."""
+    if state is State.THINKING:
+        return Priority.WAITING
+    if state in _PLAYING:
+        return Priority.WAITING if audio_ahead_secs < LOW_AHEAD_SECS else Priority.AHEAD
+    if state is State.ENDED:
+        return Priority.BACKGROUND
+    return Priority.SPECULATIVE  # listening, speculating, held, interrupted, discarded: the caller speaks
+
+
+class CallDemand:
+    """How urgent a call's work is right now (read by the scheduler from any thread)."""
+
+    def __init__(self, name: str, state: Callable[[], State], audio_ahead_secs: Callable[[], float]) -> None:
+        self.name = name
+        self._state = state
+        self._ahead = audio_ahead_secs
+
+    def priority(self) -> Priority:
+        state = self._state()
+        return turn_priority(state, self._ahead() if state in _PLAYING else 0.0)
+
+    def __repr__(self) -> str:
+        return f"CallDemand({self.name})"
+
+
+_local = threading.local()
+
+
+def bind(demand: CallDemand | None) -> None:
+    """Work done on the calling thread from now on is for this call (None: for no call)."""
+    _local.demand = demand
+
+
+def bound() -> CallDemand | None:
+    """The call the calling thread works for, if any."""
+    return getattr(_local, "demand", None)
+
+
+@dataclass
+class _Ticket:
+    demand: CallDemand | None
+    fixed: Priority | None
+    weight: int
+    arrival: float
+    granted: threading.Event = field(default_factory=threading.Event)
+    at: Priority = Priority.WAITING
+    """The priority it was granted at."""
+
+    def priority(self) -> Priority:
+        if self.fixed is not None:
+            return self.fixed
+        return self.demand.priority() if self.demand is not None else Priority.WAITING
+
+
+class ComputeScheduler:
+    """Slots on the cores, granted by priority (see the module docstring).  Thread-safe."""
+
+    def __init__(self, capacity: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = capacity or usable_cores()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._used = 0
+        self._waiting: list[_Ticket] = []
+        self._served: dict[str | None, float] = {}
+        """When each call (by name) last got a slot."""
+        self.granted = {p: 0 for p in Priority}
+        """Slots granted, by priority at the grant."""
+
+    @contextmanager
+    def slot(self, kind: str, weight: int = 1, *, demand: CallDemand | None = None,
+             priority: Priority | None = None) -> Iterator[Priority]:
+        """Hold a slot of ``weight`` threads for ``kind`` work; yields the priority it was granted at.
+
+        ``demand`` defaults to the call the thread is bound to; ``priority`` overrides the call's.
+        """
+        ticket = _Ticket(demand if demand is not None else bound(), priority, max(1, min(weight, self.capacity)),
+                         self._clock())
+        with self._lock:
+            self._waiting.append(ticket)
+            self._dispatch()
+        ticket.granted.wait()
+        METRICS.compute_wait(kind, ticket.at.name.lower(), self._clock() - ticket.arrival)
+        try:
+            yield ticket.at
+        finally:
+            with self._lock:
+                self._used -= ticket.weight
+                self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Grant waiting tickets while they fit, best first."""
+        while self._waiting:
+            ranked = [(t.priority(), self._served.get(t.demand.name if t.demand else None, 0.0), t.arrival, t)
+                      for t in self._waiting]
+            best = min(ranked, key=lambda r: r[:3])
+            ticket = best[3]
+            if self._used and self._used + ticket.weight > self.capacity:
+                break
+            self._waiting.remove(ticket)
+            self._used += ticket.weight
+            self._served[ticket.demand.name if ticket.demand else None] = self._clock()
+            self.granted[best[0]] += 1
+            ticket.at = best[0]
+            ticket.granted.set()
+
+    def forget(self, demand: CallDemand) -> None:
+        """A call ended: drop what the round robin remembered of it."""
+        with self._lock:
+            self._served.pop(demand.name, None)
+
+
+SCHEDULER = ComputeScheduler()
+"""The process's one scheduler."""

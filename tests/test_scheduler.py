@@ -1,0 +1,145 @@
+"""The compute scheduler: slots on the cores by priority, round robin between calls, weights."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from agent.scheduler import LOW_AHEAD_SECS, CallDemand, ComputeScheduler, Priority, bind, turn_priority
+from agent.turn.state import State
+
+
+def call(name: str, priority: Priority) -> CallDemand:
+    demand = CallDemand(name, lambda: State.LISTENING, lambda: 0.0)
+    demand.priority = lambda: priority  # type: ignore[method-assign]
+    return demand
+
+
+@pytest.mark.parametrize(("state", "ahead", "expected"), [
+    (State.THINKING, 0.0, Priority.WAITING),
+    (State.SPEAKING, LOW_AHEAD_SECS / 2, Priority.WAITING),  # about to run out of audio
+    (State.SPEAKING, 3.0, Priority.AHEAD),
+    (State.PAUSED, 3.0, Priority.AHEAD),
+    (State.LISTENING, 0.0, Priority.SPECULATIVE),
+    (State.SPECULATING, 0.0, Priority.SPECULATIVE),
+    (State.INTERRUPTED, 0.0, Priority.SPECULATIVE),
+    (State.ENDED, 0.0, Priority.BACKGROUND),
+])
+def test_a_calls_priority_follows_its_turn(state: State, ahead: float, expected: Priority) -> None:
+    assert turn_priority(state, ahead) is expected
+
+
+def queue_behind(scheduler: ComputeScheduler, tickets: list[tuple[str, CallDemand | None, Priority | None]],
+                 weight: int = 1) -> list[str]:
+    """Hold the cores, queue ``tickets`` one by one, let go: the order they were served in."""
+    order: list[str] = []
+    threads = []
+    hold = threading.Event()
+
+    def holder() -> None:
+        with scheduler.slot("test", scheduler.capacity):
+            hold.wait(10)
+
+    def work(name: str, demand: CallDemand | None, priority: Priority | None) -> None:
+        with scheduler.slot("test", weight, demand=demand, priority=priority):
+            order.append(name)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    for n, (name, demand, priority) in enumerate(tickets):
+        thread = threading.Thread(target=work, args=(name, demand, priority))
+        thread.start()
+        threads.append(thread)
+        while len(scheduler._waiting) < n + 1:  # queued in this order
+            time.sleep(0.001)
+    hold.set()
+    for thread in [first, *threads]:
+        thread.join(10)
+    return order
+
+
+def test_work_is_served_by_its_calls_priority_at_the_moment_the_cores_free() -> None:
+    scheduler = ComputeScheduler(capacity=1)
+    changing = call("late", Priority.BACKGROUND)
+    order = queue_behind(scheduler, [
+        ("prefill", None, Priority.BACKGROUND),
+        ("later clause", call("a", Priority.AHEAD), None),
+        ("partial", call("b", Priority.SPECULATIVE), None),
+        ("became urgent", changing, None),
+        ("first answer", call("c", Priority.WAITING), None),
+    ])
+    assert order[:3] == ["first answer", "partial", "later clause"]
+    changing.priority = lambda: Priority.WAITING  # type: ignore[method-assign]
+    order = queue_behind(scheduler, [
+        ("prefill", None, Priority.BACKGROUND),
+        ("later clause", call("a", Priority.AHEAD), None),
+        ("became urgent", changing, None),
+        ("partial", call("b", Priority.SPECULATIVE), None),
+    ])
+    assert order == ["became urgent", "partial", "later clause", "prefill"]
+
+
+def test_calls_of_equal_priority_take_turns() -> None:
+    """The call served longest ago goes first: a talkative call cannot keep the cores from another."""
+    scheduler = ComputeScheduler(capacity=1)
+    talkative, quiet = call("talkative", Priority.WAITING), call("quiet", Priority.WAITING)
+    with scheduler.slot("test", demand=talkative):
+        pass
+    order = queue_behind(scheduler, [("t1", talkative, None), ("t2", talkative, None), ("q1", quiet, None)])
+    assert order[0] == "q1"
+
+
+def test_never_more_threads_than_cores() -> None:
+    scheduler = ComputeScheduler(capacity=2)
+    running, peak = [0], [0]
+    lock = threading.Lock()
+
+    def work(weight: int) -> None:
+        with scheduler.slot("test", weight):
+            with lock:
+                running[0] += weight
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.01)
+            with lock:
+                running[0] -= weight
+
+    threads = [threading.Thread(target=work, args=(1 + n % 2,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert peak[0] == 2
+    assert sum(scheduler.granted.values()) == 12
+
+
+def test_a_thread_bound_to_a_call_works_at_its_priority() -> None:
+    scheduler = ComputeScheduler(capacity=1)
+    got: list[Priority] = []
+
+    def stage() -> None:
+        bind(call("x", Priority.AHEAD))
+        with scheduler.slot("test") as priority:
+            got.append(priority)
+
+    thread = threading.Thread(target=stage)
+    thread.start()
+    thread.join(5)
+    with scheduler.slot("test") as unbound:  # work for no call: as if a caller waited
+        got.append(unbound)
+    assert got == [Priority.AHEAD, Priority.WAITING]
+
+
+def test_max_calls_auto_agrees_with_the_capacity_bench_on_the_same_turns() -> None:
+    from agent.tools.bench.capacity import auto_limit
+
+    def level(v2v_ms: float, n: int) -> dict[str, object]:
+        return {"v2v_ms": [v2v_ms] * 4 * n, "missing": 0}
+
+    held_two = {"1": level(800, 1), "2": level(1100, 2), "3": level(1700, 3), "4": level(2500, 4)}
+    assert auto_limit(held_two, 1500) == 2
+    none_held = {"1": level(2000, 1), "2": level(3000, 2)}
+    assert auto_limit(none_held, 1500) == 1  # one call is always taken
+    unanswered = {"1": level(800, 1), "2": {"v2v_ms": [900] * 6, "missing": 2}}
+    assert auto_limit(unanswered, 1500) == 1
