@@ -29,7 +29,7 @@ from agent.dialog.stage import DialogStage
 from agent.engines import Engines, greeting_text
 from agent.frames import Frame, Hangup, StageFailed
 from agent.queues import FrameQueue
-from agent.scheduler import SCHEDULER, CallDemand, bind
+from agent.scheduler import CallDemand, bind
 from agent.session import CallHandler, CallSession
 from agent.stt.stage import SttStage
 from agent.tts.stream import TtsStage
@@ -109,7 +109,6 @@ class CallPipeline:
             self.conductor.close()
             for stage in reversed(self.stages):
                 stage.stop()
-            SCHEDULER.forget(self.demand)
 
 
 class ConversationHandler(CallHandler):

@@ -6,8 +6,10 @@ every one of them slow.  So each unit of native work (a Whisper decode, one
 Piper synthesis, one LLM step of a token or a slice of prompt) first takes a
 *slot* of :data:`SCHEDULER`, weighted by its threads: never more threads run
 than there are cores.  When the cores are busy, the waiting work is served
-by the priority of its call at that moment, then round robin between calls
-(the call served longest ago first), then in order of arrival:
+by the priority of its call at that moment, then by how long the call has been
+at that priority (the caller who has waited longest first: the second of two
+callers who stop speaking together waits for the first one's first clause,
+rather than both waiting for both), then in order of arrival:
 
     WAITING      a caller waits for this: from the end of its speech to the
                  reply's first audio, or a reply about to run out of audio
@@ -70,14 +72,25 @@ def turn_priority(state: State, audio_ahead_secs: float) -> Priority:
 class CallDemand:
     """How urgent a call's work is right now (read by the scheduler from any thread)."""
 
-    def __init__(self, name: str, state: Callable[[], State], audio_ahead_secs: Callable[[], float]) -> None:
+    def __init__(self, name: str, state: Callable[[], State], audio_ahead_secs: Callable[[], float],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self._state = state
         self._ahead = audio_ahead_secs
+        self._clock = clock
+        self._last: tuple[Priority, float] | None = None
 
     def priority(self) -> Priority:
         state = self._state()
         return turn_priority(state, self._ahead() if state in _PLAYING else 0.0)
+
+    def rank(self) -> tuple[Priority, float]:
+        """The priority now and since when the call has had it (first seen: it is read at every grant)."""
+        priority = self.priority()
+        last = self._last
+        if last is None or last[0] is not priority:
+            last = self._last = (priority, self._clock())
+        return last
 
     def __repr__(self) -> str:
         return f"CallDemand({self.name})"
@@ -106,10 +119,10 @@ class _Ticket:
     at: Priority = Priority.WAITING
     """The priority it was granted at."""
 
-    def priority(self) -> Priority:
+    def rank(self) -> tuple[Priority, float]:
         if self.fixed is not None:
-            return self.fixed
-        return self.demand.priority() if self.demand is not None else Priority.WAITING
+            return self.fixed, self.arrival
+        return self.demand.rank() if self.demand is not None else (Priority.WAITING, self.arrival)
 
 
 class ComputeScheduler:
@@ -121,8 +134,6 @@ class ComputeScheduler:
         self._lock = threading.Lock()
         self._used = 0
         self._waiting: list[_Ticket] = []
-        self._served: dict[str | None, float] = {}
-        """When each call (by name) last got a slot."""
         self.granted = {p: 0 for p in Priority}
         """Slots granted, by priority at the grant."""
 
@@ -150,23 +161,16 @@ class ComputeScheduler:
     def _dispatch(self) -> None:
         """Grant waiting tickets while they fit, best first."""
         while self._waiting:
-            ranked = [(t.priority(), self._served.get(t.demand.name if t.demand else None, 0.0), t.arrival, t)
-                      for t in self._waiting]
+            ranked = [(*t.rank(), t.arrival, t) for t in self._waiting]
             best = min(ranked, key=lambda r: r[:3])
             ticket = best[3]
             if self._used and self._used + ticket.weight > self.capacity:
                 break
             self._waiting.remove(ticket)
             self._used += ticket.weight
-            self._served[ticket.demand.name if ticket.demand else None] = self._clock()
             self.granted[best[0]] += 1
             ticket.at = best[0]
             ticket.granted.set()
-
-    def forget(self, demand: CallDemand) -> None:
-        """A call ended: drop what the round robin remembered of it."""
-        with self._lock:
-            self._served.pop(demand.name, None)
 
 
 SCHEDULER = ComputeScheduler()

@@ -27,9 +27,11 @@ class Echo(Brain):
 
     def __init__(self) -> None:
         self.asked: list[str] = []
+        self.histories: list[list[Message]] = []
 
     def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
         self.asked.append(user_text)
+        self.histories.append(history)
         yield f"model: {user_text}"
 
 
@@ -191,3 +193,17 @@ def test_a_later_question_carries_only_the_facts_that_match_best() -> None:
     assert later.count("Prices, ") <= 2 and "Corkage: 10 pounds a bottle" in later and len(later) < len(whole)
     (look_up,) = actions(brain, "How much is the corkage?", history)
     assert isinstance(look_up, LookUp) and len(look_up.facts) <= 2 and look_up.facts[0] in later
+
+
+def test_earlier_questions_reach_the_model_as_it_saw_them() -> None:
+    """The model's prompt for a later turn starts with the earlier turns exactly as it evaluated them (facts
+    included), so what the last reply left in its context is reused; rule turns stay as said."""
+    model = Echo()
+    brain = Receptionist(model, FACTS, clock=lambda: SUNDAY_5PM)
+    first = answer(brain, "How much is the corkage?")
+    history = [Message("user", "How much is the corkage?"), Message("assistant", first),
+               Message("user", "What time is it?"), Message("assistant", answer(brain, "What time is it?"))]
+    answer(brain, "Can I bring my dog?", history)
+    seen = model.histories[-1]
+    assert seen[0] == Message("user", model.asked[0]) and "Corkage: 10 pounds" in seen[0].text
+    assert seen[1:] == history[1:]

@@ -233,19 +233,48 @@ def test_a_waiting_caller_is_served_before_a_reply_already_playing_and_both_say_
         assert "a" in events[last_b:], f"the playing reply finished before the waiting caller's: {events}"
         assert llm._server.switches >= 1
 
-        # Two calls at the same priority share the model in turns and still say what they would alone.
+        # Two callers waiting at once: the one who has waited longer is served first (rather than both
+        # waiting for both); once its reply plays with audio in hand, the other has the model.
         out.clear()
         events.clear()
-        both = [threading.Thread(target=_read, args=(llm, CallDemand(n, lambda: State.THINKING, lambda: 0.0), q,
-                                                     out, n, events)) for n, q in (("c", long_q), ("d", long_q))]
-        switches = llm._server.switches
-        for thread in both:
-            thread.start()
-        for thread in both:
+        c_state = [State.THINKING]
+        c = CallDemand("c", lambda: c_state[0], lambda: 5.0)
+        d = CallDemand("d", lambda: State.THINKING, lambda: 0.0)
+        c_started = threading.Event()
+        first = threading.Thread(target=_read, args=(llm, c, long_q, out, "c", events, c_started))
+        first.start()
+        time.sleep(0.05)
+        second = threading.Thread(target=_read, args=(llm, d, short_q, out, "d", events))
+        second.start()
+        assert c_started.wait(30)
+        c_state[0] = State.SPEAKING  # its first clause is out
+        for thread in (first, second):
             thread.join(60)
-        assert "".join(out["c"]) == alone[long_q] == "".join(out["d"])
-        assert llm._server.switches - switches >= 2, "the two calls did not take turns"
-        first_c, first_d = events.index("c"), events.index("d")
-        assert max(first_c, first_d) < len(events) // 2, f"one call waited for the other's whole reply: {events}"
+        assert "".join(out["c"]) == alone[long_q] and "".join(out["d"]) == alone[short_q]
+        assert events[:3] == ["c"] * 3, events
+        last_d = len(events) - 1 - events[::-1].index("d")
+        assert "c" in events[last_d:], f"the playing reply finished before the waiting caller's: {events}"
     finally:
+        llm.close()
+
+
+def test_a_calls_next_turn_starts_from_what_its_last_reply_left_even_after_another_call() -> None:
+    """Call A asks, call B asks (its prompt takes the context), A asks again: A's second prompt is
+    evaluated from the state A's first reply left, and the words are those of a full evaluation."""
+    llm = LlmBrain(max_tokens=24, temperature=0.0)
+    try:
+        a, b = (CallDemand(n, lambda: State.THINKING, lambda: 0.0) for n in "ab")
+        bind(a)
+        first = "".join(llm.reply([], "My name is Ann. Say hello to me.", threading.Event()))
+        bind(b)
+        assert "".join(llm.reply([], "What is the capital of Italy?", threading.Event())).strip()
+        history = [Message("user", "My name is Ann. Say hello to me."), Message("assistant", first)]
+        bind(a)
+        again = "".join(llm.reply(history, "What is my name?", threading.Event()))
+        assert llm._server.call_hits == 1
+        llm._llama.reset()
+        bind(None)
+        assert again == "".join(llm.reply(history, "What is my name?", threading.Event()))
+    finally:
+        bind(None)
         llm.close()

@@ -13,7 +13,6 @@ token of a reply comes quickly.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import queue
 import re
@@ -25,6 +24,7 @@ from typing import Any
 
 from agent.compute import CpuShare
 from agent.dialog.base import Brain, Message
+from agent.dialog.kvstate import save_state
 from agent.dialog.serving import LlmStats, ReplyServer, Request, RequestDone, queue_wait_metric
 from agent.errors import ModelError
 from agent.models import DEFAULT_LLM, LLM_ARCHITECTURES, resolve_llm
@@ -164,10 +164,6 @@ class LlmBrain(Brain):
         started = clock()
         self._llama = _load_llama(path, n_threads, n_threads_batch or n_threads, n_ctx)
         self.chatml = _check_metadata(self._llama, path, str(model_path or DEFAULT_LLM))
-        self._prefixes: list[tuple[list[int], bytes]] = []
-        """Kept prompt prefixes: their tokens and the KV state of sequence 0 after them."""
-        self.prefix_hits = 0
-        """Replies whose prompt started from a kept prefix."""
         self.max_threads = n_threads
         self.threads = n_threads
         self._cpu_share = cpu_share
@@ -186,7 +182,7 @@ class LlmBrain(Brain):
         """Set when a request arrives or a caller asks for a token: the worker looks again."""
         self._server = ReplyServer(self._llama, clock=clock, temperature=temperature,
                                    sentence_stop_tokens=sentence_stop_tokens, tokenize=self._prompt_tokens,
-                                   restore_prefix=self._restore_prefix, exclusive=self._generate,
+                                   exclusive=self._generate,
                                    threads=self._fit_threads, on_done=self._done, stop_texts=CHATML_STOP)
         self._worker = _LlmWorker(self)
         self._worker.start()
@@ -326,38 +322,17 @@ class LlmBrain(Brain):
 
     def _keep_prefix(self, prompt: str) -> None:
         """Evaluate ``prompt`` and keep the KV state after it (sequence 0 only: a few MB)."""
-        import llama_cpp
-
         llama = self._llama
         tokens = llama.tokenize(prompt.encode(), add_bos=True, special=True)
         llama.create_completion(tokens, max_tokens=1, temperature=0.0)
         llama._ctx.kv_cache_seq_rm(0, len(tokens), -1)
         llama.n_tokens = len(tokens)
-        size = llama_cpp.llama_state_seq_get_size(llama.ctx, 0)
-        buffer = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(llama.ctx, buffer, size, 0)
-        self._prefixes.append((tokens, bytes(buffer)[:written]))
+        self._server.prefixes.append(save_state(llama))
 
-    def _restore_prefix(self, tokens: list[int]) -> None:
-        """Load the longest kept prefix of ``tokens`` if it is longer than what the context holds."""
-        import llama_cpp
-
-        llama = self._llama
-        held = llama.longest_token_prefix(list(llama.input_ids[: llama.n_tokens]), tokens)
-        best = max((p for p in self._prefixes if len(p[0]) > held and tokens[: len(p[0])] == p[0]),
-                   key=lambda p: len(p[0]), default=None)
-        if best is None:
-            return
-        kept, state = best
-        llama._ctx.kv_cache_clear()
-        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-        if llama_cpp.llama_state_seq_set_data(llama.ctx, buffer, len(state), 0) != len(state):
-            llama._ctx.kv_cache_clear()
-            llama.n_tokens = 0
-            return
-        llama.input_ids[: len(kept)] = kept
-        llama.n_tokens = len(kept)
-        self.prefix_hits += 1
+    @property
+    def prefix_hits(self) -> int:
+        """Replies whose prompt started from a kept prefix."""
+        return self._server.prefix_hits
 
     def _generate(self, request: Request) -> LlmStats:
         """Serve a request whole: a prefix to keep, or a reply from a model without ChatML (its own template)."""

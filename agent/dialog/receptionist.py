@@ -22,6 +22,7 @@ recorded as a :class:`~agent.dialog.actions.LookUp`.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import re
 import threading
@@ -91,6 +92,10 @@ def _topic_note(facts: Facts, topic: str) -> str:
     return f"({'; '.join(lines)})\n"
 
 
+SEEN_TURNS = 256
+"""Recent model turns whose facts are kept for the history of the calls they are in."""
+
+
 class Receptionist(Brain):
     """Rules around another brain (see the module docstring); shared by every call, keeps no call state."""
 
@@ -105,6 +110,9 @@ class Receptionist(Brain):
         self.transfer_who = facts.transfer_who if facts else "a colleague"
         self.zone = zoneinfo.ZoneInfo(timezone or (facts.timezone if facts else "UTC"))
         self._clock = clock
+        self._seen: collections.OrderedDict[str, str] = collections.OrderedDict()
+        """The caller's words of recent model turns -> as the model saw them (with their facts)."""
+        self._seen_lock = threading.Lock()
 
     def now(self) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(self._clock(), self.zone)
@@ -181,7 +189,19 @@ class Receptionist(Brain):
         later = any(message.role == "user" for message in history)
         if self.facts is not None and topic is not None:
             yield LookUp(topic, tuple(self._note_lines(user_text, topic, later)))
-        yield from self.inner.reply(history, self.model_text(user_text, later), cancel)
+        seen = self.model_text(user_text, later)
+        as_seen = self._as_seen(history)
+        with self._seen_lock:
+            self._seen[user_text] = seen
+            while len(self._seen) > SEEN_TURNS:
+                self._seen.popitem(last=False)
+        yield from self.inner.reply(as_seen, seen, cancel)
+
+    def _as_seen(self, history: list[Message]) -> list[Message]:
+        """The history with each earlier question as the model saw it, facts and all: the prompt then starts
+        with what the call's last reply left in the model's context, and only the new question is evaluated."""
+        with self._seen_lock:
+            return [Message("user", self._seen.get(m.text, m.text)) if m.role == "user" else m for m in history]
 
     def prepare(self, history: list[Message]) -> None:
         self.inner.prepare(history)

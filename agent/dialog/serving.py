@@ -5,44 +5,47 @@ another, a caller who has just stopped speaking waits for another call's whole
 reply.  Here the LLM thread keeps every open request and, at each step, serves
 the one whose call needs it most (:mod:`agent.scheduler`: a waiting caller
 first, then speculation, then a reply already playing with audio in hand;
-round robin between calls at one priority): it evaluates the request's next
-token (or the next slice of its prompt, so a long prompt cannot hold the cores
-either) and samples one token.
+at one priority the call that has had it longest): it evaluates the request's
+next token (or the next slice of its prompt, so a long prompt cannot hold the
+cores either) and samples one token.
 
 Switching from one request to another keeps the first one's KV state of
 sequence 0 (the tokens it has evaluated, ~28 kB a token for Qwen-1.5B) and
-loads the other's, a few milliseconds each way; a request keeps the context
-for :data:`QUANTUM_SECS` before an equal one may take it, so two calls
-alternate in turns, not at every token.  A fresh request starts from the
-longest of: what the context holds, or a prompt prefix kept at start-up.
+loads the other's.  A fresh request starts from the longest of: what the
+context holds, or a prompt prefix kept at start-up.
 
 A request's next token is computed only once its caller asked for it
 (``wanted``): a call whose synthesis is busy leaves the model to the others.
+The request that has the context gets :data:`GRACE_SECS` to ask for its next
+token before another is served, so a reply is not switched out at every token.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import queue
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.dialog.kvstate import KvState, common_prefix, load_state, save_state
 from agent.metrics import METRICS
 from agent.scheduler import SCHEDULER, CallDemand, Priority, bound
 
-__all__ = ["PREFILL_SLICE", "QUANTUM_SECS", "LlmStats", "ReplyServer", "Request", "RequestDone"]
+__all__ = ["GRACE_SECS", "PREFILL_SLICE", "LlmStats", "ReplyServer", "Request", "RequestDone"]
 
 log = logging.getLogger(__name__)
 
 PREFILL_SLICE = 32
 """Prompt tokens evaluated in one step (a slice of 32 takes ~0.3 s for Qwen-1.5B on 2 cores)."""
-QUANTUM_SECS = 0.4
-"""How long a request keeps the context before another of the same priority may have it."""
+KEPT_CALLS = 8
+"""Calls whose last reply's state is kept for their next turn (~10-30 MB each for Qwen-1.5B)."""
+GRACE_SECS = 0.015
+"""How long the request that has the context may take to ask for its next token before another is served."""
 _POLL_SECS = 0.05
 _MARKDOWN_RE = re.compile(r"[*#`_~]")
 _SENTENCE_END = (".", "!", "?")
@@ -99,10 +102,11 @@ class Request:
                 break
         return time.monotonic() - started
 
-    def priority(self) -> Priority:
+    def rank(self) -> tuple[Priority, float]:
+        """Its call's priority and since when the call has had it (see :class:`CallDemand`)."""
         if self.background:
-            return Priority.BACKGROUND
-        return self.demand.priority() if self.demand is not None else Priority.WAITING
+            return Priority.BACKGROUND, self.t_submitted
+        return self.demand.rank() if self.demand is not None else (Priority.WAITING, self.t_submitted)
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,10 @@ class _Generation:
     arrival: float
     pending: list[int] = field(default_factory=list)
     """Tokens to evaluate before the next sample (None yet: the prompt, from where the context diverges)."""
-    saved: tuple[list[int], bytes] | None = None
-    """While another request has the context: the tokens this one had evaluated and their KV state."""
+    saved: KvState | None = None
+    """While another request has the context: what this one had evaluated."""
+    parked: KvState | None = None
+    """The last state saved (its buffer is reused)."""
     started: bool = False
     t_start: float = 0.0
     t_first: float = 0.0
@@ -150,14 +156,13 @@ class _Generation:
 class ReplyServer:
     """The requests open on the LLM thread and the step that serves the neediest (see the module docstring).
 
-    Only the LLM thread calls it.  ``restore_prefix(tokens)`` loads a kept prefix of ``tokens`` into the
-    context when it is longer than what the context holds; ``exclusive(request)`` serves a request whole
+    Only the LLM thread calls it.  ``exclusive(request)`` serves a request whole
     the old way (a prefix to keep, a model without ChatML); ``threads()`` fits and returns llama.cpp's
     thread count; ``tokenize(messages)`` builds a request's prompt.
     """
 
     def __init__(self, llama: Any, *, clock: Callable[[], float], temperature: float, sentence_stop_tokens: int,
-                 tokenize: Callable[[Request], list[int] | None], restore_prefix: Callable[[list[int]], None],
+                 tokenize: Callable[[Request], list[int] | None],
                  exclusive: Callable[[Request], LlmStats], threads: Callable[[], int],
                  on_done: Callable[[Request, LlmStats], None], stop_texts: list[str]) -> None:
         self._llama = llama
@@ -165,7 +170,6 @@ class ReplyServer:
         self.temperature = temperature
         self.sentence_stop_tokens = sentence_stop_tokens
         self._tokenize = tokenize
-        self._restore_prefix = restore_prefix
         self._exclusive = exclusive
         self._threads = threads
         self._on_done = on_done
@@ -176,8 +180,13 @@ class ReplyServer:
                 self._stop_ids.add(ids[0])
         self._open: list[_Generation | Request] = []
         self._owner: _Generation | None = None
-        self._owner_since = 0.0
-        self._served: dict[int, float] = {}
+        self.prefixes: list[KvState] = []
+        """Prompt prefixes kept at start-up (the system prompt and the start of a turn on each topic)."""
+        self._kept: OrderedDict[int, KvState] = OrderedDict()
+        """By call: what its last reply left in the context."""
+        self.prefix_hits = 0
+        self.call_hits = 0
+        """Requests that started from a kept prefix, from their call's last reply."""
         self.switches = 0
         """Times the context went from one unfinished request to another."""
 
@@ -193,10 +202,11 @@ class ReplyServer:
             request = _request(item)
             if request.stopped() or (replies and request.background and isinstance(item, Request)):
                 self._finish(item, cancelled=True)  # a prefill would only push a reply's state out
+        self._owner_asks_soon(now)
         ready = [item for item in self._open if not isinstance(item, _Generation) or item.ready(now)]
         if not ready:
             return False
-        chosen = self._choose(ready, now)
+        chosen = self._choose(ready)
         try:
             generation = self._start(chosen) if isinstance(chosen, Request) else chosen
             if generation is not None:
@@ -222,15 +232,25 @@ class ReplyServer:
             self._finish(item, cancelled=True)
 
     # -- choosing ------------------------------------------------------------
-    def _choose(self, ready: list[_Generation | Request], now: float) -> _Generation | Request:
-        ranked = [(_request(item).priority(), item) for item in ready]
-        best = min(priority for priority, _ in ranked)
-        equal = [item for priority, item in ranked if priority == best]
+    def _choose(self, ready: list[_Generation | Request]) -> _Generation | Request:
+        """The neediest: its call's priority, then the call that has had it longest, then the request that
+        has the context, then the oldest."""
+        def key(item: _Generation | Request) -> tuple[Priority, float, bool, float]:
+            request = _request(item)
+            return (*request.rank(), item is not self._owner, request.t_submitted)
+
+        return min(ready, key=key)
+
+    def _owner_asks_soon(self, now: float) -> None:
+        """The request that has the context was just handed a token: its caller asks for the next one within
+        a moment.  Wait that moment rather than switch to another request and back."""
         owner = self._owner
-        if owner in equal and (len(equal) == 1 or now - self._owner_since < QUANTUM_SECS):
-            return owner
-        others = [item for item in equal if item is not owner] or equal
-        return min(others, key=lambda item: (self._served.get(_call(item), 0.0), _arrival(item)))
+        if owner is None or owner.ticket or not owner.request.demand_driven or owner not in self._open:
+            return
+        left = GRACE_SECS - (now - owner.t_blocked)
+        if left > 0 and owner.request.wanted.acquire(timeout=left):
+            owner.ticket = True
+            owner.held += self._clock() - owner.t_blocked
 
     # -- serving ---------------------------------------------------------------
     def _start(self, request: Request) -> _Generation | None:
@@ -250,7 +270,6 @@ class ReplyServer:
 
     def _advance(self, generation: _Generation) -> None:
         request = generation.request
-        self._served[_call(generation)] = self._clock()
         with SCHEDULER.slot("llm", self._threads(), demand=request.demand,
                             priority=Priority.BACKGROUND if request.background else None):
             self._activate(generation)
@@ -298,6 +317,7 @@ class ReplyServer:
             return
         if self._owner is item:
             self._owner = None  # what it evaluated stays in the context for the next request to share
+            self._keep_for_call(item)
         request = item.request
         now = self._clock()
         stats = LlmStats(queue_secs=item.t_start - request.t_submitted, first_token_secs=item.t_first,
@@ -315,64 +335,64 @@ class ReplyServer:
         if self._owner is generation:
             return
         self._park_owner()
-        self._owner, self._owner_since = generation, self._clock()
-        llama = self._llama
+        self._owner = generation
         if generation.saved is not None:
-            ids, state = generation.saved
-            generation.saved = None
-            if not self._load(ids, state):
-                generation.pending = ids + generation.pending
+            state, generation.saved = generation.saved, None
+            if not load_state(self._llama, state):
+                log.warning("llm: a request's KV state could not be loaded: evaluating its %d tokens again",
+                            len(state.ids))
+                generation.pending = state.ids + generation.pending
             return
-        self._restore_prefix(generation.tokens)
-        held = llama.longest_token_prefix(list(llama.input_ids[: llama.n_tokens]), generation.tokens)
+        held = self._best_start(generation)
         held = min(held, len(generation.tokens) - 1)  # at least one token to evaluate: its logits are sampled
-        llama.n_tokens = held
+        self._llama.n_tokens = held
         generation.pending = generation.tokens[held:]
+
+    def _best_start(self, generation: _Generation) -> int:
+        """Start from the longest of: what the context holds, a kept prefix, what the call's last reply left."""
+        llama, tokens = self._llama, generation.tokens
+        held = common_prefix([int(t) for t in llama.input_ids[: llama.n_tokens]], tokens)
+        options = [(len(state.ids), state) for state in self.prefixes
+                   if len(state.ids) > held and tokens[: len(state.ids)] == state.ids]
+        kept = self._kept.get(id(generation.request.demand))
+        if kept is not None:
+            options.append((common_prefix(kept.ids, tokens), kept))
+        if not options:
+            return held
+        length, state = max(options, key=lambda option: option[0])
+        if length <= held:
+            return held
+        if not load_state(llama, state, length):
+            return 0
+        if state is kept:
+            self.call_hits += 1
+        else:
+            self.prefix_hits += 1
+        return length
 
     def _park_owner(self) -> None:
         owner = self._owner
         if owner is not None and owner in self._open:
-            owner.saved = self._save()
+            owner.saved = save_state(self._llama, owner.parked)
+            owner.parked = owner.saved
             self.switches += 1
         self._owner = None
 
-    def _save(self) -> tuple[list[int], bytes]:
-        import llama_cpp
-
-        llama = self._llama
-        ids = [int(t) for t in llama.input_ids[: llama.n_tokens]]
-        size = llama_cpp.llama_state_seq_get_size(llama.ctx, 0)
-        buffer = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(llama.ctx, buffer, size, 0)
-        return ids, bytes(buffer)[:written]
-
-    def _load(self, ids: list[int], state: bytes) -> bool:
-        import llama_cpp
-
-        llama = self._llama
-        llama._ctx.kv_cache_clear()
-        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-        if not ids or llama_cpp.llama_state_seq_set_data(llama.ctx, buffer, len(state), 0) != len(state):
-            llama._ctx.kv_cache_clear()
-            llama.n_tokens = 0
-            log.warning("llm: a request's KV state could not be loaded: evaluating its %d tokens again", len(ids))
-            return False
-        llama.input_ids[: len(ids)] = ids
-        llama.n_tokens = len(ids)
-        return True
+    def _keep_for_call(self, generation: _Generation) -> None:
+        """A reply is over: keep what it left in the context for its call's next turn, whose prompt starts
+        with it (the most recent :data:`KEPT_CALLS` calls)."""
+        demand = generation.request.demand
+        if demand is None or generation.request.background:
+            return
+        key = id(demand)
+        old = self._kept.pop(key, None) or generation.parked
+        self._kept[key] = save_state(self._llama, old)
+        while len(self._kept) > KEPT_CALLS:
+            self._kept.popitem(last=False)
 
 
 def _request(item: _Generation | Request) -> Request:
     return item.request if isinstance(item, _Generation) else item
-
-
-def _call(item: _Generation | Request) -> int:
-    demand = _request(item).demand
-    return id(demand) if demand is not None else 0
-
-
-def _arrival(item: _Generation | Request) -> float:
-    return _request(item).t_submitted
 
 
 def queue_wait_metric(request: Request, stats: LlmStats) -> None:
