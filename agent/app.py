@@ -34,6 +34,7 @@ from .session import CallHandler, CallSession
 from .sip.account import AgentAccount, account_config
 from .sip.call import AgentCall
 from .sip.endpoint import SipEndpoint
+from .sip.health import OptionsHealth
 from .worker import Worker
 
 __all__ = ["AgentApp"]
@@ -66,6 +67,8 @@ class AgentApp:
         self._recorders: dict[int, MediaRecorder] = {}
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._drain_deadline: float | None = None
+        self.health = OptionsHealth(self.availability)
         self._numbers = 0
         self._next_media_check = 0.0
         self.stats = collections.Counter[str]()
@@ -96,6 +99,30 @@ class AgentApp:
     def stop(self) -> None:
         self._stop.set()
 
+    def drain(self) -> None:
+        """Take no new call (503, and OPTIONS 503); stop once the calls in progress end or ``--drain-timeout``
+        passes (then they are hung up with BYE).  Thread-safe; a second drain stops at once."""
+        if self.admission.draining:
+            self._stop.set()
+            return
+        self.admission.draining = True
+        timeout = self.cfg.sip.drain_timeout_secs
+        self._drain_deadline = time.monotonic() + timeout
+        log.info("draining: %d call(s) in progress may go on for up to %d s; new calls get 503", self._active,
+                 timeout)
+
+    def availability(self) -> tuple[bool, str]:
+        """For OPTIONS (the SIP thread): (can take a call now, why not)."""
+        ready, why = self.readiness()
+        if not ready:
+            return False, why
+        if self.admission.draining:
+            return False, "draining"
+        limit = self.admission.limit()
+        if self._active >= limit:
+            return False, f"full: {self._active} of {limit} call(s)"
+        return True, ""
+
     def readiness(self) -> tuple[bool, str]:
         """For /readyz (any thread): (ready to take calls, why not)."""
         if self.account is None or self._stop.is_set():
@@ -117,6 +144,7 @@ class AgentApp:
                  where, mode, ", ".join(self.endpoint.codec_ids),
                  sip.max_calls if sip.max_calls > 0 else f"auto (voice to voice within {sip.target_v2v_ms} ms)")
         self._install_signals()
+        self.health.install()
         if ready:
             ready(self)
         while not self._stop.is_set():
@@ -124,6 +152,7 @@ class AgentApp:
             self._run_commands()
             self.account.tick()
             self._check_media()
+            self._check_drain()
             self._bury()
         self._shutdown()
         return 0
@@ -138,8 +167,24 @@ class AgentApp:
                 log.info("%s received: shutting down", signal.Signals(signum).name)
             self._stop.set()
 
+        def on_drain(signum: int, _frame: FrameType | None) -> None:
+            log.info("%s received: %s", signal.Signals(signum).name,
+                     "shutting down now" if self.admission.draining else "draining")
+            self.drain()
+
         signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGTERM, on_drain)
+        signal.signal(signal.SIGUSR1, on_drain)
+
+    def _check_drain(self) -> None:
+        if self._drain_deadline is None:
+            return
+        if self._active == 0:
+            log.info("drained: no call in progress")
+            self._stop.set()
+        elif time.monotonic() >= self._drain_deadline:
+            log.info("drain timeout: hanging up %d call(s)", self._active)
+            self._stop.set()
 
     def _run_commands(self) -> None:
         while True:
@@ -244,6 +289,7 @@ class AgentApp:
 
     # -- shutdown -----------------------------------------------------
     def _shutdown(self) -> None:
+        self.health.remove()
         if self.calls:
             log.info("hanging up %d call(s)", len(self.calls))
         self._hangup_all("agent shutting down")  # (a loop variable here would keep a Call alive)

@@ -132,6 +132,9 @@ def _add_network_flags(p: argparse.ArgumentParser, sip: SipConfig) -> None:
     _add(g, "--invite-rate", "sip.invite_rate", "new INVITEs a minute one source address may send, in bursts "
          "of a sixth of it; more get 503 with Retry-After; 0 = no limit "
          f"(default: {sip.invite_rate})", type=int, metavar="PER_MIN")
+    _add(g, "--drain-timeout", "sip.drain_timeout_secs", "on SIGTERM or SIGUSR1, new calls and OPTIONS get 503 "
+         "while the calls in progress go on for up to this long; then they are hung up with BYE and the agent exits "
+         f"0 (SIGINT, or a second signal: at once; default: {sip.drain_timeout_secs})", type=int, metavar="SECS")
     _add(g, "--rtp-timeout", "sip.rtp_timeout_secs", "hang up a call whose caller sent no RTP for this long, "
          f"e.g. a phone that vanished without BYE; 0 = never (default: {sip.rtp_timeout_secs})",
          type=int, metavar="SECS")

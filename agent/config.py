@@ -75,6 +75,8 @@ class SipConfig:
     allow_from: list[str] = field(default_factory=list)
     rtp_timeout_secs: int = 30
     invite_rate: int = 120
+    drain_timeout_secs: int = 30
+    """SIGTERM/SIGUSR1: how long calls in progress may go on (new calls get 503) before they are hung up."""
     """New INVITEs a minute from one source address (bursts of a sixth of it); 0 = no limit."""
 
 
@@ -218,6 +220,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("--rtp-port-max must be above --rtp-port-min (each call needs 2 ports)")
     if sip.rtp_timeout_secs < 0:
         raise ConfigError("--rtp-timeout must be 0 (off) or more seconds")
+    if sip.drain_timeout_secs < 0:
+        raise ConfigError(f"--drain-timeout must be 0 or more seconds, got {sip.drain_timeout_secs}")
     if sip.invite_rate < 0:
         raise ConfigError("--invite-rate must be 0 (no limit) or more INVITEs a minute")
     if sip.max_calls < 1 and sip.max_calls != AUTO_CALLS:

@@ -28,12 +28,13 @@ class Decision:
     code: int  # 0 = accept, else the SIP status to answer with
     reason: str
     label: str = ""
-    """The reason in one word, for metrics: ``forbidden``, ``rate_limited``, ``busy``."""
+    """The reason in one word, for metrics: ``forbidden``, ``draining``, ``rate_limited``, ``capacity``, ``busy``."""
     retry_after: int = 0
     """Seconds for a Retry-After header (0: none)."""
 
 
 ACCEPT = Decision(0, "accepted")
+DRAIN_RETRY_AFTER_SECS = 60
 
 
 def _host_of(target: str) -> str:
@@ -150,6 +151,8 @@ class Admission:
         self.max_calls = max_calls
         self.rate = rate or RateLimit(0)
         self.capacity = capacity or Capacity(1500.0)
+        self.draining = False
+        """Set on SIGTERM/SIGUSR1: every new call gets 503 (a proxy tries another box)."""
 
     def limit(self) -> int:
         """Calls admitted at once now: ``max_calls``, or what ``auto`` has learnt."""
@@ -162,6 +165,8 @@ class Admission:
             return Decision(403, f"bad source address {src_ip!r}", "forbidden")
         if not any(addr in net for net in self.allow):
             return Decision(403, f"source {src_ip} not in allow list", "forbidden")
+        if self.draining:
+            return Decision(503, "draining: no new calls", "draining", DRAIN_RETRY_AFTER_SECS)
         if not self.rate.allow(src_ip):
             return Decision(503, f"more than {self.rate.per_sec * 60:g} INVITEs a minute from {src_ip}",
                             "rate_limited", self.rate.retry_after())

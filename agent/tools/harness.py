@@ -59,8 +59,10 @@ class AgentProcess:
     """``sip-agent run ARGS`` with its log in ``workdir/<name>.log``; ``stop()`` returns its exit code."""
 
     def __init__(self, workdir: Path, args: Sequence[str], name: str = "agent", *,
-                 env: Mapping[str, str] | None = None, cwd: Path | None = None) -> None:
+                 env: Mapping[str, str] | None = None, cwd: Path | None = None, prefix: Sequence[str] = ()) -> None:
         self.workdir = workdir
+        self.prefix = list(prefix)
+        """A command the agent runs under, e.g. ``ip netns exec NS`` (it must exec the agent: signals reach it)."""
         self.args = list(args)
         self.name = name
         self.log_path = workdir / f"{name}.log"
@@ -78,7 +80,8 @@ class AgentProcess:
         """Start the agent; with ``wait``, return once it is ready (see ``wait_ready``)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.status_path.unlink(missing_ok=True)  # a ready line of an earlier run must not count
-        cmd = [sys.executable, "-m", "agent.cli", "run", *self.args, "--status-file", str(self.status_path.absolute())]
+        cmd = [*self.prefix, sys.executable, "-m", "agent.cli", "run", *self.args, "--status-file",
+               str(self.status_path.absolute())]
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=self._cwd, env=self._env,
                                          preexec_fn=die_with_parent)

@@ -2,7 +2,8 @@
 
 ``NoAckClient(port)`` sends INVITEs to ``127.0.0.1:port`` and reads what
 comes back (every response, retransmissions included); it never sends ACK,
-as a broken or hostile client would.
+as a broken or hostile client would.  It also sends OPTIONS, as a load
+balancer's health probe does.
 """
 
 from __future__ import annotations
@@ -39,6 +40,29 @@ class NoAckClient:
                    f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}")
         self.sock.sendto(message.encode(), self.target)
         return call_id
+
+    def options(self) -> str:
+        """Send one OPTIONS outside any dialog; its Call-ID."""
+        call_id = uuid.uuid4().hex
+        host, port = self.target
+        message = (f"OPTIONS sip:agent@{host}:{port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP 127.0.0.1:{self.local_port};branch=z9hG4bK{call_id[:12]}\r\n"
+                   f"From: <sip:probe@127.0.0.1:{self.local_port}>;tag={call_id[:8]}\r\n"
+                   f"To: <sip:agent@{host}:{port}>\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\n"
+                   "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        self.sock.sendto(message.encode(), self.target)
+        return call_id
+
+    def ask(self, secs: float = 2.0) -> int | None:
+        """Send OPTIONS and wait for its answer: the status, or None."""
+        call_id = self.options()
+        deadline = time.monotonic() + secs
+        while time.monotonic() < deadline:
+            self.read(0.1)
+            final = self.final(call_id)
+            if final is not None:
+                return final[0]
+        return None
 
     def read(self, secs: float) -> list[tuple[str, int, dict[str, str]]]:
         """Collect responses for ``secs``; all received so far."""

@@ -1,0 +1,89 @@
+"""Health by capacity and drain, over SIP on loopback: OPTIONS answered by whether a call can be taken;
+SIGTERM/SIGUSR1 stop new calls while the calls in progress go on, then the agent exits 0."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from tests.agent_proc import AgentProcess, caller_results, start_caller
+from tests.peers.raw_sip import NoAckClient
+
+
+def _agent(tmp_path: Path, *extra: str) -> AgentProcess:
+    args = ["--no-register", "--bind", "127.0.0.1", "--port", "0", "--brain", "echo", *extra]
+    return AgentProcess(tmp_path, args).start(timeout=60)
+
+
+def _uri(agent: AgentProcess) -> str:
+    return f"sip:agent@127.0.0.1:{agent.port}"
+
+
+def test_options_get_200_while_a_call_can_be_taken_and_503_when_full(tmp_path: Path) -> None:
+    with _agent(tmp_path, "--max-calls", "1") as agent, NoAckClient(agent.port or 0) as probe:
+        assert probe.ask() == 200
+        caller = start_caller(_uri(agent), "--duration", "4")
+        agent.wait_for("call 1: media up")
+        assert probe.ask() == 503
+        agent.wait_for(r"answering OPTIONS with 503: full: 1 of 1 call\(s\)")
+        assert caller_results(caller)[-1]["status"] == 200
+        agent.wait_for("call 1 .* ended")
+        assert probe.ask() == 200
+
+
+def test_sigterm_drains_the_call_in_progress_refuses_new_ones_then_exits_0(tmp_path: Path) -> None:
+    agent = _agent(tmp_path, "--drain-timeout", "30")
+    try:
+        caller = start_caller(_uri(agent), "--duration", "5")
+        agent.wait_for("call 1: media up")
+        assert agent.proc is not None
+        agent.proc.send_signal(signal.SIGTERM)
+        agent.wait_for("draining: 1 call")
+        with NoAckClient(agent.port or 0) as other:
+            assert other.ask() == 503  # the dispatcher stops sending calls here
+            refused = other.invite()
+            other.read(1.0)
+            final = other.final(refused)
+            assert final is not None and final[0] == 503 and final[1].get("retry-after") == "60", other.responses
+        result = caller_results(caller)[-1]
+        assert result["status"] == 200 and result["hung_up_by"] == "caller"  # the call went on to its end
+        t_end = time.monotonic()
+        assert agent.proc.wait(10) == 0
+        assert time.monotonic() - t_end < 5.0
+        log = agent.log()
+        assert "drained: no call in progress" in log and "refused with 503: draining" in log
+        assert "Traceback" not in log
+    finally:
+        agent.stop()
+
+
+def test_a_second_signal_or_the_drain_timeout_hangs_up_with_bye(tmp_path: Path) -> None:
+    agent = _agent(tmp_path, "--drain-timeout", "2")
+    try:
+        caller = start_caller(_uri(agent), "--duration", "30")
+        agent.wait_for("call 1: media up")
+        assert agent.proc is not None
+        agent.proc.send_signal(signal.SIGUSR1)  # the drain signal that is not a stop request
+        agent.wait_for("SIGUSR1 received: draining")
+        t0 = time.monotonic()
+        assert agent.proc.wait(10) == 0
+        assert 1.5 < time.monotonic() - t0 < 6.0
+        result = caller_results(caller)[-1]
+        assert result["status"] == 200 and result["hung_up_by"] == "agent"
+        assert "drain timeout: hanging up 1 call(s)" in agent.log()
+    finally:
+        agent.stop()
+    agent = _agent(tmp_path / "second", "--drain-timeout", "30")
+    try:
+        caller = start_caller(_uri(agent), "--duration", "30")
+        agent.wait_for("call 1: media up")
+        assert agent.proc is not None
+        agent.proc.send_signal(signal.SIGTERM)
+        agent.wait_for("SIGTERM received: draining")
+        t0 = time.monotonic()
+        agent.proc.send_signal(signal.SIGTERM)
+        assert agent.proc.wait(10) == 0 and time.monotonic() - t0 < 4.0
+        assert caller_results(caller)[-1]["hung_up_by"] == "agent"
+    finally:
+        agent.stop()
