@@ -88,7 +88,7 @@ def test_source_outside_allow_list_gets_403(tmp_path: Path) -> None:
 
 
 def test_sigterm_mid_call_sends_bye_and_exits_0(tmp_path: Path) -> None:
-    agent = _agent(tmp_path)
+    agent = _agent(tmp_path, "--drain-timeout", "0")  # no time to drain (tests/test_drain.py drains)
     caller = start_caller(_uri(agent), "--duration", "20")
     agent.wait_for("call 1: media up")
     time.sleep(0.5)

@@ -129,7 +129,7 @@ def test_calls_are_spread_over_every_agent(site: Site) -> None:
 
 
 def test_a_killed_agent_loses_only_its_call_and_calls_after_the_probe_all_succeed(site: Site) -> None:
-    _start(site)
+    _start(site, "--max-calls", "4")  # room beside the held calls
     held = [site.call("--duration", "20") for _ in range(3)]  # one on each agent
     time.sleep(3.0)
     assert all(site.answered(name) == 1 for name in AGENTS), {n: site.answered(n) for n in AGENTS}
@@ -152,7 +152,7 @@ def test_a_killed_agent_loses_only_its_call_and_calls_after_the_probe_all_succee
     print(f"SIGKILL: {len(lost)} of 3 calls in progress lost; {failed_over} new call(s) failed over "
           f"(setup {max(r['setup_ms'] for r in early):.0f} ms at most); calls {2 * PROBE_SECS + 0.5:.1f} s after "
           f"the kill set up in {max(r['setup_ms'] for r in late):.0f} ms at most")
-    site.start_agent("a2")  # restarted, it rejoins by itself at the next probe
+    site.start_agent("a2", "--max-calls", "4")  # restarted, it rejoins by itself at the next probe
     time.sleep(PROBE_SECS + 1.0)
     before = site.answered("a2")
     assert [r["status"] for r in _results(site.call("--duration", "0.3", repeat=6))] == [200] * 6
@@ -160,7 +160,7 @@ def test_a_killed_agent_loses_only_its_call_and_calls_after_the_probe_all_succee
 
 
 def test_a_drained_agent_finishes_its_call_takes_no_new_one_and_exits_0(site: Site) -> None:
-    _start(site, "--drain-timeout", "30")
+    _start(site, "--drain-timeout", "30", "--max-calls", "4")
     held = [site.call("--duration", "8") for _ in range(3)]
     time.sleep(3.0)
     draining = site.agents["a1"]

@@ -10,7 +10,7 @@ its lifecycle as JSON lines to ``<workdir>/<name>.status.jsonl``::
 
 Readiness is the ``ready`` line (the SIP port bound, signals handled), never
 a pattern in the log; with ``--port 0`` the port the agent got is read from it.
-The child gets SIGTERM if this process dies, so no orphaned agent keeps a call up.
+The child gets SIGINT (hang up at once) if this process dies, so no orphaned agent keeps a call up.
 """
 
 from __future__ import annotations
@@ -46,11 +46,11 @@ class HarnessError(AgentError):
 
 
 def die_with_parent() -> None:
-    """In the child: get SIGTERM if this process dies (no orphaned agent keeps a call up)."""
+    """In the child: get SIGINT if this process dies (no orphaned agent keeps a call up)."""
     import ctypes
 
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
     except OSError:
         pass
 
@@ -162,8 +162,9 @@ class AgentProcess:
         self._follower.start()
 
     # -- stop ----------------------------------------------------------
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        """Send ``sig`` and wait; returns the exit code (kills after ``timeout``)."""
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> int:
+        """Send ``sig`` and wait; returns the exit code (kills after ``timeout``).  SIGINT: hang up at once
+        (SIGTERM would first let calls in progress go on, up to the agent's ``--drain-timeout``)."""
         if self.proc is None:
             return 0
         if self.proc.poll() is None:
