@@ -68,7 +68,7 @@ class AgentApp:
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._drain_deadline: float | None = None
-        self.health = OptionsHealth(self.availability)
+        self.health = OptionsHealth(self.availability, self._stop.is_set)
         self._numbers = 0
         self._next_media_check = 0.0
         self.stats = collections.Counter[str]()
@@ -199,6 +199,9 @@ class AgentApp:
 
     # -- calls --------------------------------------------------------
     def _on_incoming(self, prm: pj.OnIncomingCallParam) -> None:
+        if self._stop.is_set():  # shutting down: no call object that could outlive the library
+            log.info("an INVITE during shutdown: left to the SIP stack (it ends it with the library)")
+            return
         assert self.account is not None
         src = source_ip(str(prm.rdata.srcAddress))
         self._numbers += 1
@@ -289,7 +292,6 @@ class AgentApp:
 
     # -- shutdown -----------------------------------------------------
     def _shutdown(self) -> None:
-        self.health.remove()
         if self.calls:
             log.info("hanging up %d call(s)", len(self.calls))
         self._hangup_all("agent shutting down")  # (a loop variable here would keep a Call alive)
@@ -315,7 +317,7 @@ class AgentApp:
             self.account = None
         self.handler.close()
         gc.collect()  # a Call object alive after libDestroy() would abort the process
-        self.endpoint.destroy()
+        self.endpoint.destroy()  # with its modules, the health one (which answers new INVITEs 503 until then)
         log.info("stopped")
 
     def _hangup_all(self, reason: str) -> None:

@@ -87,3 +87,25 @@ def test_a_second_signal_or_the_drain_timeout_hangs_up_with_bye(tmp_path: Path) 
         assert caller_results(caller)[-1]["hung_up_by"] == "agent"
     finally:
         agent.stop()
+
+
+def test_invites_arriving_while_it_stops_do_not_crash_it(tmp_path: Path) -> None:
+    """INVITEs keep coming as a drained agent stops (a proxy that has not probed it yet): each gets 503
+    while it drains, none is left to outlive the SIP library, and it exits 0 (it used to abort)."""
+    agent = _agent(tmp_path, "--drain-timeout", "30", "--invite-rate", "0")
+    try:
+        caller = start_caller(_uri(agent), "--duration", "1.5")
+        agent.wait_for("call 1: media up")
+        time.sleep(0.8)
+        assert agent.proc is not None
+        agent.proc.send_signal(signal.SIGTERM)
+        with NoAckClient(agent.port or 0) as flood:
+            for _ in range(100):
+                flood.invite()
+                time.sleep(0.03)
+                if agent.proc.poll() is not None:
+                    break
+        assert agent.proc.wait(20) == 0, agent.log_tail()
+        assert caller_results(caller)[-1]["hung_up_by"] == "caller"
+    finally:
+        agent.stop()

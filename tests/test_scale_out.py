@@ -188,3 +188,24 @@ def test_a_full_agent_answers_options_503_and_gets_no_invite(site: Site) -> None
     assert [r["status"] for r in results] == [200] * 4
     assert site.invited(full) == 1, f"{full} was sent an INVITE while full"
     assert _results(held)[-1]["hung_up_by"] == "caller"
+
+
+def test_a_rolling_restart_of_every_agent_drops_no_call(site: Site) -> None:
+    """Calls keep coming (two callers, one short call after another) while each agent in turn is
+    drained (SIGTERM), exits 0 and is started again: every call is answered and runs to its end."""
+    extra = ("--drain-timeout", "30", "--max-calls", "4")
+    _start(site, *extra)
+    callers = [site.call("--duration", "1.5", repeat=22) for _ in range(2)]
+    time.sleep(2.0)
+    for name in AGENTS:
+        agent = site.agents[name]
+        assert agent.proc is not None
+        agent.proc.send_signal(signal.SIGTERM)
+        assert agent.proc.wait(40) == 0, agent.log_tail()
+        site.start_agent(name, *extra)
+        time.sleep(PROBE_SECS + 1.0)  # back in rotation
+    results = [r for proc in callers for r in _results(proc, 180)]
+    assert len(results) == 44 and all(r["status"] == 200 for r in results), [(r["status"], r["reason"]) for r in
+                                                                             results if r["status"] != 200]
+    cut = [r for r in results if r["hung_up_by"] != "caller" or r["frames_rx_voiced"] < 0.8 * 1.5 * 50]
+    assert not cut, cut

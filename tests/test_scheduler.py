@@ -81,14 +81,17 @@ def test_work_is_served_by_its_calls_priority_at_the_moment_the_cores_free() -> 
     assert order == ["became urgent", "partial", "later clause", "prefill"]
 
 
-def test_calls_of_equal_priority_take_turns() -> None:
-    """The call served longest ago goes first: a talkative call cannot keep the cores from another."""
+def test_at_one_priority_the_caller_who_has_waited_longest_goes_first() -> None:
+    """Two callers stop speaking one after the other: the first one's work goes first, so the second
+    waits for the first one's first clause rather than both waiting for both."""
     scheduler = ComputeScheduler(capacity=1)
-    talkative, quiet = call("talkative", Priority.WAITING), call("quiet", Priority.WAITING)
-    with scheduler.slot("test", demand=talkative):
-        pass
-    order = queue_behind(scheduler, [("t1", talkative, None), ("t2", talkative, None), ("q1", quiet, None)])
-    assert order[0] == "q1"
+    now = [10.0]
+    first, second = (CallDemand(n, lambda: State.THINKING, lambda: 0.0, clock=lambda: now[0]) for n in "ab")
+    assert first.rank() == (Priority.WAITING, 10.0)
+    now[0] = 11.0
+    assert second.rank() == (Priority.WAITING, 11.0) and first.rank() == (Priority.WAITING, 10.0)
+    order = queue_behind(scheduler, [("second", second, None), ("first", first, None), ("second again", second, None)])
+    assert order == ["first", "second", "second again"]
 
 
 def test_never_more_threads_than_cores() -> None:

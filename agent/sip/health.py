@@ -10,6 +10,10 @@ stateless ``503 Service Unavailable``; otherwise it passes on to pjsua, which
 answers 200 with its Allow and Accept headers.  Requests inside a dialog are
 the dialog layer's, which comes before both.
 
+While the agent stops (``stopping()``), a new INVITE gets the same stateless
+503, so a proxy tries another agent: no call object is made that could
+outlive the SIP library.
+
 It runs on the SIP thread (``threadCnt=0``), the only thread that polls pjsip.
 """
 
@@ -60,8 +64,9 @@ def _pjsip() -> Any:
 class OptionsHealth:
     """Answers OPTIONS 503 while ``available()`` returns (False, why) (see the module docstring)."""
 
-    def __init__(self, available: Callable[[], tuple[bool, str]]) -> None:
+    def __init__(self, available: Callable[[], tuple[bool, str]], stopping: Callable[[], bool] = lambda: False) -> None:
         self.available = available
+        self.stopping = stopping
         self.answered = {200: 0, 503: 0}
         self._lib: Any = None
         self._endpt: int | None = None
@@ -86,6 +91,7 @@ class OptionsHealth:
         return True
 
     def remove(self) -> None:
+        """Unregister the module (the library's destruction also does; the object must live until then)."""
         if self._endpt is not None and self._lib is not None:
             self._lib.pjsip_endpt_unregister_module(self._endpt, ctypes.byref(self._module))
             self._endpt = None
@@ -93,6 +99,9 @@ class OptionsHealth:
     def _on_rx_request(self, rdata: int) -> int:
         try:
             info = self._lib.pjsip_rx_data_get_info(rdata) or b""
+            if info.startswith(b"Request msg INVITE/") and self.stopping():
+                self._lib.pjsip_endpt_respond_stateless(self._endpt, rdata, 503, None, None, None)
+                return 1
             if not info.startswith(b"Request msg OPTIONS/"):
                 return 0
             ok, why = self.available()
