@@ -36,6 +36,16 @@ def value(text: str, name: str) -> float:
     return float(match.group(1))
 
 
+def total(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` whose labels include ``labels`` (0 if none)."""
+    found = 0.0
+    for match in re.finditer(rf"^{re.escape(name)}{{(.*)}} (\S+)$", text, re.MULTILINE):
+        have = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        if all(have.get(k) == v for k, v in labels.items()):
+            found += float(match.group(2))
+    return found
+
+
 def _first_answer(port: int, deadline: float) -> tuple[int, str]:
     while time.monotonic() < deadline:
         try:
@@ -58,6 +68,7 @@ def test_metrics_move_during_a_real_call_and_readyz_waits_for_the_models(tmp_pat
         assert get(port, "/nothing")[0] == 404
         before = get(port, "/metrics")[1]
         assert value(before, "sip_agent_calls_active") == 0 and value(before, "process_resident_memory_bytes") > 1e8
+        assert value(before, "sip_agent_capacity_calls") == 1  # --max-calls auto starts with one call
         steps = [{"say": "Give me a short reply please."}, {"wait_audio": 15}, {"wait_quiet": 1.0}, {"sleep": 0.5}]
         caller = start_caller(agent.uri, "--steps", json.dumps(steps))
         agent.wait_for(r"call 1: media up")
@@ -72,6 +83,9 @@ def test_metrics_move_during_a_real_call_and_readyz_waits_for_the_models(tmp_pat
     assert 0.3 < value(after, "sip_agent_voice_to_voice_seconds_sum") < 10
     assert value(after, 'sip_agent_turn_stage_seconds_count{stage="endpoint_wait"}') >= 1
     assert value(after, "sip_agent_rtp_tx_gaps_total") >= 0
+    # the caller's words were decoded and the reply synthesised through the compute scheduler
+    assert total(after, "sip_agent_compute_wait_seconds_count", kind="stt") >= 1
+    assert total(after, "sip_agent_compute_wait_seconds_count", kind="tts") >= 1
 
 
 def test_a_refused_call_is_counted_by_reason(tmp_path: Path) -> None:
