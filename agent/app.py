@@ -317,7 +317,7 @@ class AgentApp:
             self.account = None
         self.handler.close()
         gc.collect()  # a Call object alive after libDestroy() would abort the process
-        self.endpoint.destroy()  # with its modules, the health one (which answers new INVITEs 503 until then)
+        self.endpoint.destroy()  # unregisters every module, the health one too (new INVITEs got 503 until then)
         log.info("stopped")
 
     def _hangup_all(self, reason: str) -> None:

@@ -45,6 +45,7 @@ def test_help_documents_every_flag_with_its_default() -> None:
     (["run", "--no-register", "--allow-from", "10.0.0.0/33"], ["bad --allow-from entry '10.0.0.0/33'"]),
     (["run"], ["--domain is required"]),
     (["run", "--no-register", "--max-calls", "0"], ["--max-calls must be at least 1"]),
+    (["run", "--no-register", "--drain-timeout", "-1"], ["--drain-timeout must be 0 or more seconds"]),
     (["run", "--config", "/nonexistent/agent.toml"], ["cannot read config file /nonexistent/agent.toml"]),
     (["run", "--no-register", "--codecs", "opus"], ["unknown codec 'opus'"]),
     (["run", "--no-register", "--brain", "scripted", "--piper-voice", "/nope/voice.onnx"], ["/nope/voice.onnx"]),

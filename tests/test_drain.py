@@ -4,6 +4,7 @@ SIGTERM/SIGUSR1 stop new calls while the calls in progress go on, then the agent
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -18,6 +19,17 @@ def _agent(tmp_path: Path, *extra: str) -> AgentProcess:
 
 def _uri(agent: AgentProcess) -> str:
     return f"sip:agent@127.0.0.1:{agent.port}"
+
+
+def _signal_mid_call(agent: AgentProcess, sig: int,
+                     duration: str) -> tuple[subprocess.Popen[str], subprocess.Popen[bytes]]:
+    """Place a call of ``duration`` seconds; once its media is up, send ``sig`` to the agent.
+    Returns the caller and the agent's process."""
+    caller = start_caller(_uri(agent), "--duration", duration)
+    agent.wait_for("call 1: media up")
+    assert agent.proc is not None
+    agent.proc.send_signal(sig)
+    return caller, agent.proc
 
 
 def test_options_get_200_while_a_call_can_be_taken_and_503_when_full(tmp_path: Path) -> None:
@@ -35,10 +47,7 @@ def test_options_get_200_while_a_call_can_be_taken_and_503_when_full(tmp_path: P
 def test_sigterm_drains_the_call_in_progress_refuses_new_ones_then_exits_0(tmp_path: Path) -> None:
     agent = _agent(tmp_path, "--drain-timeout", "30")
     try:
-        caller = start_caller(_uri(agent), "--duration", "5")
-        agent.wait_for("call 1: media up")
-        assert agent.proc is not None
-        agent.proc.send_signal(signal.SIGTERM)
+        caller, proc = _signal_mid_call(agent, signal.SIGTERM, "5")
         agent.wait_for("draining: 1 call")
         with NoAckClient(agent.port or 0) as other:
             assert other.ask() == 503  # the dispatcher stops sending calls here
@@ -49,7 +58,7 @@ def test_sigterm_drains_the_call_in_progress_refuses_new_ones_then_exits_0(tmp_p
         result = caller_results(caller)[-1]
         assert result["status"] == 200 and result["hung_up_by"] == "caller"  # the call went on to its end
         t_end = time.monotonic()
-        assert agent.proc.wait(10) == 0
+        assert proc.wait(10) == 0
         assert time.monotonic() - t_end < 5.0
         log = agent.log()
         assert "drained: no call in progress" in log and "refused with 503: draining" in log
@@ -61,13 +70,10 @@ def test_sigterm_drains_the_call_in_progress_refuses_new_ones_then_exits_0(tmp_p
 def test_a_second_signal_or_the_drain_timeout_hangs_up_with_bye(tmp_path: Path) -> None:
     agent = _agent(tmp_path, "--drain-timeout", "2")
     try:
-        caller = start_caller(_uri(agent), "--duration", "30")
-        agent.wait_for("call 1: media up")
-        assert agent.proc is not None
-        agent.proc.send_signal(signal.SIGUSR1)  # the drain signal that is not a stop request
+        caller, proc = _signal_mid_call(agent, signal.SIGUSR1, "30")  # the drain signal that is not a stop request
         agent.wait_for("SIGUSR1 received: draining")
         t0 = time.monotonic()
-        assert agent.proc.wait(10) == 0
+        assert proc.wait(10) == 0
         assert 1.5 < time.monotonic() - t0 < 6.0
         result = caller_results(caller)[-1]
         assert result["status"] == 200 and result["hung_up_by"] == "agent"
@@ -76,14 +82,11 @@ def test_a_second_signal_or_the_drain_timeout_hangs_up_with_bye(tmp_path: Path) 
         agent.stop()
     agent = _agent(tmp_path / "second", "--drain-timeout", "30")
     try:
-        caller = start_caller(_uri(agent), "--duration", "30")
-        agent.wait_for("call 1: media up")
-        assert agent.proc is not None
-        agent.proc.send_signal(signal.SIGTERM)
+        caller, proc = _signal_mid_call(agent, signal.SIGTERM, "30")
         agent.wait_for("SIGTERM received: draining")
         t0 = time.monotonic()
-        agent.proc.send_signal(signal.SIGTERM)
-        assert agent.proc.wait(10) == 0 and time.monotonic() - t0 < 4.0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0 and time.monotonic() - t0 < 4.0
         assert caller_results(caller)[-1]["hung_up_by"] == "agent"
     finally:
         agent.stop()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,16 @@ from typing import Any
 from agent.compute import CpuShare
 from agent.dialog.base import Brain, Message
 from agent.dialog.kvstate import save_state
-from agent.dialog.serving import LlmStats, ReplyServer, Request, RequestDone, queue_wait_metric
+from agent.dialog.serving import (
+    MARKDOWN_RE,
+    POLL_SECS,
+    SENTENCE_END,
+    LlmStats,
+    ReplyServer,
+    Request,
+    RequestDone,
+    queue_wait_metric,
+)
 from agent.errors import ModelError
 from agent.models import DEFAULT_LLM, LLM_ARCHITECTURES, resolve_llm
 from agent.worker import STOP, Worker
@@ -41,10 +49,7 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 MODEL_FIX = "run scripts/get-models or pass another .gguf model"
 _GGUF_MAGIC = b"GGUF"
-_MARKDOWN_RE = re.compile(r"[*#`_~]")
-_SENTENCE_END = (".", "!", "?")
 CHATML_STOP = ["<|im_end|>", "<|im_start|>", "<|endoftext|>"]
-_POLL_SECS = 0.05
 
 
 class _LlmWorker(Worker):
@@ -68,7 +73,7 @@ class _LlmWorker(Worker):
                 if isinstance(item, Request):
                     server.admit(item)
             if not server.step():
-                brain._nudge.wait(_POLL_SECS)
+                brain._nudge.wait(POLL_SECS)
 
     def teardown(self) -> None:
         self._brain._server.close()
@@ -264,7 +269,7 @@ class LlmBrain(Brain):
         try:
             while True:
                 try:
-                    item = request.out.get(timeout=_POLL_SECS)
+                    item = request.out.get(timeout=POLL_SECS)
                 except queue.Empty:
                     if cancel.is_set() or self._worker.exited.is_set():
                         return
@@ -355,8 +360,8 @@ class LlmBrain(Brain):
                 tokens += 1
                 if tokens == 1:
                     t_first = self._clock() - t_start - held
-                request.out.put(_MARKDOWN_RE.sub("", delta))
-                if tokens >= self.sentence_stop_tokens and delta.rstrip().endswith(_SENTENCE_END):
+                request.out.put(MARKDOWN_RE.sub("", delta))
+                if tokens >= self.sentence_stop_tokens and delta.rstrip().endswith(SENTENCE_END):
                     break
                 held += request.wait_wanted()
         finally:

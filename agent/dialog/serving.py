@@ -36,7 +36,8 @@ from agent.dialog.kvstate import KvState, common_prefix, load_state, save_state
 from agent.metrics import METRICS
 from agent.scheduler import SCHEDULER, CallDemand, Priority, bound
 
-__all__ = ["GRACE_SECS", "PREFILL_SLICE", "LlmStats", "ReplyServer", "Request", "RequestDone"]
+__all__ = ["GRACE_SECS", "MARKDOWN_RE", "POLL_SECS", "PREFILL_SLICE", "SENTENCE_END", "LlmStats", "ReplyServer",
+           "Request", "RequestDone"]
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ KEPT_CALLS = 8
 """Calls whose last reply's state is kept for their next turn (~10-30 MB each for Qwen-1.5B)."""
 GRACE_SECS = 0.015
 """How long the request that has the context may take to ask for its next token before another is served."""
-_POLL_SECS = 0.05
-_MARKDOWN_RE = re.compile(r"[*#`_~]")
-_SENTENCE_END = (".", "!", "?")
+POLL_SECS = 0.05
+MARKDOWN_RE = re.compile(r"[*#`_~]")
+SENTENCE_END = (".", "!", "?")
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Request:
         if not self.demand_driven or self.wanted.acquire(blocking=False):
             return 0.0
         started = time.monotonic()
-        while not self.wanted.acquire(timeout=_POLL_SECS):
+        while not self.wanted.acquire(timeout=POLL_SECS):
             if self.stopped():
                 break
         return time.monotonic() - started
@@ -122,14 +123,12 @@ class _Generation:
     tokens: list[int]
     """The prompt, then every token sampled."""
     sampler: Any
-    arrival: float
     pending: list[int] = field(default_factory=list)
     """Tokens to evaluate before the next sample (None yet: the prompt, from where the context diverges)."""
     saved: KvState | None = None
     """While another request has the context: what this one had evaluated."""
     parked: KvState | None = None
     """The last state saved (its buffer is reused)."""
-    started: bool = False
     t_start: float = 0.0
     t_first: float = 0.0
     sampled: int = 0
@@ -258,14 +257,13 @@ class ReplyServer:
         tokens = self._tokenize(request)
         if tokens is None:
             self._open.remove(request)
-            self._park_owner()
-            self._owner = None
+            self._park_owner()  # the whole-request path uses the context as it likes
             self._done(request, self._exclusive(request))
             return None
         sampler = self._llama._init_sampler(temp=self.temperature, repeat_penalty=1.1)
-        generation = _Generation(request, tokens, sampler, self._clock(), started=True, t_start=self._clock())
+        generation = _Generation(request, tokens, sampler, t_start=self._clock())
         self._open[self._open.index(request)] = generation
-        generation.ticket = generation.ready(generation.t_start)
+        generation.ready(generation.t_start)  # takes the first token's ticket
         return generation
 
     def _advance(self, generation: _Generation) -> None:
@@ -301,9 +299,9 @@ class ReplyServer:
             generation.emitted += 1
             if generation.emitted == 1:
                 generation.t_first = now - generation.t_start - generation.held
-            request.out.put(_MARKDOWN_RE.sub("", text))
+            request.out.put(MARKDOWN_RE.sub("", text))
             generation.ticket, generation.t_blocked = False, now
-            if generation.emitted >= self.sentence_stop_tokens and text.rstrip().endswith(_SENTENCE_END):
+            if generation.emitted >= self.sentence_stop_tokens and text.rstrip().endswith(SENTENCE_END):
                 self._finish(generation)
                 return
         if generation.sampled >= request.max_tokens:

@@ -15,6 +15,7 @@ While the agent stops (``stopping()``), a new INVITE gets the same stateless
 outlive the SIP library.
 
 It runs on the SIP thread (``threadCnt=0``), the only thread that polls pjsip.
+The object must live until the library is destroyed, which unregisters it.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ def _pjsip() -> Any:
     lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
     lib.pjsip_rx_data_get_info.argtypes = [ctypes.c_void_p]
     lib.pjsip_endpt_register_module.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-    lib.pjsip_endpt_unregister_module.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     lib.pjsip_endpt_respond_stateless.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
                                                   ctypes.c_void_p, ctypes.c_void_p]
     return lib
@@ -89,12 +89,6 @@ class OptionsHealth:
             log.warning("OPTIONS will always get 200: registering the health module failed (status %d)", status)
             return False
         return True
-
-    def remove(self) -> None:
-        """Unregister the module (the library's destruction also does; the object must live until then)."""
-        if self._endpt is not None and self._lib is not None:
-            self._lib.pjsip_endpt_unregister_module(self._endpt, ctypes.byref(self._module))
-            self._endpt = None
 
     def _on_rx_request(self, rdata: int) -> int:
         try:
