@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
@@ -94,15 +93,6 @@ class CallSession:
     @property
     def playing(self) -> bool:
         return self.playout.playing
-
-    def wait_played(self, timeout: float) -> bool:
-        """Wait until playout is empty or the call ends; True when drained."""
-        deadline = time.monotonic() + timeout
-        while self.playout.playing and not self.ended.is_set():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-        return not self.playout.playing
 
     # -- control ------------------------------------------------------
     def hangup(self, reason: str = "agent hung up") -> None:

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.agent_proc import REPO, _env
+
+
+def _can_sniff() -> bool:
+    """Whether this process may open the raw packet socket the bench measures RTP pacing with."""
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800)).close()
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 def test_quick_bench_writes_json_and_plot(tmp_path: Path) -> None:
@@ -29,7 +39,11 @@ def test_quick_bench_writes_json_and_plot(tmp_path: Path) -> None:
     assert v2v["n"] >= 1 and v2v["ms_p50"] > 0 and set(v2v["stages_ms_p50"]) >= {"endpoint_wait", "synthesis"}
     barge_in = result["barge_in"]
     assert barge_in["n"] >= 1 and 0 < barge_in["reaction_ms_p50"] < 1500, barge_in
-    assert result["rtp_tx"]["max_gap_ms"] >= 20 or result["rtp_tx"].get("note")
+    rtp = result["rtp_tx"]
+    if _can_sniff():  # the agent's packets, 20 ms apart on average: the largest gap is at least that
+        assert "note" not in rtp and rtp["packets"] > 50 and rtp["max_gap_ms"] >= 20, rtp
+    else:  # nothing measured, and the report says why
+        assert rtp["packets"] == 0 and rtp["max_gap_ms"] == 0 and "run as root" in rtp["note"], rtp
     assert result["env"]["cpus"] >= 1 and result["env"]["versions"]["pjsua2-python"]
     # the point of streaming: a long reply starts far sooner than when synthesised whole
     streaming, batch = result["tts"]["streaming"]["long"], result["tts"]["batch"]["long"]
@@ -66,7 +80,12 @@ def test_quick_capacity_phase_measures_each_level(tmp_path: Path) -> None:
     for n, cell in capacity["levels"].items():
         assert cell["n"] == 2 * int(n) and cell["missing"] == 0, cell  # every question answered
         assert 0 < cell["v2v_ms_p50"] <= cell["v2v_ms_p95"] and cell["cpu_cores"] > 0 and cell["rss_mb_max"] > 100
-    assert capacity["calls_within_objective"] in (0, 1, 2)
+    held = 0  # the most calls at once with every level up to it within the objective (all answered, above)
+    for n in sorted(capacity["levels"], key=int):
+        if capacity["levels"][n]["v2v_ms_p95"] > capacity["objective_ms"]:
+            break
+        held = int(n)
+    assert capacity["calls_within_objective"] == held, capacity
     assert 1 <= capacity["auto_would_admit"] <= max(1, capacity["calls_within_objective"])  # never more
     churn = capacity["churn"]
     assert churn["calls"] == churn["answered"] == 20 and churn["threads_after"] > 0, churn

@@ -34,16 +34,17 @@ def engine() -> Iterator[PocketsphinxEngine]:
     stt.close()
 
 
-def _recognise(engine: SttEngine, text: str) -> tuple[list[Transcript], Transcript, float]:
-    """Feed ``text`` spoken + 300 ms silence in 20 ms frames; (partials, final, finish secs)."""
+def _recognise(engine: SttEngine, text: str) -> tuple[list[Transcript], Transcript, float, float]:
+    """Feed ``text`` spoken + 300 ms silence in 20 ms frames; (partials, final, accept secs, finish secs)."""
     stream = engine.new_stream()
-    audio = np.concatenate([speech_16k(text), silence_16k(300)])
-    partials = [p for f in frames_of(audio) if (p := stream.accept(f)) is not None]
+    frames = list(frames_of(np.concatenate([speech_16k(text), silence_16k(300)])))
     started = time.perf_counter()
+    partials = [p for f in frames if (p := stream.accept(f)) is not None]
+    fed = time.perf_counter()
     final = stream.finish()
-    finish_secs = time.perf_counter() - started
+    finish_secs = time.perf_counter() - fed
     stream.close()
-    return partials, final, finish_secs
+    return partials, final, fed - started, finish_secs
 
 
 def _hits(text: str, words: list[str]) -> int:
@@ -56,7 +57,7 @@ def test_registry_names() -> None:
 
 
 def test_weather_question_is_recognised(engine: PocketsphinxEngine) -> None:
-    partials, final, _ = _recognise(engine, SHORT)
+    partials, final, _, _ = _recognise(engine, SHORT)
     assert final.final
     assert "weather" in final.text.split()
     assert _hits(final.text, ["what", "is", "the", "weather", "like", "today"]) >= 4
@@ -65,18 +66,29 @@ def test_weather_question_is_recognised(engine: PocketsphinxEngine) -> None:
 
 
 def test_booking_request_is_recognised(engine: PocketsphinxEngine) -> None:
-    _, final, _ = _recognise(engine, "I would like to book a table for two people")
+    _, final, _, _ = _recognise(engine, "I would like to book a table for two people")
     assert _hits(final.text, ["like", "book", "table", "two", "people"]) >= 4
 
 
 def test_final_latency_does_not_grow_with_length(engine: PocketsphinxEngine) -> None:
+    """The utterance is decoded as it is spoken: ``finish()`` only closes it.
+
+    Timed against references measured beside it, the fastest of a few runs each (a busy machine only
+    slows a run down): the decoding of the same utterance, and the finish of one 8 times shorter.
+    Decoding at the end (or the ``fwdflat`` second pass) takes about as long as the decoding, and
+    grows in proportion to the speech: 620 ms for 14.6 s of it, against 65 ms for 1.8 s.
+    """
     _recognise(engine, SHORT)  # warm up
-    _, _, short_secs = _recognise(engine, SHORT)
-    _, long_final, long_secs = _recognise(engine, LONG)
-    assert _hits(long_final.text, ["book", "table", "people", "parking", "phone", "number"]) >= 4
-    print(f"pocketsphinx finish(): short {short_secs * 1e3:.0f} ms, long {long_secs * 1e3:.0f} ms")
-    assert short_secs < 0.25
-    assert long_secs < 3 * short_secs + 0.2
+    runs = [(_recognise(engine, SHORT), _recognise(engine, LONG)) for _ in range(3)]
+    for _, (_, long_final, _, _) in runs:
+        assert _hits(long_final.text, ["book", "table", "people", "parking", "phone", "number"]) >= 4
+    short_decode, short_finish = min(s[2] for s, _ in runs), min(s[3] for s, _ in runs)
+    long_decode, long_finish = min(lo[2] for _, lo in runs), min(lo[3] for _, lo in runs)
+    seen = (f"decode / finish(): short {short_decode * 1e3:.0f} / {short_finish * 1e3:.0f} ms, "
+            f"long {long_decode * 1e3:.0f} / {long_finish * 1e3:.0f} ms")
+    print(f"pocketsphinx {seen}")
+    assert short_finish < 0.15 * short_decode and long_finish < 0.15 * long_decode, seen
+    assert long_finish < 6 * short_finish, seen  # (the best path pass grows ~3 ms a second of speech: x3.5 here)
 
 
 def test_stream_is_reusable_after_finish(engine: PocketsphinxEngine) -> None:

@@ -39,13 +39,12 @@ class Pacer:
         self._open = threading.Event()
         self._open.set()
         self._reply = 0
-        self._in_synthesis = 0
         self._ready_secs = 0.0
         self._t_playing = 0.0
 
     def begin(self, reply: int) -> None:
         with self._lock:
-            self._reply, self._in_synthesis, self._ready_secs, self._t_playing = reply, 0, 0.0, 0.0
+            self._reply, self._ready_secs, self._t_playing = reply, 0.0, 0.0
             self._open.set()
 
     def audio_ahead_secs(self) -> float:
@@ -60,7 +59,6 @@ class Pacer:
         with self._lock:
             if reply != self._reply:
                 return False
-            self._in_synthesis += 1
             if ahead < self.ahead_secs:
                 self._open.clear()
                 return True
@@ -70,7 +68,6 @@ class Pacer:
         with self._lock:
             if reply != self._reply:
                 return
-            self._in_synthesis = max(0, self._in_synthesis - 1)
             self._ready_secs += audio_secs
             self._open.set()
 

@@ -117,11 +117,6 @@ class Receptionist(Brain):
     def now(self) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(self._clock(), self.zone)
 
-    def rule_reply(self, history: list[Message], text: str) -> str | None:
-        """The reply a rule gives to ``text``, or None for the model."""
-        rule = self._rule(history, text)
-        return rule[0] if rule else None
-
     def _rule(self, history: list[Message], text: str) -> tuple[str, bool] | None:
         """(the rule's reply, whether it transfers the call), or None for the model."""
         offered = bool(history) and history[-1].role == "assistant" and "put you through" in history[-1].text
