@@ -65,6 +65,10 @@ class Metrics:
                                        buckets=STAGE_BUCKETS, registry=registry)
         self.capacity = Gauge(prefix + "capacity_calls", "Calls the agent admits at once now (--max-calls, or "
                               "what auto has learnt)", registry=registry)
+        self.llm_restarts = Counter(prefix + "llm_restarts", "Times the LLM worker's loop crashed and was "
+                                    "restarted", registry=registry)
+        self.reply_fallbacks = Counter(prefix + "reply_fallbacks", "Turns whose reply failed and were answered "
+                                       "with the spoken fallback instead", registry=registry)
         self._registry = registry
         if ready is not None:
             self._ready = ready
@@ -119,6 +123,14 @@ class Metrics:
     def llm_queue_wait(self, secs: float) -> None:
         if self.enabled:
             self.llm_wait.observe(secs)
+
+    def llm_restart(self) -> None:
+        if self.enabled:
+            self.llm_restarts.inc()
+
+    def reply_fallback(self) -> None:
+        if self.enabled:
+            self.reply_fallbacks.inc()
 
     def compute_wait(self, kind: str, priority: str, secs: float) -> None:
         if self.enabled:

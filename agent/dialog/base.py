@@ -3,6 +3,8 @@
 A brain turns the caller's latest utterance (plus the conversation so far)
 into a stream of reply text deltas.  Deltas are produced as soon as they are
 known so the chunker and TTS can start speaking before the reply is complete.
+A reply that fails raises from the stream (:class:`ReplyFailed`, or any
+error); the dialog stage then says :data:`FALLBACK_REPLY`, never nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent.dialog.actions import CallAction
-from agent.errors import ConfigError
+from agent.errors import AgentError, ConfigError
 from agent.registry import Registry
 
-__all__ = ["BRAINS", "Brain", "system_prompt", "Message", "Role", "brain_names", "create_brain", "register_brain"]
+__all__ = ["BRAINS", "FALLBACK_REPLY", "Brain", "ReplyFailed", "system_prompt", "Message", "Role", "brain_names",
+           "create_brain", "register_brain"]
 
 Role = Literal["system", "user", "assistant"]
+
+FALLBACK_REPLY = "Sorry, I had a problem there. Could you say that again?"
+"""What the caller hears when the brain's reply fails (after whatever of it was already said)."""
+
+
+class ReplyFailed(AgentError):
+    """A brain could not produce a reply; the cause was logged, with its traceback, where it happened."""
+
 
 @dataclass(frozen=True)
 class Message:
@@ -91,8 +102,13 @@ def _create_llm(**options: Any) -> Brain:
 
     facts, timezone = options.pop("facts", None), options.pop("timezone", "")
     if facts is not None:
+        from agent.dialog.receptionist import _topic_note
+
         options["system_prompt"] = f"{options.get('system_prompt') or GROUNDING}\n\n{facts.describe()}"
         options.setdefault("temperature", 0.0)  # the same question, the same answer
+        # a caller's first question starts with its topic's facts: the context must hold the longest
+        options["turn_prefixes"] = [_topic_note(facts, topic) for topic in dict.fromkeys(f.topic for f in facts.facts)]
+        options["prompt_origin"] = f"the system prompt with the facts of {facts.source}"
     brain = Receptionist(LlmBrain(**options), facts, timezone=timezone, can_transfer=True)
     brain.keep_topic_prefixes()
     return brain

@@ -9,20 +9,41 @@ synthesis needs the cores stops generation too.  llama-cpp-python keeps the KV c
 only evaluates the tokens after the longest common prefix, so with a fixed
 system prompt (evaluated once at start-up by a warm-up request) the first
 token of a reply comes quickly.
+
+The worker is supervised (:class:`~agent.supervision.Supervisor`): if its loop
+crashes, the traceback is logged, ``/readyz`` and OPTIONS say 503 (``llm:
+crashed ...``), every open request fails (its caller hears the dialog stage's
+fallback), the context is cleared and the loop starts again; a one-token probe
+request shows it serves, which clears the 503.  The third crash within a
+minute exits the process (:data:`~agent.supervision.EXIT_GAVE_UP`).
+
+The context holds the longest prompt prefix (the system prompt with the facts
+and the longest start of a turn) and :data:`CONTEXT_ROOM_TOKENS` more for the
+call's history and the reply: it is sized up to :data:`MAX_CONTEXT_TOKENS`
+when ``n_ctx`` is too small, and a prompt that still cannot fit is a
+:class:`~agent.errors.ConfigError` at start (one line, exit code 2).
+
+Test only: the environment variable ``SIP_AGENT_FAULT=llm-step:N[,llm-step:M...]``
+makes the N-th reply request (counting from 1, ``reply`` calls only) raise at
+its first step, outside the per-request error handling, as a bug in the
+serving loop would: the worker's supervision is tested with the real model and
+a real agent process.  Never set it in production.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from agent.compute import CpuShare
-from agent.dialog.base import Brain, Message
+from agent.dialog.base import Brain, Message, ReplyFailed
 from agent.dialog.kvstate import save_state
 from agent.dialog.serving import (
     MARKDOWN_RE,
@@ -34,11 +55,14 @@ from agent.dialog.serving import (
     RequestDone,
     queue_wait_metric,
 )
-from agent.errors import ModelError
+from agent.errors import ConfigError, ModelError
+from agent.metrics import METRICS
 from agent.models import DEFAULT_LLM, LLM_ARCHITECTURES, resolve_llm
+from agent.supervision import Supervisor, describe
 from agent.worker import STOP, Worker
 
-__all__ = ["DEFAULT_SYSTEM_PROMPT", "MODEL_FIX", "LlmBrain", "LlmStats", "chatml_prompt", "history_start"]
+__all__ = ["CONTEXT_ROOM_TOKENS", "DEFAULT_SYSTEM_PROMPT", "FAULT_ENV", "MAX_CONTEXT_TOKENS", "MODEL_FIX", "LlmBrain",
+           "LlmStats", "chatml_prompt", "context_size", "fault_plan", "history_start"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,16 +74,71 @@ DEFAULT_SYSTEM_PROMPT = (
 MODEL_FIX = "run scripts/get-models or pass another .gguf model"
 _GGUF_MAGIC = b"GGUF"
 CHATML_STOP = ["<|im_end|>", "<|im_start|>", "<|endoftext|>"]
+CONTEXT_ROOM_TOKENS = 1024
+"""Context left after the longest prompt prefix for the call's history and the reply.  The history is at most
+16 messages (``max_history_messages``); with the example facts a caller's later turn (its words and the two
+facts that match best) is ~40 tokens and a reply ~30-50 (at most 80, ``max_tokens``): 16 x 50 + 80 = 880.
+Less room and a long call's prompt overflows the context; more costs ~28 kB of KV cache a token (Qwen-1.5B)."""
+MAX_CONTEXT_TOKENS = 8192
+"""The largest context the brain sizes itself up to (also never beyond the model's training context): ~230 MB
+of KV cache for Qwen-1.5B, and each call's kept state can be as large as the prompt (serving.KEPT_CALLS)."""
+CONTEXT_STEP_TOKENS = 512
+"""A context sized up is a multiple of this."""
+FAULT_ENV = "SIP_AGENT_FAULT"
+"""Test only: see the module docstring."""
+
+
+def fault_plan(value: str) -> frozenset[int]:
+    """The reply requests (numbered from 1) whose first step raises, from ``SIP_AGENT_FAULT``'s ``llm-step:N`` items.
+
+    Items for other components (another prefix than ``llm-``) are left to them.
+    """
+    steps: set[int] = set()
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        if not item.startswith("llm-"):
+            continue
+        kind, _, number = item.partition(":")
+        if kind != "llm-step" or not number.isdigit() or int(number) < 1:
+            raise ConfigError(f"{FAULT_ENV}={value!r}: expected llm-step:N (N from 1) for the LLM (a test-only "
+                              "setting)")
+        steps.add(int(number))
+    return frozenset(steps)
+
+
+def context_size(prompt_tokens: int, room_tokens: int, n_ctx: int, n_ctx_train: int) -> int:
+    """The context a prompt prefix of ``prompt_tokens`` needs with ``room_tokens`` more: ``n_ctx`` if it holds
+    them, else the smallest multiple of :data:`CONTEXT_STEP_TOKENS` that does; 0 if that is more than
+    :data:`MAX_CONTEXT_TOKENS` or the model's ``n_ctx_train`` (0: unknown) allow."""
+    need = prompt_tokens + room_tokens
+    if need <= n_ctx:
+        return n_ctx
+    size = -(-need // CONTEXT_STEP_TOKENS) * CONTEXT_STEP_TOKENS
+    cap = min(MAX_CONTEXT_TOKENS, n_ctx_train) if n_ctx_train > 0 else MAX_CONTEXT_TOKENS
+    return min(size, cap) if need <= cap else 0
 
 
 class _LlmWorker(Worker):
-    """The one thread that owns the model and serves every call's requests (:mod:`agent.dialog.serving`)."""
+    """The one thread that owns the model and serves every call's requests (:mod:`agent.dialog.serving`).
+
+    A crash of its loop is logged and handed to the brain, which restarts the loop on this same thread (the
+    model's one owner) or gives up (see the module docstring).
+    """
 
     def __init__(self, brain: LlmBrain) -> None:
         super().__init__(f"llm-{id(brain):x}", brain._requests)
         self._brain = brain
 
     def body(self) -> None:
+        while not self.stopping:
+            try:
+                self._serve()
+                return
+            except Exception as error:
+                logger.exception("%s: the LLM loop crashed", self.name)
+                if not self._brain._restart(error):
+                    return
+
+    def _serve(self) -> None:
         brain, server = self._brain, self._brain._server
         while not self.stopping:
             brain._nudge.clear()
@@ -144,7 +223,7 @@ def history_start(count: int, limit: int) -> int:
 
 
 class LlmBrain(Brain):
-    """Replies generated by a local GGUF chat model (default: Qwen2.5-Coder-0.5B-Instruct)."""
+    """Replies generated by a local GGUF chat model (default: :data:`agent.models.DEFAULT_LLM`)."""
 
     name = "llm"
 
@@ -164,24 +243,42 @@ class LlmBrain(Brain):
         greeting: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         cpu_share: CpuShare | None = None,
+        turn_prefixes: Sequence[str] = (),
+        prompt_origin: str = "the system prompt",
+        supervisor: Supervisor | None = None,
     ) -> None:
+        """``turn_prefixes``: the starts of a caller's turn it will be asked with (a topic's facts): the longest,
+        after the system prompt, must fit in the context with :data:`CONTEXT_ROOM_TOKENS` to spare
+        (``prompt_origin`` names that prompt in the error if it cannot).  ``supervisor``: what a crash of the
+        worker's loop does (default: report it as ``llm`` to ``/readyz``, restart, exit on the third in a minute).
+        """
         path = resolve_llm(model_path)
+        self._faults = fault_plan(os.environ.get(FAULT_ENV, ""))
         started = clock()
-        self._llama = _load_llama(path, n_threads, n_threads_batch or n_threads, n_ctx)
+        self.system_prompt = system_prompt
+        self.max_history_messages = max_history_messages
+        threads_batch = n_threads_batch or n_threads
+        self._llama = _load_llama(path, n_threads, threads_batch, n_ctx)
         self.chatml = _check_metadata(self._llama, path, str(model_path or DEFAULT_LLM))
+        fitted = self._fit_context(n_ctx, turn_prefixes, prompt_origin, str(model_path or DEFAULT_LLM))
+        if fitted != n_ctx:
+            self._llama.close()
+            self._llama = _load_llama(path, n_threads, threads_batch, fitted)
+        self.n_ctx = fitted
         self.max_threads = n_threads
         self.threads = n_threads
         self._cpu_share = cpu_share
         logger.info("llm %x: loaded %s in %.2f s", id(self), path.name, clock() - started)
         self.model_path = path
-        self.system_prompt = system_prompt
         self.max_tokens = max_tokens
         self.sentence_stop_tokens = sentence_stop_tokens
         self.temperature = temperature
-        self.max_history_messages = max_history_messages
         self._greeting = greeting
         self._clock = clock
         self.last_stats: LlmStats | None = None
+        self._supervisor = supervisor or Supervisor("llm")
+        self._reply_numbers = itertools.count(1)
+        """Numbers the reply requests (``reply`` calls, from any call's thread), for ``SIP_AGENT_FAULT``."""
         self._requests: queue.Queue[object] = queue.Queue()
         self._nudge = threading.Event()
         """Set when a request arrives or a caller asks for a token: the worker looks again."""
@@ -207,7 +304,11 @@ class LlmBrain(Brain):
     def keep_prefixes(self, user_prefixes: list[str], history: list[Message] | None = None) -> None:
         """Evaluate the system prompt (and ``history``, e.g. the greeting) followed by each of these
         starts of a caller's turn, and keep their KV state: a turn that starts the same way is then
-        evaluated from where it ends."""
+        evaluated from where it ends.
+
+        A prefix the model cannot evaluate is a :class:`ModelError` (start-up fails in one line; the
+        traceback is in the log): a model that fails on the facts at start fails on every caller's turn.
+        """
         if not self.chatml:
             return
         started = self._clock()
@@ -216,17 +317,24 @@ class LlmBrain(Brain):
             request = Request([], threading.Event(), 1, t_submitted=self._clock(), demand_driven=False,
                               prompt=f"{system}<|im_start|>user\n{prefix}")
             self._put(request)
-            while not isinstance(request.out.get(), (RequestDone, BaseException)):
-                pass
+            try:
+                for _ in self._stream(request):
+                    pass
+            except ReplyFailed as error:
+                logger.error("llm %x: the prompt prefix %r could not be kept: %s", id(self), prefix[:60], error)
+                raise ModelError(f"LLM model {self.model_path.name} cannot evaluate the start of a turn on the facts "
+                                 f"({error}; the log has the details)") from None
         logger.info("llm %x: %d prompt prefixes kept in %.2f s", id(self), len(user_prefixes),
                     self._clock() - started)
 
     def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
         """Stream the model's reply; stops within one token of ``cancel``.
 
-        The next token is computed only once the one before it was taken from the iterator.
+        The next token is computed only once the one before it was taken from the iterator.  A reply the
+        model fails to give raises :class:`ReplyFailed` (after any text already streamed).
         """
-        return self._submit(self._messages(history, user_text), cancel, self.max_tokens)
+        fault = bool(self._faults) and next(self._reply_numbers) in self._faults
+        return self._submit(self._messages(history, user_text), cancel, self.max_tokens, fault=fault)
 
     def prepare(self, history: list[Message]) -> None:
         """Evaluate, while the line is quiet, the prompt prefix the next reply will share.
@@ -263,21 +371,30 @@ class LlmBrain(Brain):
         messages: list[dict[str, str]],
         cancel: threading.Event,
         max_tokens: int,
+        fault: bool = False,
     ) -> Iterator[str]:
-        request = Request(messages, cancel, max_tokens, t_submitted=self._clock())
+        request = Request(messages, cancel, max_tokens, t_submitted=self._clock(), fault=fault)
         self._put(request)
+        return self._stream(request)
+
+    def _stream(self, request: Request) -> Iterator[str]:
+        """The text of ``request`` as the worker puts it out; :class:`ReplyFailed` if the worker fails it or is
+        not running."""
+        cancel = request.cancel
         try:
             while True:
                 try:
                     item = request.out.get(timeout=POLL_SECS)
                 except queue.Empty:
-                    if cancel.is_set() or self._worker.exited.is_set():
+                    if cancel.is_set():
                         return
+                    if self._worker.exited.is_set():
+                        raise ReplyFailed("the LLM worker is not running") from None
                     continue
                 if isinstance(item, RequestDone):
                     return
                 if isinstance(item, BaseException):
-                    raise item
+                    raise ReplyFailed(f"the LLM failed: {describe(item)}") from item
                 if cancel.is_set():
                     return
                 assert isinstance(item, str)
@@ -299,8 +416,28 @@ class LlmBrain(Brain):
             return None
         return list(self._llama.tokenize(chatml_prompt(request.messages).encode(), add_bos=True, special=True))
 
+    def _restart(self, error: Exception) -> bool:
+        """On the worker's thread, after its loop crashed: fail every open request, clear the context, and (unless
+        the supervisor gives up) serve again, with a one-token probe that shows it does; False: stop the worker."""
+        try:
+            failed = self._server.reset(error)
+        except Exception:
+            logger.exception("llm %x: the context could not be reset after a crash", id(self))
+            self._supervisor.fatal(f"crashed ({describe(error)}) and could not be reset")
+            return False
+        if not self._supervisor.crashed(error):
+            return False
+        METRICS.llm_restart()
+        logger.warning("llm %x: restarting after a crash (%s): %d open request(s) failed, context cleared; not ready "
+                       "until it serves again", id(self), describe(error), failed)
+        self._put(Request(self._messages([], "Hello."), threading.Event(), 1, t_submitted=self._clock(),
+                          demand_driven=False, background=True))  # a reply served first proves it as well
+        return True
+
     def _done(self, request: Request, stats: LlmStats) -> None:
         """On the worker's thread, after each request."""
+        if not stats.cancelled and self._supervisor.serving():
+            logger.info("llm %x: serving again after a restart", id(self))
         if request.prompt is not None or stats.cancelled and not stats.tokens:
             return
         self.last_stats = stats
@@ -324,6 +461,24 @@ class LlmBrain(Brain):
         self.threads = want
         logger.info("llm %x: %d thread(s) now (other processes keep %.1f cores busy)", id(self), want, others)
         return want
+
+    def _fit_context(self, n_ctx: int, turn_prefixes: Sequence[str], origin: str, name: str) -> int:
+        """The context the longest prompt prefix needs (see :data:`CONTEXT_ROOM_TOKENS`); ConfigError if none
+        the model can have does."""
+        longest = max(turn_prefixes, key=len, default="...")
+        text = chatml_prompt(self._messages([], longest)).removesuffix("<|im_start|>assistant\n")
+        prompt = len(self._llama.tokenize(text.encode(), add_bos=True, special=True))
+        trained = int(self._llama._model.n_ctx_train())
+        size = context_size(prompt, CONTEXT_ROOM_TOKENS, n_ctx, trained)
+        if size == 0:
+            cap = min(MAX_CONTEXT_TOKENS, trained) if trained > 0 else MAX_CONTEXT_TOKENS
+            raise ConfigError(f"{origin} is too long for the LLM: it takes {prompt} tokens of {name}, and with "
+                              f"{CONTEXT_ROOM_TOKENS} more for the call's history and reply it needs a context of "
+                              f"{prompt + CONTEXT_ROOM_TOKENS} tokens, over the {cap} the model can have (shorten it)")
+        if size != n_ctx:
+            logger.info("llm %x: %s is %d tokens: context sized up from %d to %d tokens (%d for the history and "
+                        "reply)", id(self), origin, prompt, n_ctx, size, size - prompt)
+        return size
 
     def _keep_prefix(self, prompt: str) -> None:
         """Evaluate ``prompt`` and keep the KV state after it (sequence 0 only: a few MB)."""

@@ -18,6 +18,11 @@ A request's next token is computed only once its caller asked for it
 (``wanted``): a call whose synthesis is busy leaves the model to the others.
 The request that has the context gets :data:`GRACE_SECS` to ask for its next
 token before another is served, so a reply is not switched out at every token.
+
+An error serving one request goes to that request's caller (the context
+starts afresh).  An error of the loop itself (choosing, admitting) is the LLM
+thread's to handle: it calls :meth:`ReplyServer.reset`, which fails every open
+request and clears the context, and serves on (:mod:`agent.dialog.llm`).
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ from agent.dialog.kvstate import KvState, common_prefix, load_state, save_state
 from agent.metrics import METRICS
 from agent.scheduler import SCHEDULER, CallDemand, Priority, bound
 
-__all__ = ["GRACE_SECS", "MARKDOWN_RE", "POLL_SECS", "PREFILL_SLICE", "SENTENCE_END", "LlmStats", "ReplyServer",
-           "Request", "RequestDone"]
+__all__ = ["GRACE_SECS", "MARKDOWN_RE", "POLL_SECS", "PREFILL_SLICE", "SENTENCE_END", "InjectedFault", "LlmStats",
+           "ReplyServer", "Request", "RequestDone"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,9 @@ class Request:
     """The call it is for (the submitting thread's), which sets its priority."""
     background: bool = False
     """Nobody waits for it (a prefix evaluated ahead of the next turn)."""
+    fault: bool = False
+    """Test only (``SIP_AGENT_FAULT``, see :mod:`agent.dialog.llm`): its first step raises :class:`InjectedFault`
+    outside the per-request error handling, as a bug in the serving loop would."""
 
     def stopped(self) -> bool:
         return self.cancel.is_set() or self.abandoned.is_set()
@@ -108,6 +116,10 @@ class Request:
         if self.background:
             return Priority.BACKGROUND, self.t_submitted
         return self.demand.rank() if self.demand is not None else (Priority.WAITING, self.t_submitted)
+
+
+class InjectedFault(RuntimeError):
+    """The error a request marked ``fault`` raises (tests of the LLM thread's supervision)."""
 
 
 @dataclass(frozen=True)
@@ -206,6 +218,9 @@ class ReplyServer:
         if not ready:
             return False
         chosen = self._choose(ready)
+        if isinstance(chosen, Request) and chosen.fault:
+            chosen.fault = False
+            raise InjectedFault("injected fault (SIP_AGENT_FAULT): a reply request's first step raised")
         try:
             generation = self._start(chosen) if isinstance(chosen, Request) else chosen
             if generation is not None:
@@ -229,6 +244,22 @@ class ReplyServer:
     def close(self) -> None:
         for item in list(self._open):
             self._finish(item, cancelled=True)
+
+    def reset(self, error: BaseException) -> int:
+        """After the LLM thread's loop crashed: every open request gets ``error``, the context and the calls'
+        kept states are cleared; returns how many requests were failed.
+
+        The prefixes kept at start-up stay: copies made then, outside the context, by requests that succeeded.
+        """
+        failed = [_request(item) for item in self._open]
+        self._open.clear()
+        self._owner = None
+        self._kept.clear()
+        for request in failed:  # first: no caller waits for what follows
+            request.out.put(error)
+        self._llama._ctx.kv_cache_clear()
+        self._llama.n_tokens = 0
+        return len(failed)
 
     # -- choosing ------------------------------------------------------------
     def _choose(self, ready: list[_Generation | Request]) -> _Generation | Request:

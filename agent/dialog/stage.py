@@ -9,18 +9,24 @@ conductor as a :class:`~agent.frames.TextDelta`, every chunk to the TTS stage
 :class:`~agent.frames.ReplyGenerated`.  It asks the brain for the next delta
 only when the :class:`~agent.dialog.pacer.Pacer` allows it (backpressure), and
 stops within one delta when the request's ``cancel`` is set.
+
+A reply whose stream raises (the brain failed, e.g. the LLM worker crashed
+under it) ends with :data:`~agent.dialog.base.FALLBACK_REPLY`, said like any
+reply text after whatever was already said: the caller never gets silence.
+Each such turn is logged once and counted (``sip_agent_reply_fallbacks_total``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from agent.dialog.actions import CALL_ACTIONS
-from agent.dialog.base import Brain
+from agent.dialog.actions import CALL_ACTIONS, CallAction
+from agent.dialog.base import FALLBACK_REPLY, Brain, ReplyFailed
 from agent.dialog.chunker import Chunker
 from agent.dialog.pacer import MAX_HOLD_SECS, Pacer
 from agent.frames import ActionRequested, Frame, ReplyGenerated, ReplyRequest, StageFailed, TextChunk, TextDelta
+from agent.metrics import METRICS
 from agent.worker import Inbox, Worker
 
 __all__ = ["DialogStage"]
@@ -67,7 +73,7 @@ class DialogStage(Worker):
         chunker = Chunker(**FIRST_CHUNK)
         parts: list[str] = []
         pacing = self.pace
-        for delta in self.brain.reply(list(job.history), job.text, job.cancel):
+        for delta in self._deltas(job):
             if job.cancel.is_set() or self.stopping:
                 break
             if isinstance(delta, CALL_ACTIONS):
@@ -88,6 +94,23 @@ class DialogStage(Worker):
         done = ReplyGenerated(job.reply, "".join(parts).strip(), chunker.chunks_emitted)
         self._to_tts(done)
         self._to_conductor(done)
+
+    def _deltas(self, job: ReplyRequest) -> Iterator[str | CallAction]:
+        """The brain's reply; if it raises, :data:`FALLBACK_REPLY` after what it gave (see the module docstring)."""
+        said = False
+        try:
+            for delta in self.brain.reply(list(job.history), job.text, job.cancel):
+                said = said or isinstance(delta, str) and bool(delta.strip())
+                yield delta
+        except Exception as error:
+            if job.cancel.is_set() or self.stopping:
+                return
+            if isinstance(error, ReplyFailed):  # its cause was logged with its traceback where it happened
+                log.warning("%s: reply %d failed (%s): saying the fallback", self.name, job.reply, error)
+            else:
+                log.exception("%s: reply %d failed: saying the fallback", self.name, job.reply)
+            METRICS.reply_fallback()
+            yield f" {FALLBACK_REPLY}" if said else FALLBACK_REPLY
 
     def _send_all(self, job: ReplyRequest, chunker: Chunker, texts: list[str], pacing: bool) -> None:
         first = chunker.chunks_emitted - len(texts)  # the chunker has counted them already
