@@ -3,10 +3,11 @@
 It reads the call's control inbox (speech activity, transcripts, text deltas
 and chunks, synthesised speech, playout progress, DTMF, hang-up, stage
 failures), feeds each frame to the pure :class:`~agent.turn.machine.TurnMachine`
-and does what it answers: hand a reply request to the dialog stage, queue
-audio for playout, stop a reply (flush the playout and everything queued
-downstream, cancel generation), write the call's records, end the call.
-It never blocks on a model: it stays free to react to a barge-in at once.
+and does what it answers: hand a reply request to the dialog stage (or a
+fixed phrase, the greeting, to the TTS stage), queue audio for playout, stop
+a reply (flush the playout and everything queued downstream, cancel
+generation), write the call's records, end the call.  It never blocks on a
+model, not even for the greeting: it stays free to react to a barge-in at once.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from pathlib import Path
 from agent.dialog.actions import HangUp, SendDigits, Transfer
 from agent.dialog.pacer import Pacer
 from agent.frames import (
-    AudioChunk,
     Frame,
     PlayoutProgress,
     ReplyRequest,
     SpeechChunk,
+    SpokenPhrase,
     SynthesisDone,
     Transcript,
 )
@@ -30,7 +31,6 @@ from agent.metrics import METRICS
 from agent.queues import FrameQueue
 from agent.records import JsonLinesWriter
 from agent.session import CallSession
-from agent.tts.base import TtsEngine
 from agent.turn.actions import (
     Action,
     CancelReply,
@@ -62,7 +62,6 @@ class Conductor:
         self,
         session: CallSession,
         machine: TurnMachine,
-        tts: TtsEngine,
         to_dialog: FrameQueue,
         to_tts: FrameQueue,
         pacer: Pacer,
@@ -70,7 +69,6 @@ class Conductor:
     ) -> None:
         self.s = session
         self.machine = machine
-        self.tts = tts
         self.to_dialog = to_dialog
         self.to_tts = to_tts
         self.pacer = pacer
@@ -165,11 +163,9 @@ class Conductor:
         self.to_dialog.put(request)
 
     def _greet(self, action: Greet) -> None:
-        audio = self.tts.synthesize_cached(action.text)
-        chunk = SpeechChunk(action.text, AudioChunk(audio, self.tts.sample_rate), action.reply, 0)
+        """A fixed phrase: the TTS stage says it (from its cache) and ends the reply, as for any reply."""
         self._tags = []
-        self.feed(chunk)
-        self.feed(SynthesisDone(action.reply, 1))
+        self.to_tts.put(SpokenPhrase(action.reply, action.text))
 
     def _cancel_reply(self, action: CancelReply) -> None:
         request = self._requests.pop(action.reply, None)

@@ -40,6 +40,7 @@ __all__ = [
     "TextChunk",
     "ReplyGenerated",
     "SpeechChunk",
+    "SpokenPhrase",
     "SynthesisDone",
     "PlayoutProgress",
     "DtmfEvent",
@@ -226,6 +227,17 @@ class SpeechChunk(Frame):
 
 
 @dataclass(frozen=True)
+class SpokenPhrase(Frame):
+    """A fixed phrase (the greeting, a failed transfer's apology) that is the whole of reply ``reply``.
+
+    The TTS stage speaks it as one chunk, from its engine's cache of fixed phrases, then ends the reply.
+    """
+
+    reply: int
+    text: str
+
+
+@dataclass(frozen=True)
 class SynthesisDone(Frame):
     """Every chunk of reply ``reply`` has been synthesised (``chunks`` of them)."""
 
@@ -297,3 +309,5 @@ class Counters:
     callback_errors: int = 0
     tx_gaps: int = 0
     """Outgoing frames handed out more than 40 ms after the one before (the clock fell behind)."""
+    rx_no_audio: int = 0
+    """Received callbacks without audio (pjmedia's NONE frames: nothing was sent to the port that tick)."""

@@ -77,8 +77,7 @@ class CallPipeline:
         turn_cfg = TurnConfig(barge_in_ms=cfg.barge_in_ms, confirm_ms=cfg.barge_in_confirm_ms, speculate=speculate,
                               name=f"call {name}", is_goodbye=engines.brain.is_goodbye)
         self.machine = TurnMachine(turn_cfg, time.monotonic)
-        self.conductor = Conductor(session, self.machine, engines.tts, self.to_dialog, self.to_tts, self.pacer,
-                                   time.monotonic())
+        self.conductor = Conductor(session, self.machine, self.to_dialog, self.to_tts, self.pacer, time.monotonic())
         self.demand = CallDemand(name, lambda: self.machine.state, self.pacer.audio_ahead_secs)
         for stage in self.stages:
             stage.demand = self.demand

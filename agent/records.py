@@ -3,6 +3,10 @@
 Everything is written incrementally and flushed often, so a crash of the
 agent loses at most the last moments of a call: the WAV header is rewritten
 after each flush, and each JSON line is flushed as it is written.
+
+Nothing here runs on the SIP or the media clock thread: a writer creates the
+call's folder if it is not there yet, on the thread that opens it (the
+recorder's own thread, or the call's), so the SIP thread only names the folder.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class JsonLinesWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
         self._f = open(path, "a", encoding="utf-8")
         self._lock = threading.Lock()
 
@@ -96,32 +101,35 @@ class JsonLinesWriter:
 
 
 class MediaRecorder(Worker):
-    """Drains a call port's rx/tx taps into a stereo WAV every ``FLUSH_SECS``, on a worker thread."""
+    """Drains a call port's rx/tx taps into a stereo WAV every ``FLUSH_SECS``, on a thread of its own.
+
+    The constructor only keeps the path: the thread creates the folder and
+    opens the file (``started`` is set once it has tried), so whoever starts it
+    never waits on the disk.  :meth:`finish` asks it to write what is left and
+    close the file, and returns at once; ``stop()`` does the same and waits
+    (agent shutdown).  A disk error ends the recording, not the call: the taps
+    are then still drained, and their frames dropped, so they do not grow.
+    """
 
     period_secs = FLUSH_SECS
 
     def __init__(self, path: Path, rx_tap: collections.deque[bytes], tx_tap: collections.deque[bytes]) -> None:
         super().__init__(f"rec-{path.parent.name}")
-        self.writer = StereoWavWriter(path)
+        self.path = path
+        self.writer: StereoWavWriter | None = None
         self._rx = rx_tap
         self._tx = tx_tap
 
-    def _drain(self, final: bool) -> None:
-        n = min(len(self._rx), len(self._tx))
-        if final:
-            n = max(len(self._rx), len(self._tx))
-        if n == 0:
-            return
-        left = np.zeros(n * FRAME_SAMPLES, dtype=np.int16)
-        right = np.zeros(n * FRAME_SAMPLES, dtype=np.int16)
-        for i in range(n):
-            sl = slice(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES)
-            if self._rx:
-                left[sl] = np.frombuffer(self._rx.popleft(), dtype=np.int16)
-            if self._tx:
-                right[sl] = np.frombuffer(self._tx.popleft(), dtype=np.int16)
-        self.writer.write(left, right)
-        self.writer.flush()
+    def finish(self) -> None:
+        """Ask the thread to write the last frames and close the file; does not wait (any thread)."""
+        self._stop.set()
+
+    def setup(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = StereoWavWriter(self.path)
+        except OSError:
+            log.exception("%s: cannot record to %s; the call goes on unrecorded", self.name, self.path)
 
     def tick(self) -> None:
         self._drain(final=False)
@@ -130,4 +138,33 @@ class MediaRecorder(Worker):
         try:
             self._drain(final=True)
         finally:
-            self.writer.close()
+            self._close()
+
+    def _drain(self, final: bool) -> None:
+        """Write the frames both taps have (``final``: all of them, the shorter one padded with silence)."""
+        n = max(len(self._rx), len(self._tx)) if final else min(len(self._rx), len(self._tx))
+        if n == 0:
+            return
+        left, right = _take(self._rx, n), _take(self._tx, n)
+        if self.writer is None:
+            return
+        try:
+            self.writer.write(left, right)
+            self.writer.flush()
+        except OSError:
+            log.exception("%s: writing %s failed; the rest of the call goes unrecorded", self.name, self.path)
+            self._close()
+
+    def _close(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError:
+                log.exception("%s: closing %s failed", self.name, self.path)
+
+
+def _take(tap: collections.deque[bytes], n: int) -> np.ndarray:
+    """The next ``n`` frames of ``tap`` as samples (silence past its end), taken off it."""
+    raw = b"".join([tap.popleft() for _ in range(min(n, len(tap)))])
+    return np.frombuffer(raw.ljust(n * FRAME_BYTES, b"\0"), dtype=np.int16)

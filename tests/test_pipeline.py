@@ -19,6 +19,7 @@ from agent.frames import (
     FinalTranscript,
     Hangup,
     LongSpeech,
+    PlayoutProgress,
     ReplyGenerated,
     ReplyRequest,
     SpeechChunk,
@@ -31,6 +32,7 @@ from agent.media.playout import PlayoutBuffer
 from agent.queues import FrameQueue
 from agent.session import CallSession
 from agent.tts.base import TtsEngine
+from agent.tts.stream import TtsStage
 from agent.turn.machine import State, TurnConfig, TurnMachine
 from agent.worker import STOP, Worker
 
@@ -170,7 +172,7 @@ def conductor(tmp_path: Path) -> tuple[Conductor, CallSession, FrameQueue, Frame
     session.records_dir = str(tmp_path)
     machine = TurnMachine(TurnConfig(barge_in_ms=250, name="call 7"), lambda: 100.0)
     to_dialog, to_tts = FrameQueue(), FrameQueue()
-    return Conductor(session, machine, Voice(), to_dialog, to_tts, Pacer(), 99.0), session, to_dialog, to_tts
+    return Conductor(session, machine, to_dialog, to_tts, Pacer(), 99.0), session, to_dialog, to_tts
 
 
 def asked(c: Conductor, to_dialog: FrameQueue, text: str) -> ReplyRequest:
@@ -223,6 +225,50 @@ def test_a_backchannel_over_the_agent_resumes_its_audio(tmp_path: Path) -> None:
     assert not session.playout.held and session.playout.pop() is not None and state(c) is State.SPEAKING
     assert not request.cancel.is_set()
     c.close()
+
+
+class CachingVoice(Voice):
+    """Says which of its methods ran, and on which thread."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def synthesize(self, text: str) -> np.ndarray:
+        self.calls.append(("synthesize", threading.current_thread().name))
+        return super().synthesize(text)
+
+    def synthesize_cached(self, text: str) -> np.ndarray:
+        self.calls.append(("cached", threading.current_thread().name))
+        return super().synthesize(text)
+
+
+def test_the_greeting_is_said_by_the_tts_stage_from_its_cache_not_by_the_conductor(tmp_path: Path) -> None:
+    c, session, _, to_tts = conductor(tmp_path)
+    voice, out = CachingVoice(), FrameQueue()
+    stage = TtsStage("tts-test", voice, to_tts, out.put)
+    c.greet("Hello, caller.")
+    assert voice.calls == [] and session.playout.pending_frames == 0  # the conductor only asked
+    stage.start()
+    speech, done = out.get(timeout=5), out.get(timeout=5)
+    assert stage.stop()
+    assert voice.calls == [("cached", "tts-test")]
+    assert isinstance(speech, SpeechChunk) and speech.text == "Hello, caller."
+    assert isinstance(done, SynthesisDone) and (done.reply, done.chunks) == (1, 1)
+    heard: list[PlayoutProgress] = []
+    session.playout.on_progress = heard.append
+    c.feed(speech)
+    c.feed(done)
+    assert session.playout.pending_frames == len("Hello, caller.") and state(c) is State.SPEAKING
+    while session.playout.pop() is not None:
+        pass
+    for progress in heard:
+        c.feed(progress)
+    assert state(c) is State.LISTENING
+    c.close()
+    lines = [json.loads(line) for line in (tmp_path / "transcript.jsonl").read_text().splitlines()]
+    assert lines == [{"role": "assistant", "text": "Hello, caller.", "start_secs": 1.0, "end_secs": 1.0,
+                      "interrupted": False}]
+    assert not (tmp_path / "timeline.jsonl").read_text()  # a greeting is no turn, as before
 
 
 def test_hang_up_mid_reply_keeps_the_transcript_of_what_was_heard(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 from agent.dialog.chunker import Chunker
 from agent.dialog.scripted import ScriptedBrain
 from agent.errors import ConfigError, ModelError
-from agent.frames import SAMPLE_RATE, Frame, ReplyGenerated, SpeechChunk, SynthesisDone, TextChunk
+from agent.frames import SAMPLE_RATE, Frame, ReplyGenerated, SpeechChunk, SpokenPhrase, SynthesisDone, TextChunk
 from agent.models import default_piper_voice
 from agent.queues import FrameQueue
 from agent.tts.base import TtsEngine, create_tts
@@ -159,9 +159,11 @@ def test_streaming_first_audio_is_early_for_a_long_reply(voice: PiperTts) -> Non
     assert " ".join(chunk.text for chunk in speech) == batch[0].text
     streamed_secs = sum(chunk.audio.duration_secs for chunk in speech)
     assert abs(streamed_secs - batch[0].audio.duration_secs) < 0.15 * streamed_secs
+    # early against references timed on this machine in this run: the whole reply synthesised at once,
+    # and this reply's own last audio (both ~20 x the first audio here); its speed is the benchmark's
     assert first_secs < 0.3 * batch_secs, (first_secs, batch_secs)
-    assert first_secs < 1.0
-    assert last_secs < streamed_secs  # synthesis keeps ahead of playback
+    assert first_secs < 0.3 * last_secs, (first_secs, last_secs)
+    assert last_secs < streamed_secs  # synthesis keeps ahead of playback (by ~15 x on 2 idle cores)
 
 
 def test_streaming_cancel_drops_queued_chunks(voice: PiperTts) -> None:
@@ -253,6 +255,35 @@ def test_engine_errors_drop_the_chunk_not_the_stage(caplog: pytest.LogCaptureFix
     assert tts.stage.errors == 1 and not tts.stage.failed
     assert "synthesis failed" in caplog.text and "engine broke" in caplog.text
     assert tts.output.empty()
+
+
+class CachingEngine(FakeEngine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cached: list[str] = []
+
+    def synthesize_cached(self, text: str) -> np.ndarray:
+        self.cached.append(text)
+        return super().synthesize_cached(text)
+
+
+@pytest.mark.parametrize("mode", ["streaming", "batch"])
+def test_a_spoken_phrase_is_a_whole_reply_said_from_the_cache(mode: str, caplog: pytest.LogCaptureFixture) -> None:
+    engine = CachingEngine()
+    tts = Tts(engine, mode=mode)
+    tts.start()
+    tts.inbox.put(SpokenPhrase(tts.reply, "Hello there."))
+    items = collect_reply(tts, timeout_secs=5)
+    tts.reply += 1
+    with caplog.at_level(logging.ERROR):
+        tts.inbox.put(SpokenPhrase(tts.reply, "This phrase will fail."))
+        failed = collect_reply(tts, timeout_secs=5)
+    tts.stop()
+    assert [getattr(item, "text", None) for item in items] == ["Hello there.", None]
+    assert items[-1] == SynthesisDone(1, 1, t=items[-1].t)
+    assert failed == [SynthesisDone(2, 0, t=failed[-1].t)]  # the reply still ends: the call goes on
+    assert engine.cached == ["Hello there.", "This phrase will fail."] and tts.stage.errors == 1
+    assert [(timing.reply, timing.index, timing.text) for timing in tts.timings] == [(1, 0, "Hello there.")]
 
 
 def test_bad_mode() -> None:

@@ -19,8 +19,8 @@ class TtsEngine(abc.ABC):
     """Turns text into mono int16 audio at :data:`sample_rate` (16 kHz).
 
     ``synthesize`` blocks; callers run it on a worker thread (see
-    :class:`agent.tts.stream.StreamingTts`).  It may be called from several
-    threads at once.
+    :class:`agent.tts.stream.TtsStage`), never on the SIP, media clock or
+    conductor thread.  It may be called from several threads at once.
     """
 
     name: str = "tts"
@@ -35,7 +35,7 @@ class TtsEngine(abc.ABC):
         """Speak ``text``: int16 samples at :attr:`sample_rate` (empty if nothing to say)."""
 
     def synthesize_cached(self, text: str) -> np.ndarray:
-        """Like :meth:`synthesize`, for fixed phrases an engine may cache."""
+        """Like :meth:`synthesize` (and as blocking the first time), for fixed phrases an engine may cache."""
         return self.synthesize(text)
 
     def close(self) -> None:

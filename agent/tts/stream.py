@@ -6,7 +6,9 @@ synthesised while chunk N plays and the time to the first audio does not grow
 with the reply's length.  In ``"batch"`` mode (the baseline) a reply's chunks
 are gathered until its :class:`~agent.frames.ReplyGenerated` and synthesised
 at once, as one chunk.  After a reply's last chunk comes a
-:class:`~agent.frames.SynthesisDone`.
+:class:`~agent.frames.SynthesisDone`.  A :class:`~agent.frames.SpokenPhrase`
+(the greeting) is a whole reply of one chunk, said from the engine's cache
+of fixed phrases, in either mode.
 
 The engine failing on one chunk drops that chunk (logged with its
 traceback); any other error ends the stage.  An interrupt does not reach in
@@ -24,7 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.frames import AudioChunk, Frame, ReplyGenerated, SpeechChunk, StageFailed, SynthesisDone, TextChunk
+from agent.frames import (
+    AudioChunk,
+    Frame,
+    ReplyGenerated,
+    SpeechChunk,
+    SpokenPhrase,
+    StageFailed,
+    SynthesisDone,
+    TextChunk,
+)
 from agent.tts.base import TtsEngine
 from agent.worker import Inbox, Worker
 
@@ -92,6 +103,9 @@ class TtsStage(Worker):
                 self._synthesize(item.reply, item.text, item.t, item.t)
         elif isinstance(item, ReplyGenerated):
             self._end_reply(item)
+        elif isinstance(item, SpokenPhrase):
+            self._synthesize(item.reply, item.text, item.t, item.t, cached=True)
+            self._emit(SynthesisDone(item.reply, self._emitted.pop(item.reply, 0), t=self._clock()))
 
     def _end_reply(self, end: ReplyGenerated) -> None:
         batch = [c for c in self._batch if c.reply == end.reply]
@@ -101,10 +115,10 @@ class TtsStage(Worker):
             self._synthesize(end.reply, text, batch[0].t, end.t)
         self._emit(SynthesisDone(end.reply, self._emitted.pop(end.reply, 0), t=self._clock()))
 
-    def _synthesize(self, reply: int, text: str, t_first: float, t_complete: float) -> None:
+    def _synthesize(self, reply: int, text: str, t_first: float, t_complete: float, cached: bool = False) -> None:
         t_start = self._clock()
         try:
-            samples = self.engine.synthesize(text)
+            samples = self.engine.synthesize_cached(text) if cached else self.engine.synthesize(text)
         except Exception:  # one chunk the voice cannot say must not end the call
             self.errors += 1
             logger.exception("%s: synthesis failed; chunk dropped: %r", self.name, text)
