@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import collections
 import datetime
+import functools
 import gc
 import logging
+import os
 import queue
 import signal
 import sys
@@ -24,7 +26,7 @@ from typing import Any
 import pjsua2 as pj
 
 from .config import Config, parse_cidrs
-from .manager import Admission, Capacity, RateLimit, default_allow_list, source_ip
+from .manager import ACCEPT, Admission, Capacity, Decision, RateLimit, RefusalMemory, default_allow_list, source_ip
 from .media.playout import PlayoutBuffer
 from .media.port import CallMediaPort
 from .media.priority import GIL_SWITCH_SECS
@@ -32,9 +34,11 @@ from .metrics import METRICS
 from .records import MediaRecorder
 from .session import CallHandler, CallSession
 from .sip.account import AgentAccount, account_config
-from .sip.call import AgentCall
+from .sip.call import UNCONFIRMED_YIELD_SECS, AgentCall
 from .sip.endpoint import SipEndpoint
-from .sip.health import OptionsHealth
+from .sip.gate import DROP, Inbound, SipGate, Verdict, header_value
+from .sip.pjsip import call_slots
+from .supervision import SUPERVISION
 from .worker import Worker
 
 __all__ = ["AgentApp"]
@@ -45,6 +49,13 @@ POLL_MS = 20
 SHUTDOWN_CALLS_SECS = 1.0
 SHUTDOWN_UNREGISTER_SECS = 0.3
 HANDLER_JOIN_SECS = 1.0
+STACK_FULL_RETRY_AFTER_SECS = 2
+FAULT_ENV = "SIP_AGENT_FAULT"
+GATE_OFF = "sip-gate-off"
+"""Test only: ``SIP_AGENT_FAULT=sip-gate-off`` leaves the gate out, to test the path without it."""
+FORBIDDEN = Decision(403, "source not in the allow list", "forbidden")
+FOREIGN_ANSWERS_A_MINUTE = 60
+"""403s a minute for one source not allowed (bursts of 10); beyond, its INVITEs get no answer."""
 
 
 class AgentApp:
@@ -68,7 +79,10 @@ class AgentApp:
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._drain_deadline: float | None = None
-        self.health = OptionsHealth(self.availability, self._stop.is_set)
+        self.gate = SipGate(self._screen)
+        self._refusals = RefusalMemory()
+        self._foreign_answers = RateLimit(FOREIGN_ANSWERS_A_MINUTE)
+        self._options_why = ""
         self._numbers = 0
         self._next_media_check = 0.0
         self.stats = collections.Counter[str]()
@@ -119,7 +133,7 @@ class AgentApp:
         if self.admission.draining:
             return False, "draining"
         limit = self.admission.limit()
-        if self._active >= limit:
+        if self._active >= limit and not self._stale_unconfirmed(time.monotonic()):
             return False, f"full: {self._active} of {limit} call(s)"
         return True, ""
 
@@ -129,12 +143,17 @@ class AgentApp:
             return False, "starting" if not self._stop.is_set() else "shutting down"
         if self.cfg.sip.register and self.account.state != "registered":
             return False, f"not registered ({self.account.state})"
+        problem = SUPERVISION.problem()
+        if problem:
+            return False, problem
         return True, ""
 
     def run(self, ready: Callable[[AgentApp], None] | None = None) -> int:
         """Start, serve until SIGINT/SIGTERM or ``stop()``, shut down cleanly; returns 0."""
         sys.setswitchinterval(GIL_SWITCH_SECS)
         self.endpoint.start()
+        slots = call_slots()[1]
+        self.admission.capacity.ceiling = min(self.admission.capacity.ceiling, slots)
         sip = self.cfg.sip
         self.account = AgentAccount(sip, self._on_incoming)
         self.account.create(account_config(sip, self.endpoint.bound_port))
@@ -144,7 +163,11 @@ class AgentApp:
                  where, mode, ", ".join(self.endpoint.codec_ids),
                  sip.max_calls if sip.max_calls > 0 else f"auto (voice to voice within {sip.target_v2v_ms} ms)")
         self._install_signals()
-        self.health.install()
+        if GATE_OFF in os.environ.get(FAULT_ENV, "").split(","):
+            log.warning("SIP gate left out (%s=%s, a test setting): refusals go through call objects", FAULT_ENV,
+                        GATE_OFF)
+        else:
+            self.gate.install()
         if ready:
             ready(self)
         while not self._stop.is_set():
@@ -198,30 +221,133 @@ class AgentApp:
                 log.exception("SIP command failed")
 
     # -- calls --------------------------------------------------------
+    # -- the gate: new requests outside a dialog (SIP thread) -----------
+    def _screen(self, inbound: Inbound) -> Verdict | None:
+        """Answer for a new request outside a dialog before the SIP stack makes anything of it: None lets it
+        through (to a call, or pjsua's OPTIONS 200), a :class:`Verdict` is answered statelessly or dropped."""
+        self._log_unlogged_refusals()
+        if not self.admission.allowed(inbound.source):
+            return self._foreign(inbound)
+        if inbound.method == "OPTIONS":
+            ok, why = self.availability()
+            if ok:
+                self._options_why = ""
+                return None
+            if why != self._options_why:
+                log.info("answering OPTIONS with 503: %s", why)
+                self._options_why = why
+            return Verdict(503)
+        if inbound.method != "INVITE":
+            return None
+        call_id = inbound.header("call-id", "i")
+        decision = self._refusals.recall(call_id)
+        if decision is None:  # not a retransmission of an INVITE refused already
+            decision = self._admit(inbound.source)
+            if not decision.code:
+                return None
+            self._refusals.remember(call_id, decision)
+            self._refused(decision, _uri_of(inbound.header("from", "f")), inbound.source)
+        return Verdict(decision.code, decision.retry_after)
+
+    def _foreign(self, inbound: Inbound) -> Verdict:
+        """A request from a source not allowed: an INVITE gets one stateless 403 (at most
+        ``FOREIGN_ANSWERS_A_MINUTE`` a source, never to a Via ``maddr``: nothing is retransmitted or sent on to
+        another address), anything else no answer; logged once a minute per source, an INVITE counted once."""
+        verdict = DROP
+        if inbound.method == "INVITE":
+            call_id = inbound.header("call-id", "i")
+            if self._refusals.recall(call_id) is None:
+                self._refusals.remember(call_id, FORBIDDEN)
+                self.stats["rejected_403"] += 1
+                METRICS.call_refused("forbidden")
+            if "maddr" not in inbound.header("via", "v").lower() and self._foreign_answers.allow(inbound.source):
+                verdict = Verdict(403)
+        if self._refusals.may_log_source(inbound.source):
+            log.warning("%s from %s (%s:%d) %s: source not in the allow list (logged once a minute per source)",
+                        inbound.method, _uri_of(inbound.header("from", "f")), inbound.source, inbound.port,
+                        "refused with 403" if verdict.code else "dropped unanswered")
+        return verdict
+
+    def _admit(self, source: str) -> Decision:
+        """Take a new call from ``source``, or why not."""
+        if self._stop.is_set():
+            return Decision(503, "shutting down", "draining")
+        if self._active >= self.admission.limit():
+            self._give_up_stale_unconfirmed()
+        decision = self.admission.decide(source, self._active)
+        if decision.code:
+            return decision
+        held, slots = call_slots()
+        if held >= slots:
+            return Decision(503, f"all {slots} call slots of the SIP stack are held by calls still ending",
+                            "stack_full", STACK_FULL_RETRY_AFTER_SECS)
+        return ACCEPT
+
+    def _refused(self, decision: Decision, remote: str, source: str) -> None:
+        """Count a refused INVITE and log it (at most ``RefusalMemory.LINES`` lines a window)."""
+        self.stats[f"rejected_{decision.code}"] += 1
+        METRICS.call_refused(decision.label)
+        if self._refusals.may_log(decision.label):
+            log.info("INVITE from %s (%s) refused with %d: %s", remote, source, decision.code, decision.reason)
+
+    def _log_unlogged_refusals(self) -> None:
+        unlogged = self._refusals.take_unlogged()
+        if unlogged:
+            log.warning("%d more INVITE(s) refused in the last %.0f s, not logged one by one: %s",
+                        sum(unlogged.values()), RefusalMemory.WINDOW_SECS,
+                        ", ".join(f"{count} {label}" for label, count in unlogged.most_common()))
+
+    def _stale_unconfirmed(self, now: float) -> list[AgentCall]:
+        """Calls answered and not ACKed for ``UNCONFIRMED_YIELD_SECS``, oldest first."""
+        stale = [c for c in self.calls.values() if c.counted and c.unconfirmed_for(now) >= UNCONFIRMED_YIELD_SECS]
+        return sorted(stale, key=lambda c: c.t_answered)
+
+    def _give_up_stale_unconfirmed(self) -> None:
+        """Full: the call whose 200 OK has waited longest for an ACK gives its place to the new caller.  It is
+        ended right after this poll (ending it here, inside pjsip's handling of the new INVITE, could let the
+        new call reuse its slot while its object is alive)."""
+        stale = self._stale_unconfirmed(time.monotonic())
+        if not stale:
+            return
+        call = stale[0]
+        call.counted = False
+        self._active -= 1
+        log.warning("call %d from %s: no ACK %.1f s after its 200 OK, and a new caller is waiting: ending it",
+                    call.number, call.remote, time.monotonic() - call.t_answered)
+
+        def end() -> None:
+            if not call.end_session_now("gave its place: no ACK"):
+                call.hangup_now("gave its place: no ACK")
+
+        self.post(end)
+
+    # -- calls --------------------------------------------------------
     def _on_incoming(self, prm: pj.OnIncomingCallParam) -> None:
+        """A call pjsua made for an INVITE the gate let through.  It is never ended inside this callback:
+        pjsua2 frees the INVITE's copy once more when the callback returns, and a call ended inside it (an
+        INVITE without SDP refused at once) has freed that copy already, which aborts the process."""
         if self._stop.is_set():  # shutting down: no call object that could outlive the library
             log.info("an INVITE during shutdown: left to the SIP stack (it ends it with the library)")
             return
         assert self.account is not None
         src = source_ip(str(prm.rdata.srcAddress))
+        message = str(prm.rdata.wholeMsg).encode("utf-8", "surrogateescape")
+        remote = _uri_of(header_value(message, "from", "f")) or "unknown"
         self._numbers += 1
-        remote = _remote_from(str(prm.rdata.wholeMsg))
         call = AgentCall(self.account, prm.callId, self._numbers, remote,
                          self._on_media_ready, self._on_ended, self.request_hangup, self.request_action,
-                         self._acquire_port)
-        active = sum(1 for c in self.calls.values() if not c.rejected_code)
-        decision = self.admission.decide(src, active)
+                         self._acquire_port, message)
         self.calls[call.number] = call
-        if decision.code:
-            log.info("call %d from %s (%s) refused with %d: %s",
-                     call.number, remote, src, decision.code, decision.reason)
-            self.stats[f"rejected_{decision.code}"] += 1
-            METRICS.call_refused(decision.label)
-            call.answer_with(decision.code, retry_after=decision.retry_after)
+        decision = ACCEPT if self.gate.enabled else self._admit(src)
+        if decision.code:  # no gate: refused through the call object, once this callback has returned
+            self._refused(decision, remote, src)
+            call.rejected_code = decision.code
+            self.post(functools.partial(call.answer_with, decision.code, decision.retry_after))
             return
         log.info("call %d from %s (%s): answering", call.number, remote, src)
         METRICS.call_answered()
         self._active += 1
+        call.counted = True
         call.session.on_turn = self._turn_done
         call.answer_with(200)
 
@@ -229,9 +355,9 @@ class AgentApp:
         session = call.session
         if self.cfg.speech.records_dir and call.port is not None:
             folder = _records_folder(Path(self.cfg.speech.records_dir), call.number)
-            session.records_dir = str(folder)
-            call.port.rx_tap, call.port.tx_tap = collections.deque(), collections.deque()
-            recorder = MediaRecorder(folder / "audio.wav", call.port.rx_tap, call.port.tx_tap)
+            session.records_dir = str(folder)  # made by the recorder's thread (or the call's, first)
+            taps = call.port.record()
+            recorder = MediaRecorder(folder / "audio.wav", taps.rx, taps.tx)
             recorder.start()
             self._recorders[call.number] = recorder
         log.info("call %d: media up, codec %s, %.1f ms after INVITE",
@@ -242,14 +368,18 @@ class AgentApp:
 
     def _on_ended(self, call: AgentCall, cause: str) -> None:
         call.session.mark_ended(cause)
-        recorder = self._recorders.pop(call.number, None)
+        recorder = self._recorders.get(call.number)
         if recorder:
-            recorder.stop()
+            recorder.finish()  # it writes the rest and closes on its own thread; joined at shutdown
+        self._recorders = {number: r for number, r in self._recorders.items() if not r.exited.is_set()}
         if not call.rejected_code:
             log.info("%s", call.summary(cause))
             self.stats["calls"] += 1
-            self._active -= 1
             METRICS.call_ended(call.port.counters.tx_gaps if call.port else 0)
+        if call.counted:
+            call.counted = False
+            self._active -= 1
+
         self.calls.pop(call.number, None)
         self._threads.pop(call.number, None)
         log.debug("call %d ended; active calls: %d", call.number,
@@ -272,13 +402,14 @@ class AgentApp:
         if now < self._next_media_check:
             return
         self._next_media_check = now + 1.0
+        self._log_unlogged_refusals()
         limit = self.cfg.sip.rtp_timeout_secs
         for call in list(self.calls.values()):
             call.check_ack(now)
             call.check_transfer(now)
             if limit and call.rtp_silent_for(now) >= limit:
                 log.warning("call %d: no RTP from the caller for %d s", call.number, limit)
-                call.hangup_now(f"no RTP for {limit} s")
+                call.hangup_now(f"no RTP for {limit} s", wait_for_answer=False)
 
     def _acquire_port(self) -> CallMediaPort:
         """A media port for a new call: a spare one, or a new one (they are never destroyed mid-run)."""
@@ -300,7 +431,10 @@ class AgentApp:
         for worker in list(self._threads.values()):
             worker.stop(max(0.0, deadline - time.monotonic()))
         for recorder in self._recorders.values():
+            recorder.finish()  # all write their last frames at once, then each is waited for
+        for recorder in self._recorders.values():
             recorder.stop()
+        self._recorders.clear()
         self.endpoint.stop_media_clock()  # before any media port is released
         self.calls.clear()
         self._dead.clear()
@@ -344,20 +478,15 @@ class _HandlerWorker(Worker):
         self.handler.run(self.session)
 
 
-def _remote_from(message: str) -> str:
-    """The From URI of a SIP request, for logs."""
-    for line in message.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip().lower() in ("from", "f"):
-            value = value.strip()
-            if "<" in value and ">" in value:
-                return value[value.index("<") + 1 : value.index(">")]
-            return value.split(";", 1)[0]
-    return "unknown"
+def _uri_of(value: str) -> str:
+    """The URI of a From or To header value, for logs."""
+    value = value.strip()
+    if "<" in value and ">" in value:
+        return value[value.index("<") + 1 : value.index(">")]
+    return value.split(";", 1)[0]
 
 
 def _records_folder(root: Path, number: int) -> Path:
+    """The call's records folder, named now and not created here: its writers make it, off the SIP thread."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = root / f"{stamp}-call{number}"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return root / f"{stamp}-call{number}"

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from .config import SipConfig, parse_cidrs
 
-__all__ = ["AUTO_MAX_CALLS", "Admission", "Capacity", "Decision", "RateLimit", "default_allow_list", "source_ip"]
+__all__ = ["AUTO_MAX_CALLS", "Admission", "Capacity", "Decision", "RateLimit", "RefusalMemory", "default_allow_list",
+           "source_ip"]
 
 AUTO_MAX_CALLS = 8
 """The most calls ``--max-calls auto`` ever admits."""
@@ -158,12 +159,15 @@ class Admission:
         """Calls admitted at once now: ``max_calls``, or what ``auto`` has learnt."""
         return self.max_calls if self.max_calls >= 1 else self.capacity.limit
 
-    def decide(self, src_ip: str, active_calls: int) -> Decision:
+    def allowed(self, src_ip: str) -> bool:
         try:
             addr = ipaddress.ip_address(src_ip)
         except ValueError:
-            return Decision(403, f"bad source address {src_ip!r}", "forbidden")
-        if not any(addr in net for net in self.allow):
+            return False
+        return any(addr in net for net in self.allow)
+
+    def decide(self, src_ip: str, active_calls: int) -> Decision:
+        if not self.allowed(src_ip):
             return Decision(403, f"source {src_ip} not in allow list", "forbidden")
         if self.draining:
             return Decision(503, "draining: no new calls", "draining", DRAIN_RETRY_AFTER_SECS)
@@ -176,3 +180,64 @@ class Admission:
         if 0 < self.max_calls <= active_calls:
             return Decision(486, f"busy: {active_calls} of {self.max_calls} calls active", "busy")
         return ACCEPT
+
+
+class RefusalMemory:
+    """What the gate answered recently, so a retransmitted INVITE gets the same answer and is logged and counted
+    once, and how much of it to log: at most ``LINES`` refusal lines a ``WINDOW_SECS`` (the rest are summed up
+    in one line), a source not allowed at most once a ``SOURCE_LOG_SECS``."""
+
+    REMEMBERED = 1024
+    LINES = 10
+    WINDOW_SECS = 10.0
+    SOURCE_LOG_SECS = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._decided: collections.OrderedDict[str, Decision] = collections.OrderedDict()
+        self._window = (-self.WINDOW_SECS, 0)
+        """(when the current window started, lines logged in it)."""
+        self.unlogged = collections.Counter[str]()
+        """Refusals not logged in this window, by reason label."""
+        self._sources: dict[str, float] = {}
+
+    def recall(self, call_id: str) -> Decision | None:
+        return self._decided.get(call_id) if call_id else None
+
+    def remember(self, call_id: str, decision: Decision) -> None:
+        if not call_id:
+            return
+        self._decided[call_id] = decision
+        while len(self._decided) > self.REMEMBERED:
+            self._decided.popitem(last=False)
+
+    def may_log(self, label: str) -> bool:
+        """Log this refusal's line?  (Call :meth:`take_unlogged` first, to close a window that is over.)"""
+        started, lines = self._window
+        if self._clock() - started >= self.WINDOW_SECS:
+            started, lines = self._clock(), 0
+        if lines < self.LINES:
+            self._window = (started, lines + 1)
+            return True
+        self._window = (started, lines)
+        self.unlogged[label] += 1
+        return False
+
+    def take_unlogged(self) -> collections.Counter[str]:
+        """Once the window is over: the refusals it did not log one by one, by label (then forgotten)."""
+        if self._clock() - self._window[0] < self.WINDOW_SECS or not self.unlogged:
+            return collections.Counter[str]()
+        unlogged, self.unlogged = self.unlogged, collections.Counter[str]()
+        return unlogged
+
+    def may_log_source(self, source: str) -> bool:
+        """Once a ``SOURCE_LOG_SECS`` per source (a bounded table)."""
+        now = self._clock()
+        if now - self._sources.get(source, -self.SOURCE_LOG_SECS) < self.SOURCE_LOG_SECS:
+            return False
+        if len(self._sources) >= RateLimit.MAX_SOURCES:
+            self._sources = {s: t for s, t in self._sources.items() if now - t < self.SOURCE_LOG_SECS}
+            if len(self._sources) >= RateLimit.MAX_SOURCES:
+                return False
+        self._sources[source] = now
+        return True

@@ -37,8 +37,8 @@ STARTED: list[AgentProcess] = []
 class AgentProcess(harness.AgentProcess):
     """``sip-agent run ARGS`` in ``workdir`` (its log in ``workdir/<name>.log``), stopped after the test."""
 
-    def __init__(self, workdir: Path, args: list[str], name: str = "agent") -> None:
-        super().__init__(workdir, args, name, env=_env(), cwd=workdir)
+    def __init__(self, workdir: Path, args: list[str], name: str = "agent", env: dict[str, str] | None = None) -> None:
+        super().__init__(workdir, args, name, env={**_env(), **(env or {})}, cwd=workdir)
 
     def start(self, wait_for: str | None = READY, timeout: float = 20.0) -> AgentProcess:  # type: ignore[override]
         """Start; wait until ready, then (unless ``wait_for`` is READY) for the regex ``wait_for`` in the log.

@@ -75,14 +75,14 @@ def test_more_calls_than_max_calls_get_486(tmp_path: Path) -> None:
         second = run_caller(_uri(agent), "--duration", "1")
         assert second["status"] == 486
         assert caller_results(first)[-1]["status"] == 200
-        agent.wait_for(r"call 2 from .* refused with 486")
+        agent.wait_for(r"INVITE from .* refused with 486: busy: 1 of 1 calls active")
 
 
 def test_source_outside_allow_list_gets_403(tmp_path: Path) -> None:
     with _agent(tmp_path, "--allow-from", "127.0.0.1/32") as agent:
         result = run_caller(_uri(agent), "--bind", "127.0.0.2", "--duration", "1")
         assert result["status"] == 403
-        agent.wait_for(r"refused with 403: source 127.0.0.2 not in allow list")
+        agent.wait_for(r"INVITE from .* \(127\.0\.0\.2:\d+\) refused with 403: source not in the allow list")
         ok = run_caller(_uri(agent), "--duration", "0.5")
         assert ok["status"] == 200
 

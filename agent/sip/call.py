@@ -21,14 +21,19 @@ from ..frames import ActionResult, AudioChunk, DtmfEvent
 from ..media.playout import PlayoutBuffer
 from ..media.port import CallMediaPort
 from ..session import CallSession
+from .gate import header_value, tag_of
+from .pjsip import end_session
 
 __all__ = ["AgentCall"]
 
 log = logging.getLogger(__name__)
 
 ACK_TIMEOUT_SECS = 8.0
-"""A call answered but never ACKed (a broken or hostile client) is ended this long after the 200 OK,
-freeing its slot (the 200 OK has been sent five times by then)."""
+"""A call answered but never ACKed (a broken or hostile client, or a forged source) is ended this long after
+the 200 OK (sent five times by then), its session at once: no BYE waits for the ACK that never comes."""
+UNCONFIRMED_YIELD_SECS = 2.0
+"""A call not ACKed this long after its 200 OK (sent three times by then) gives its place to a new caller
+when the agent is full."""
 TRANSFER_TIMEOUT_SECS = 30.0
 """A transfer whose outcome is not known by then has failed (the caller is told, the call goes on)."""
 
@@ -47,10 +52,17 @@ class AgentCall(pj.Call):
         request_hangup: Callable[[int, str], None],
         request_action: Callable[[int, object], None],
         acquire_port: Callable[[], CallMediaPort],
+        invite: bytes = b"",
     ) -> None:
         super().__init__(account, call_id)
         self.number = number
         self.remote = remote
+        self.sip_call_id = header_value(invite, "call-id", "i")
+        self.remote_tag = tag_of(header_value(invite, "from", "f"))
+        self.local_tag = ""
+        """Our To tag, learnt from the 200 OK: with the Call-ID and the remote tag it finds the dialog."""
+        self.counted = False
+        """Counted in the agent's active calls (answered, not yet ended or given up)."""
         self.t_created = time.monotonic()
         self.t_answered = 0.0
         self.t_confirmed = 0.0
@@ -88,15 +100,20 @@ class AgentCall(pj.Call):
             prm.txOption.headers.append(header)
         self.answer(prm)
 
-    def hangup_now(self, reason: str) -> None:
-        """Send BYE (or a final response if not yet answered)."""
+    def hangup_now(self, reason: str, wait_for_answer: bool = True) -> None:
+        """Send BYE (or a final response if not yet answered).  ``wait_for_answer=False`` (a caller who has
+        vanished): the session ends at once, freeing its slot in the SIP stack, instead of when the BYE is
+        answered or has timed out (32 s)."""
         if self.ended:
             return
         self.agent_reason = self.agent_reason or reason
+        ids = self.dialog()
         try:
             self.hangup(pj.CallOpParam(True))
         except pj.Error as exc:
             log.debug("call %d: hangup: %s", self.number, exc.reason)
+        if not wait_for_answer and ids is not None:
+            self._end_session(ids)  # the session is alive still: pjsua reported the end but awaits the BYE's answer
 
     def carry_out(self, action: object) -> None:
         """A call action asked for by the pipeline."""
@@ -121,12 +138,41 @@ class AgentCall(pj.Call):
         if action is not None:
             self.session.events.put(ActionResult(action, ok, detail))
 
+    def dialog(self) -> tuple[str, str, str] | None:
+        """(Call-ID, local tag, remote tag) once answered: what :func:`~agent.sip.pjsip.end_session` needs."""
+        return (self.sip_call_id, self.local_tag, self.remote_tag) if self.sip_call_id and self.local_tag else None
+
+    def end_session_now(self, reason: str, code: int = 408) -> bool:
+        """End the call's INVITE session at once, without waiting for an ACK or a BYE's answer (its slot in the
+        SIP stack is free when this returns); False if that cannot be done (then hang up as usual)."""
+        ids = self.dialog()
+        if self.ended or ids is None:
+            return False
+        self.agent_reason = self.agent_reason or reason
+        return self._end_session(ids, code)
+
+    def _end_session(self, ids: tuple[str, str, str], code: int = 408) -> bool:
+        """Only while the INVITE session is known to be alive (pjsip would read a session it has destroyed)."""
+        try:
+            return end_session(*ids, code)
+        except Exception:
+            log.exception("call %d: ending its session failed", self.number)
+            return False
+
+    def unconfirmed_for(self, now: float) -> float:
+        """Seconds since the 200 OK while no ACK came (0 once ACKed, before the answer, or once ended)."""
+        if not self.t_answered or self.t_confirmed or self.ended:
+            return 0.0
+        return now - self.t_answered
+
     def check_ack(self, now: float) -> None:
         """From the main loop: end a call whose 200 OK was never ACKed after ``ACK_TIMEOUT_SECS``."""
-        if self.t_answered and not self.t_confirmed and not self.ended and now - self.t_answered >= ACK_TIMEOUT_SECS:
+        if self.unconfirmed_for(now) >= ACK_TIMEOUT_SECS:
             log.warning("call %d from %s: no ACK %.0f s after its 200 OK: ending it", self.number, self.remote,
                         ACK_TIMEOUT_SECS)
-            self.hangup_now(f"no ACK within {ACK_TIMEOUT_SECS:.0f} s")
+            reason = f"no ACK within {ACK_TIMEOUT_SECS:.0f} s"
+            if not self.end_session_now(reason):
+                self.hangup_now(reason)
 
     def check_transfer(self, now: float) -> None:
         """From the main loop: a transfer with no outcome after ``TRANSFER_TIMEOUT_SECS`` has failed."""
@@ -146,6 +192,24 @@ class AgentCall(pj.Call):
         self.session.events.put(ActionResult(action, True, "sent"))
 
     # -- pjsua2 callbacks (main thread) ------------------------------
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        """A REFER from the caller: declined.  Accepted, it would have the agent place a call to any address
+        the caller names (toll fraud), and the subscription it starts is a path malformed NOTIFYs can reach."""
+        try:
+            prm.statusCode = 603
+            log.warning("call %d: the caller asked the agent to call %s (REFER): declined", self.number,
+                        prm.dstUri)
+        except Exception:
+            log.exception("call %d: transfer request callback failed", self.number)
+
+    def onCallReplaceRequest(self, prm: pj.OnCallReplaceRequestParam) -> None:
+        """An INVITE with Replaces for this call: declined (no one takes over a call with the agent)."""
+        try:
+            prm.statusCode = 603
+            log.warning("call %d: an INVITE asked to replace it: declined", self.number)
+        except Exception:
+            log.exception("call %d: replace request callback failed", self.number)
+
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         """The REFER's answer, then the NOTIFYs that report the transferred call's progress."""
         try:
@@ -160,6 +224,8 @@ class AgentCall(pj.Call):
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
             info = self.getInfo()
+            if not self.local_tag and info.state in (pj.PJSIP_INV_STATE_CONNECTING, pj.PJSIP_INV_STATE_CONFIRMED):
+                self._learn_local_tag(prm)
             if info.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.t_confirmed:
                 self.t_confirmed = time.monotonic()
                 log.debug("call %d: confirmed %.1f ms after INVITE", self.number,
@@ -170,6 +236,14 @@ class AgentCall(pj.Call):
                 self._on_ended(self, self._end_cause(info))
         except Exception:
             log.exception("call %d: state callback failed", self.number)
+
+    def _learn_local_tag(self, prm: pj.OnCallStateParam) -> None:
+        """Our To tag, from the 200 OK the INVITE transaction sent last."""
+        if prm.e.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        sent = str(prm.e.body.tsxState.tsx.lastTx.wholeMsg).encode()
+        if sent.startswith(b"SIP/2.0 2"):
+            self.local_tag = tag_of(header_value(sent, "to", "t"))
 
     def _end_cause(self, info: pj.CallInfo) -> str:
         if self.rejected_code:

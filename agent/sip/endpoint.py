@@ -18,6 +18,7 @@ import pjsua2 as pj
 from ..config import SipConfig
 from ..errors import SipError
 from ..manager import AUTO_MAX_CALLS
+from .pjsip import call_slots
 
 __all__ = ["SipEndpoint", "PJ_LOG_LEVELS"]
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 PJ_LOG_LEVELS = {"debug": 4, "info": 1, "warning": 1, "error": 0}
 USER_AGENT = "sip-agent/0.1"
+ANY_CALLS = 1024
 
 
 @contextlib.contextmanager
@@ -71,7 +73,7 @@ class SipEndpoint:
         epcfg = pj.EpConfig()
         epcfg.uaConfig.threadCnt = 0
         epcfg.uaConfig.mainThreadOnly = False
-        epcfg.uaConfig.maxCalls = min((self.cfg.max_calls if self.cfg.max_calls > 0 else AUTO_MAX_CALLS) + 4, 32)
+        epcfg.uaConfig.maxCalls = ANY_CALLS  # pjsua takes as many as it was built for (PJSUA_MAX_CALLS)
         epcfg.uaConfig.userAgent = USER_AGENT
         epcfg.logConfig.level = PJ_LOG_LEVELS[self._log_level]
         epcfg.logConfig.consoleLevel = 0
@@ -86,10 +88,20 @@ class SipEndpoint:
         med.ecTailLen = 0
         med.quality = 6
         ep.libInit(epcfg)
+        self._check_max_calls()
         self._create_transport()
         ep.libStart()
         ep.audDevManager().setNullDev()
         self.codec_ids = self._set_codecs(self.cfg.codecs)
+
+    def _check_max_calls(self) -> None:
+        """A fixed ``--max-calls`` must fit the call slots the SIP stack was built with."""
+        slots = call_slots()[1]
+        log.debug("the SIP stack holds at most %d calls (auto admits up to %d)", slots, min(slots, AUTO_MAX_CALLS))
+        if self.cfg.max_calls > slots:
+            self.ep.libDestroy()
+            raise SipError(f"--max-calls {self.cfg.max_calls}: this build of the SIP stack (pjsua2) holds at most "
+                           f"{slots} calls at once")
 
     def _create_transport(self) -> None:
         tcfg = pj.TransportConfig()

@@ -1,9 +1,9 @@
 """A deliberately broken SIP client: INVITEs from a plain UDP socket, never ACKed.
 
 ``NoAckClient(port)`` sends INVITEs to ``127.0.0.1:port`` and reads what
-comes back (every response, retransmissions included); it never sends ACK,
-as a broken or hostile client would.  It also sends OPTIONS, as a load
-balancer's health probe does.
+comes back (every response, retransmissions included); it never sends ACK
+unless told to (``ack``), as a broken or hostile client would.  It also sends
+OPTIONS, as a load balancer's health probe does, or inside a call it ACKed.
 """
 
 from __future__ import annotations
@@ -18,36 +18,77 @@ __all__ = ["NoAckClient"]
 
 
 class NoAckClient:
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1", bind: str = "") -> None:
         self.target = (host, port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
+        self.sock.bind((bind or host, 0))
+        self.local_host: str = self.sock.getsockname()[0]
         self.local_port: int = self.sock.getsockname()[1]
+        self.requests: list[str] = []
+        """Requests received (the agent's BYEs, ...), whole."""
         self.responses: list[tuple[str, int, dict[str, str]]] = []
         """(Call-ID, status, headers) of each response received."""
 
-    def invite(self) -> str:
-        """Send one INVITE (a new call); its Call-ID."""
+    def invite(self, sdp: bool = True) -> str:
+        """Send one INVITE (a new call), with an SDP offer or without; its Call-ID."""
         call_id = uuid.uuid4().hex
-        host, port = self.target
-        sdp = ("v=0\r\no=noack 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-               f"m=audio {self.local_port + 2} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
-        message = (f"INVITE sip:agent@{host}:{port} SIP/2.0\r\n"
-                   f"Via: SIP/2.0/UDP 127.0.0.1:{self.local_port};branch=z9hG4bK{call_id[:12]}\r\n"
-                   f"From: <sip:noack@127.0.0.1:{self.local_port}>;tag={call_id[:8]}\r\n"
-                   f"To: <sip:agent@{host}:{port}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
-                   f"Contact: <sip:noack@127.0.0.1:{self.local_port}>\r\nMax-Forwards: 70\r\n"
-                   f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}")
+        me = f"{self.local_host}:{self.local_port}"
+        body = ("v=0\r\no=noack 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio {self.local_port + 2} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n") if sdp else ""
+        kind = "Content-Type: application/sdp\r\n" if sdp else ""
+        message = (f"INVITE sip:agent@{self._target()} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP {me};branch=z9hG4bK{call_id[:12]}\r\n"
+                   f"From: <sip:noack@{me}>;tag={call_id[:8]}\r\n"
+                   f"To: <sip:agent@{self._target()}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
+                   f"Contact: <sip:noack@{me}>\r\nMax-Forwards: 70\r\n"
+                   f"{kind}Content-Length: {len(body)}\r\n\r\n{body}")
         self.sock.sendto(message.encode(), self.target)
         return call_id
+
+    def _target(self) -> str:
+        return f"{self.target[0]}:{self.target[1]}"
+
+    def ack(self, call_id: str) -> str:
+        """ACK the 200 OK of an INVITE (the call is then confirmed); the agent's To tag."""
+        final = self.final(call_id)
+        assert final is not None and final[0] == 200, self.responses
+        to = final[1]["to"]
+        me = f"{self.local_host}:{self.local_port}"
+        message = (f"ACK sip:agent@{self._target()} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP {me};branch=z9hG4bK{uuid.uuid4().hex[:12]}\r\n"
+                   f"From: <sip:noack@{me}>;tag={call_id[:8]}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n"
+                   "CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        self.sock.sendto(message.encode(), self.target)
+        return to.rsplit("tag=", 1)[1]
+
+    def options_in_dialog(self, call_id: str, to_tag: str, cseq: int = 2) -> None:
+        """Send OPTIONS inside the call ``call_id`` (a keep-alive, as some phones send)."""
+        me = f"{self.local_host}:{self.local_port}"
+        message = (f"OPTIONS sip:agent@{self._target()} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP {me};branch=z9hG4bK{uuid.uuid4().hex[:12]}\r\n"
+                   f"From: <sip:noack@{me}>;tag={call_id[:8]}\r\n"
+                   f"To: <sip:agent@{self._target()}>;tag={to_tag}\r\nCall-ID: {call_id}\r\n"
+                   f"CSeq: {cseq} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        self.sock.sendto(message.encode(), self.target)
+
+    def refer(self, call_id: str, to_tag: str, target: str, cseq: int = 3) -> None:
+        """Ask the agent, inside the call ``call_id``, to call ``target`` (a transfer)."""
+        me = f"{self.local_host}:{self.local_port}"
+        message = (f"REFER sip:agent@{self._target()} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP {me};branch=z9hG4bK{uuid.uuid4().hex[:12]}\r\n"
+                   f"From: <sip:noack@{me}>;tag={call_id[:8]}\r\n"
+                   f"To: <sip:agent@{self._target()}>;tag={to_tag}\r\nCall-ID: {call_id}\r\n"
+                   f"CSeq: {cseq} REFER\r\nRefer-To: <{target}>\r\nContact: <sip:noack@{me}>\r\n"
+                   "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        self.sock.sendto(message.encode(), self.target)
 
     def options(self) -> str:
         """Send one OPTIONS outside any dialog; its Call-ID."""
         call_id = uuid.uuid4().hex
         host, port = self.target
         message = (f"OPTIONS sip:agent@{host}:{port} SIP/2.0\r\n"
-                   f"Via: SIP/2.0/UDP 127.0.0.1:{self.local_port};branch=z9hG4bK{call_id[:12]}\r\n"
-                   f"From: <sip:probe@127.0.0.1:{self.local_port}>;tag={call_id[:8]}\r\n"
+                   f"Via: SIP/2.0/UDP {self.local_host}:{self.local_port};branch=z9hG4bK{call_id[:12]}\r\n"
+                   f"From: <sip:probe@{self.local_host}:{self.local_port}>;tag={call_id[:8]}\r\n"
                    f"To: <sip:agent@{host}:{port}>\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\n"
                    "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
         self.sock.sendto(message.encode(), self.target)
@@ -75,11 +116,16 @@ class NoAckClient:
                 break
             status = re.match(r"SIP/2\.0 (\d{3})", data)
             if status is None:
-                continue  # a request (BYE of a call we never ACKed): left unanswered too
+                self.requests.append(data)  # a request (BYE of a call we never ACKed): left unanswered too
+                continue
             head = data.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
             headers = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in head if ":" in h)}
             self.responses.append((headers.get("call-id", ""), int(status.group(1)), headers))
         return self.responses
+
+    def all_for(self, call_id: str) -> list[int]:
+        """Every status received for ``call_id``, retransmissions included."""
+        return [code for cid, code, _ in self.responses if cid == call_id]
 
     def final(self, call_id: str) -> tuple[int, dict[str, str]] | None:
         """The first final response to ``call_id`` (status, headers), if any came."""
