@@ -33,7 +33,7 @@ from .media.priority import GIL_SWITCH_SECS
 from .metrics import METRICS
 from .records import MediaRecorder
 from .session import CallHandler, CallSession
-from .sip.account import AgentAccount, account_config
+from .sip.account import AgentAccount
 from .sip.call import UNCONFIRMED_YIELD_SECS, AgentCall
 from .sip.endpoint import SipEndpoint
 from .sip.gate import DROP, Inbound, SipGate, Verdict, header_value
@@ -156,7 +156,7 @@ class AgentApp:
         self.admission.capacity.ceiling = min(self.admission.capacity.ceiling, slots)
         sip = self.cfg.sip
         self.account = AgentAccount(sip, self._on_incoming)
-        self.account.create(account_config(sip, self.endpoint.bound_port))
+        self.account.open(self.endpoint.bound_port)
         where = f"{sip.bind}:{self.endpoint.bound_port}"
         mode = f"registering as {sip.user}@{sip.registrar or sip.domain}" if sip.register else "not registering"
         log.info("listening for SIP on udp %s, %s, codecs %s, max %s calls",

@@ -83,6 +83,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     _add(g, "--user", "sip.user", f"SIP user name of this extension (default: {sip.user})", metavar="NAME")
     _add(g, "--password", "sip.password", "SIP password for digest authentication (default: the "
          "SIP_PASSWORD environment variable)", metavar="SECRET")
+    _add(g, "--realm", "sip.realm", "digest realm the password is for; it is offered to no other (default: the "
+         "realm the registrar challenges with first)", metavar="REALM")
     _add(g, "--domain", "sip.domain", "SIP domain of the trunk or PBX, host[:port]; required unless "
          "--no-register", metavar="HOST")
     _add(g, "--registrar", "sip.registrar", "registrar host[:port] if it differs from --domain", metavar="HOST")
@@ -119,15 +121,16 @@ def _add_network_flags(p: argparse.ArgumentParser, sip: SipConfig) -> None:
          type=int, metavar="PORT")
     _add(g, "--codecs", "sip.codecs", f"codecs in order of preference (default: {','.join(sip.codecs)}; "
          "also speex, GSM, iLBC, L16)", type=_csv, metavar="LIST")
-    _add(g, "--max-calls", "sip.max_calls", "calls at once; more get 486 Busy Here. auto: as many as keep "
-         "voice to voice p95 within --target-v2v-ms, learnt from the turns (one call is always taken); more get "
-         f"503 with Retry-After, which a proxy takes as 'try another box' "
+    _add(g, "--max-calls", "sip.max_calls", "calls at once, at most 4 (the SIP stack's slots); more get 486 "
+         "Busy Here. auto: as many as keep voice to voice p95 within --target-v2v-ms, learnt from the turns "
+         "(one call is always taken); more get 503 with Retry-After, which a proxy takes as 'try another box' "
          f"(default: {'auto' if sip.max_calls == AUTO_CALLS else sip.max_calls})",
          type=_max_calls, metavar="N|auto")
     _add(g, "--target-v2v-ms", "sip.target_v2v_ms", "the voice to voice p95 --max-calls auto keeps "
          f"(default: {sip.target_v2v_ms})", type=int, metavar="MS")
-    _add(g, "--allow-from", "sip.allow_from", "comma-separated CIDRs allowed to call; others get 403 "
-         "(default: the registrar's and proxy's addresses, or loopback with --no-register)",
+    _add(g, "--allow-from", "sip.allow_from", "comma-separated CIDRs allowed to call; from others an INVITE "
+         "gets one 403 and any other request no answer (default: the registrar's and proxy's addresses, or "
+         "loopback with --no-register)",
          type=_csv, metavar="CIDRS")
     _add(g, "--invite-rate", "sip.invite_rate", "new INVITEs a minute one source address may send, in bursts "
          "of a sixth of it; more get 503 with Retry-After; 0 = no limit "

@@ -58,6 +58,8 @@ CODECS = ("G722", "PCMU", "PCMA", "speex", "GSM", "iLBC", "L16")
 class SipConfig:
     user: str = "agent"
     password: str = ""
+    realm: str = ""
+    """The digest realm the password is for; '' = the realm of the registrar's first challenge."""
     domain: str = ""
     registrar: str = ""
     proxy: str = ""

@@ -4,6 +4,8 @@ loopback, a sipp G.711 caller playing a pcap, and the pjsua2 caller on G.722."""
 from __future__ import annotations
 
 import os
+import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from agent.records import read_wav
 from tests.agent_proc import AgentProcess, caller_results, run_caller, start_caller
 from tests.peers import Kamailio, RtpSink, free_udp_port, uac_expect, uac_pcap_tone, write_pcap_tone
+from tests.peers.raw_sip import NoAckClient
 from tests.peers.rtp import decode_g711, dominant_freq, rms_dbfs
 
 PASSWORD = "agent-secret"
@@ -153,3 +156,43 @@ def test_sipp_gets_486_beyond_max_calls_and_403_outside_allow_list(tmp_path: Pat
         refused = uac_expect(tmp_path / "sipp", kamailio.address, "agent", 403, domain=kamailio.address.split(":")[0])
         assert refused.run().ok
         agent.wait_for(r"INVITE from .* \(127\.0\.0\.1:\d+\) refused with 403: source not in the allow list")
+
+
+def test_challenge_realm_reads_the_first_digest_challenge() -> None:
+    from agent.sip.account import challenge_realm
+
+    assert challenge_realm('SIP/2.0 401 Unauthorized\r\nWWW-Authenticate: Digest realm="pbx.example", '
+                           'nonce="n"\r\n\r\n') == "pbx.example"
+    assert challenge_realm('SIP/2.0 407 x\r\nproxy-authenticate: Digest nonce="n", realm = "a b"\r\n') == "a b"
+    assert challenge_realm("SIP/2.0 401 x\r\nWWW-Authenticate: Basic realm=\"x\"\r\n") == ""
+
+
+@pytest.mark.parametrize("realm", ["elsewhere", "registrar's"])
+def test_credentials_go_only_to_the_realm_the_registrar_challenged_with(tmp_path: Path, kamailio: Kamailio,
+                                                                         realm: str) -> None:
+    """A peer in a call challenges the agent's BYE: with the registrar's realm it gets the digest, with any
+    other it gets nothing (the password was once offered for every realm: '*')."""
+    agent = _agent(tmp_path, kamailio, "--drain-timeout", "1")
+    agent.wait_for(r"the registrar's digest realm is '127\.0\.0\.1'")
+    challenge = "127.0.0.1" if realm == "registrar's" else realm
+    assert agent.port is not None
+    with NoAckClient(agent.port) as phone:
+        call = phone.invite()
+        phone.read(0.5)
+        phone.ack(call)
+        phone.read(0.3)
+        assert agent.proc is not None
+        agent.proc.send_signal(signal.SIGTERM)  # drain for 1 s, then BYE
+        bye = phone.wait_request("BYE", 5.0)
+        assert bye is not None and "Authorization" not in bye
+        phone.respond(bye, 401, "Unauthorized", f'WWW-Authenticate: Digest realm="{challenge}", nonce="0123abcd", '
+                      'algorithm=MD5, qop="auth"')
+        again = phone.wait_request("BYE", 1.0, after=1)
+        if again is not None:
+            phone.respond(again, 200, "OK")
+    assert agent.stop() == 0
+    if realm == "registrar's":
+        assert again is not None and re.search(r'Authorization: Digest username="agent", realm="127\.0\.0\.1"',
+                                               again), again
+    else:
+        assert again is None or "Authorization" not in again, again

@@ -48,6 +48,7 @@ def test_help_documents_every_flag_with_its_default() -> None:
     (["run", "--no-register", "--drain-timeout", "-1"], ["--drain-timeout must be 0 or more seconds"]),
     (["run", "--config", "/nonexistent/agent.toml"], ["cannot read config file /nonexistent/agent.toml"]),
     (["run", "--no-register", "--codecs", "opus"], ["unknown codec 'opus'"]),
+    (["run", "--no-register", "--brain", "tone", "--max-calls", "5"], ["--max-calls 5", "at most 4 calls at once"]),
     (["run", "--no-register", "--brain", "scripted", "--piper-voice", "/nope/voice.onnx"], ["/nope/voice.onnx"]),
     (["run", "--no-register", "--vosk-model", "/nope/vosk"], ["/nope/vosk"]),
     (["run", "--no-register", "--llm-model", "/nope/model.gguf"], ["/nope/model.gguf"]),

@@ -3,11 +3,17 @@
 pjsua refreshes a registration before it expires.  When the registrar is
 unreachable or refuses us, this class retries with exponential backoff
 (``BACKOFF_SECS``) and logs each change of state once.
+
+The password is offered for one digest realm only: ``--realm``, or else the
+realm the registrar challenges the first REGISTER with (sent without
+credentials, then again with them).  Any other peer that challenges a request
+of the agent (a caller challenging its BYE) gets no digest to crack offline.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -16,7 +22,7 @@ import pjsua2 as pj
 from ..config import SipConfig
 from ..metrics import METRICS
 
-__all__ = ["AgentAccount", "Backoff", "account_config"]
+__all__ = ["AgentAccount", "Backoff", "account_config", "challenge_realm"]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +51,16 @@ def _sip_uri(target: str) -> str:
     return target if target.startswith(("sip:", "sips:")) else f"sip:{target}"
 
 
-def account_config(cfg: SipConfig, bound_port: int) -> pj.AccountConfig:
-    """Build the pjsua2 account configuration from ours."""
+def challenge_realm(message: str) -> str:
+    """The realm of a 401/407 response's first digest challenge ('' if none)."""
+    match = re.search(r'^(?:WWW|Proxy)-Authenticate:\s*Digest\b[^\r\n]*?\brealm\s*=\s*"([^"]*)"', message,
+                      re.IGNORECASE | re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def account_config(cfg: SipConfig, bound_port: int, realm: str = "") -> pj.AccountConfig:
+    """Build the pjsua2 account configuration from ours; credentials only for ``realm`` (none while it is
+    not known yet)."""
     acfg = pj.AccountConfig()
     host = cfg.domain or f"{cfg.bind}:{bound_port}"
     acfg.idUri = f"sip:{cfg.user}@{host}"
@@ -58,8 +72,8 @@ def account_config(cfg: SipConfig, bound_port: int) -> pj.AccountConfig:
         reg.firstRetryIntervalSec = 0
         reg.registerOnAdd = True
         reg.unregWaitMsec = 1000
-        cred = pj.AuthCredInfo("digest", "*", cfg.user, 0, cfg.password)
-        acfg.sipConfig.authCreds.append(cred)
+        if realm:
+            acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", realm, cfg.user, 0, cfg.password))
     if cfg.proxy:
         acfg.sipConfig.proxies.append(_sip_uri(cfg.proxy) + ";lr")
     tp = acfg.mediaConfig.transportConfig
@@ -91,6 +105,15 @@ class AgentAccount(pj.Account):
         self.state = "unregistered"
         self.retry_at: float | None = None
         self.registrations = 0
+        self.realm = cfg.realm
+        """The realm the password is offered for ('' until the registrar has challenged, unless configured)."""
+        self._bound_port = 0
+        self._realm_pending = False
+
+    def open(self, bound_port: int) -> None:
+        """Create the account on the library (it registers at once unless ``register`` is off)."""
+        self._bound_port = bound_port
+        self.create(account_config(self.cfg, bound_port, self.realm))
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         try:
@@ -100,9 +123,23 @@ class AgentAccount(pj.Account):
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         try:
-            self._reg_state(int(prm.code), str(prm.reason), int(prm.expiration))
+            code = int(prm.code)
+            if code in (401, 407) and self.cfg.password and not self.cfg.realm:
+                realm = challenge_realm(str(prm.rdata.wholeMsg))
+                if realm and realm != self.realm:  # the first challenge, or the registrar's realm changed
+                    self._learn_realm(realm)
+                    return
+            self._reg_state(code, str(prm.reason), int(prm.expiration))
         except Exception:
             log.exception("registration state handling failed")
+
+    def _learn_realm(self, realm: str) -> None:
+        """The registrar's first challenge: the password is offered for its realm from now on (the account is
+        changed and registers again from the main loop, not inside pjsua's callback)."""
+        self.realm = realm
+        self._realm_pending = True
+        self.retry_at = self._clock()
+        log.info("the registrar's digest realm is %r: the password is offered for it only", realm)
 
     def _reg_state(self, code: int, reason: str, expiration: int) -> None:
         registrar = self.cfg.registrar or self.cfg.domain
@@ -141,6 +178,15 @@ class AgentAccount(pj.Account):
         """Called from the main loop: retry a failed registration when its time comes."""
         if self.retry_at is not None and self._clock() >= self.retry_at:
             self.retry_at = None
+            if self._realm_pending:  # with credentials now: pjsua registers again as the account changes
+                self._realm_pending = False
+                try:
+                    self.modify(account_config(self.cfg, self._bound_port, self.realm))
+                except pj.Error as exc:
+                    log.warning("registration with realm %r not sent: %s", self.realm, exc.reason)
+                    self.retry_at = self._clock() + self.backoff.next_delay()
+                    self._realm_pending = True
+                return
             try:
                 self.setRegistration(True)
             except pj.Error as exc:

@@ -123,6 +123,24 @@ class NoAckClient:
             self.responses.append((headers.get("call-id", ""), int(status.group(1)), headers))
         return self.responses
 
+    def wait_request(self, method: str, secs: float, after: int = 0) -> str | None:
+        """The first request ``method`` received beyond the first ``after`` ones, waiting up to ``secs``."""
+        deadline = time.monotonic() + secs
+        while True:
+            found = [r for r in self.requests if r.startswith(method + " ")]
+            if len(found) > after:
+                return found[after]
+            if time.monotonic() >= deadline:
+                return None
+            self.read(0.1)
+
+    def respond(self, request: str, code: int, reason: str, *extra: str) -> None:
+        """Answer a request the agent sent, with its Via, From, To, Call-ID and CSeq, and ``extra`` headers."""
+        head = request.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+        kept = [h for h in head if h.split(":", 1)[0].strip().lower() in ("via", "from", "to", "call-id", "cseq")]
+        message = "\r\n".join([f"SIP/2.0 {code} {reason}", *kept, *extra, "Content-Length: 0", "", ""])
+        self.sock.sendto(message.encode(), self.target)
+
     def all_for(self, call_id: str) -> list[int]:
         """Every status received for ``call_id``, retransmissions included."""
         return [code for cid, code, _ in self.responses if cid == call_id]
