@@ -17,7 +17,8 @@ __all__ = ["AUTO_MAX_CALLS", "Admission", "Capacity", "Decision", "RateLimit", "
            "source_ip"]
 
 AUTO_MAX_CALLS = 8
-"""The most calls ``--max-calls auto`` ever admits."""
+"""The most calls ``--max-calls auto`` ever admits (and never more than the SIP stack's call slots: 4 in the
+pjsua2 wheel, see :func:`agent.sip.pjsip.call_slots`)."""
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

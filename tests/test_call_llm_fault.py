@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -30,16 +31,29 @@ def test_a_crash_of_the_llm_worker_is_heard_as_the_fallback_and_the_next_turn_is
         steps += [{"say": question}, {"wait_audio": 20}, {"wait_quiet": 1.0}]
     with AgentProcess(tmp_path, args).start(timeout=120) as agent:
         assert get(port, "/readyz") == (200, "ready\n")
-        result = run_caller(agent.uri, "--steps", json.dumps(steps), timeout=120)
+        seen: list[tuple[int, str]] = []
+        done = threading.Event()
+
+        def poll() -> None:  # /readyz through the call: 503 with the reason from the crash until the restart
+            while not done.wait(0.05):
+                seen.append(get(port, "/readyz"))
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            result = run_caller(agent.uri, "--steps", json.dumps(steps), timeout=120)
+        finally:
+            done.set()
+            poller.join()
         agent.wait_for(r"call 1 from .* ended")
-        # the crash and the restart; the 503 lasts only until the one-token probe is served (milliseconds with
-        # SmolLM2, too short to poll), so the log and the counter show it, and /readyz is 200 again after it
         agent.wait_for(r"llm [0-9a-f]+: serving again after a restart")
         assert get(port, "/readyz") == (200, "ready\n")
         metrics = get(port, "/metrics")[1]
+    failing = [body for code, body in seen if code == 503]
+    assert failing and all(body.startswith("not ready: llm: crashed (InjectedFault") for body in failing), set(seen)
     log = agent.log()
     assert re.search(r"llm-[0-9a-f]+: the LLM loop crashed\nTraceback .*\n(.*\n)*?.*InjectedFault", log)
-    assert len(re.findall(r"restarting after a crash \(InjectedFault", log)) == 1
+    assert len(re.findall(r"restarting in 1 s after a crash \(InjectedFault", log)) == 1
     assert len(re.findall(r"reply \d+ failed .*: saying the fallback", log)) == 1  # once for the turn
     assert value(metrics, "sip_agent_llm_restarts_total") == 1
     assert value(metrics, "sip_agent_reply_fallbacks_total") == 1

@@ -84,6 +84,9 @@ MAX_CONTEXT_TOKENS = 8192
 of KV cache for Qwen-1.5B, and each call's kept state can be as large as the prompt (serving.KEPT_CALLS)."""
 CONTEXT_STEP_TOKENS = 512
 """A context sized up is a multiple of this."""
+RESTART_DELAY_SECS = 1.0
+"""After a crash the loop starts again this much later: a fault that recurs does not spin the cores, and for
+that second OPTIONS and /readyz say 503, so a proxy sends new calls elsewhere (replies asked meanwhile wait)."""
 FAULT_ENV = "SIP_AGENT_FAULT"
 """Test only: see the module docstring."""
 
@@ -428,8 +431,10 @@ class LlmBrain(Brain):
         if not self._supervisor.crashed(error):
             return False
         METRICS.llm_restart()
-        logger.warning("llm %x: restarting after a crash (%s): %d open request(s) failed, context cleared; not ready "
-                       "until it serves again", id(self), describe(error), failed)
+        logger.warning("llm %x: restarting in %.0f s after a crash (%s): %d open request(s) failed, context "
+                       "cleared; not ready until it serves again", id(self), RESTART_DELAY_SECS, describe(error),
+                       failed)
+        time.sleep(RESTART_DELAY_SECS)
         self._put(Request(self._messages([], "Hello."), threading.Event(), 1, t_submitted=self._clock(),
                           demand_driven=False, background=True))  # a reply served first proves it as well
         return True
