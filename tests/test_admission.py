@@ -117,6 +117,22 @@ def test_an_options_inside_a_call_is_answered_by_the_dialog_while_the_agent_is_f
         assert phone.all_for(call)[before:] == [200], phone.responses
 
 
+def test_an_info_whose_dtmf_body_pjsua_would_overrun_gets_400_and_a_good_one_is_a_digit(tmp_path: Path) -> None:
+    # pjsua's reader of such a body made its length negative and pjlib asserted: one datagram in a call aborted
+    with _agent(tmp_path) as agent, _client(agent) as phone:
+        call = phone.invite()
+        phone.read(0.5)
+        to_tag = phone.ack(call)
+        relay = "Content-Type: application/dtmf-relay"
+        phone.in_dialog("INFO", call, to_tag, 2, relay, body="Signal=5")
+        phone.in_dialog("INFO", call, to_tag, 3, relay, body="Signal=7\r\nDuration=160\r\n")
+        phone.read(1.0)
+        assert phone.all_for(call)[-2:] == [400, 200], phone.responses
+        agent.wait_for(r"call 1: DTMF 7")
+        assert agent.proc is not None and agent.proc.poll() is None
+        assert "DTMF 5" not in agent.log()
+
+
 def test_a_refer_from_the_caller_is_declined(tmp_path: Path) -> None:
     with _agent(tmp_path) as agent, _client(agent) as phone:
         call = phone.invite()

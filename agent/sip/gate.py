@@ -17,8 +17,9 @@ therefore sees only new requests outside any dialog, and for each it asks
   sent to an address that may be forged).
 
 A second module, just before the dialog layer (:data:`REFUSE_PRIORITY`),
-refuses REFER (:data:`REFUSED`) and answers OPTIONS inside a live dialog with
-200; it leaves every other request to the dialog layer.
+refuses REFER (:data:`REFUSED`) and INFO bodies pjsua's DTMF reader would
+overrun (:func:`dtmf_body_overruns`), and answers OPTIONS inside a live dialog
+with 200; it leaves every other request to the dialog layer.
 
 The module's struct is declared here for ctypes; :meth:`SipGate.install`
 checks that declaration against the loaded pjsip (it reads pjsip's own
@@ -42,7 +43,7 @@ from typing import Any
 
 from .pjsip import PjStr, pjsip
 
-__all__ = ["DROP", "Inbound", "SipGate", "Verdict", "header_value", "tag_of", "PRIORITY"]
+__all__ = ["DROP", "Inbound", "SipGate", "Verdict", "dtmf_body_overruns", "header_value", "tag_of", "PRIORITY"]
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,24 @@ def tag_of(value: str) -> str:
     return ""
 
 
+def dtmf_body_overruns(message: bytes) -> bool:
+    """Whether pjsua's reader of an INFO's DTMF body (application/dtmf-relay, pjsua_call.c) would step past
+    the body's end: it takes the body up to the packet's NUL, its first line, then skips that line and two
+    bytes more; a body with "Signal" on a first line that no CR LF ends makes the rest's length negative, and
+    pjlib asserts (the process aborts)."""
+    head, sep, body = message.partition(b"\r\n\r\n")
+    if not sep or b"dtmf-relay" not in head.lower():
+        return False
+    body = body.split(b"\0", 1)[0]
+    start = len(body) - len(body.lstrip(b"\r\n"))
+    if b"Signal" not in body or start == len(body):
+        return False
+    end = start
+    while end < len(body) and body[end:end + 1] not in (b"\r", b"\n"):
+        end += 1
+    return (end - start) + 2 > len(body)
+
+
 def _module_at(address: int | None) -> _PjsipModule | None:
     return _PjsipModule.from_address(address) if address else None
 
@@ -194,6 +213,8 @@ class SipGate:
                                            on_rx_request=ctypes.cast(self._refuse_callback, ctypes.c_void_p))
         self.refused = 0
         """Requests refused by method (REFER)."""
+        self.bad_dtmf = 0
+        """INFOs refused for a DTMF body pjsua would overrun."""
 
     def install(self) -> bool:
         """Check the layouts and register the module (after the library started); False, with a warning,
@@ -247,6 +268,8 @@ class SipGate:
                 return 0
             if method == b"OPTIONS" and self.enabled:
                 return self._options_in_dialog(rdata)
+            if method == b"INFO" and self.enabled:
+                return self._bad_dtmf_info(rdata)
             code = REFUSED.get(method)
             if code is None:
                 return 0
@@ -273,6 +296,18 @@ class SipGate:
         if not self._lib.pjsip_ua_find_dialog(*(ctypes.byref(i) for i in ids), 0):
             return 0  # no such dialog: the dialog layer answers 481
         self._lib.pjsip_endpt_respond_stateless(self._endpt, rdata, 200, None, None, None)
+        return 1
+
+    def _bad_dtmf_info(self, rdata: int) -> int:
+        """An INFO whose DTMF body pjsua would read past its end (its parser asserts): 400, statelessly."""
+        inbound = self._read(rdata)
+        if inbound is None or not dtmf_body_overruns(inbound.message):
+            return 0
+        self.bad_dtmf += 1
+        if self.bad_dtmf == 1 or self.bad_dtmf % 100 == 0:
+            log.warning("INFO from %s (%s) refused with 400 (%d so far): a DTMF body pjsua cannot read",
+                        inbound.header("from", "f"), inbound.source, self.bad_dtmf)
+        self._lib.pjsip_endpt_respond_stateless(self._endpt, rdata, 400, None, None, None)
         return 1
 
     def _read(self, rdata: int) -> Inbound | None:

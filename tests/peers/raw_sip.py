@@ -61,26 +61,24 @@ class NoAckClient:
         self.sock.sendto(message.encode(), self.target)
         return to.rsplit("tag=", 1)[1]
 
+    def in_dialog(self, method: str, call_id: str, to_tag: str, cseq: int, *headers: str, body: str = "") -> None:
+        """Send ``method`` inside the call ``call_id`` (which this client made and ACKed)."""
+        me = f"{self.local_host}:{self.local_port}"
+        message = "\r\n".join([
+            f"{method} sip:agent@{self._target()} SIP/2.0",
+            f"Via: SIP/2.0/UDP {me};branch=z9hG4bK{uuid.uuid4().hex[:12]}",
+            f"From: <sip:noack@{me}>;tag={call_id[:8]}", f"To: <sip:agent@{self._target()}>;tag={to_tag}",
+            f"Call-ID: {call_id}", f"CSeq: {cseq} {method}", f"Contact: <sip:noack@{me}>", "Max-Forwards: 70",
+            *headers, f"Content-Length: {len(body.encode())}", "", body])
+        self.sock.sendto(message.encode(), self.target)
+
     def options_in_dialog(self, call_id: str, to_tag: str, cseq: int = 2) -> None:
         """Send OPTIONS inside the call ``call_id`` (a keep-alive, as some phones send)."""
-        me = f"{self.local_host}:{self.local_port}"
-        message = (f"OPTIONS sip:agent@{self._target()} SIP/2.0\r\n"
-                   f"Via: SIP/2.0/UDP {me};branch=z9hG4bK{uuid.uuid4().hex[:12]}\r\n"
-                   f"From: <sip:noack@{me}>;tag={call_id[:8]}\r\n"
-                   f"To: <sip:agent@{self._target()}>;tag={to_tag}\r\nCall-ID: {call_id}\r\n"
-                   f"CSeq: {cseq} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-        self.sock.sendto(message.encode(), self.target)
+        self.in_dialog("OPTIONS", call_id, to_tag, cseq)
 
     def refer(self, call_id: str, to_tag: str, target: str, cseq: int = 3) -> None:
         """Ask the agent, inside the call ``call_id``, to call ``target`` (a transfer)."""
-        me = f"{self.local_host}:{self.local_port}"
-        message = (f"REFER sip:agent@{self._target()} SIP/2.0\r\n"
-                   f"Via: SIP/2.0/UDP {me};branch=z9hG4bK{uuid.uuid4().hex[:12]}\r\n"
-                   f"From: <sip:noack@{me}>;tag={call_id[:8]}\r\n"
-                   f"To: <sip:agent@{self._target()}>;tag={to_tag}\r\nCall-ID: {call_id}\r\n"
-                   f"CSeq: {cseq} REFER\r\nRefer-To: <{target}>\r\nContact: <sip:noack@{me}>\r\n"
-                   "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-        self.sock.sendto(message.encode(), self.target)
+        self.in_dialog("REFER", call_id, to_tag, cseq, f"Refer-To: <{target}>")
 
     def options(self) -> str:
         """Send one OPTIONS outside any dialog; its Call-ID."""
