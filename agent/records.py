@@ -122,7 +122,7 @@ class MediaRecorder(Worker):
 
     def finish(self) -> None:
         """Ask the thread to write the last frames and close the file; does not wait (any thread)."""
-        self._stop.set()
+        self.request_stop()
 
     def setup(self) -> None:
         try:

@@ -75,11 +75,15 @@ class Worker:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def stop(self, timeout_secs: float = JOIN_SECS) -> bool:
-        """Ask the thread to exit and wait for it; True if it did."""
+    def request_stop(self) -> None:
+        """Ask the thread to exit; does not wait (any thread, the SIP thread too)."""
         self._stop.set()
         if self.inbox is not None:
             self.inbox.put(STOP)
+
+    def stop(self, timeout_secs: float = JOIN_SECS) -> bool:
+        """Ask the thread to exit and wait for it; True if it did."""
+        self.request_stop()
         if self._thread is threading.current_thread():
             return False  # from its own handle(): the loop ends after this item
         if not self._thread.is_alive():
