@@ -146,3 +146,29 @@ def test_default_llm_streams_a_spoken_reply(tmp_path: Path) -> None:
     # (not by the brain's own time-out).
     assert "brain held while" in log
     assert "generating on without it" not in log
+
+
+def test_a_caller_who_goes_on_while_the_agent_thinks_is_heard_out_in_one_turn(tmp_path: Path) -> None:
+    """A question with a 0.7 s pause in the middle: the endpoint (0.5 s) ends the turn and the LLM starts
+    on "Can I book a table?"; the caller goes on while it thinks.  The reply waits for their words, they
+    join the turn, and one reply answers all of it (before, the rest was dropped as "not a turn")."""
+    import numpy as np
+
+    from tests.speech_helpers import silence_16k, speech_16k
+
+    wav = tmp_path / "paused.wav"
+    write_wav(wav, np.concatenate([speech_16k("Can I book a table?"), silence_16k(700),
+                                   speech_16k("For four people tonight.")]))
+    with _agent(tmp_path, "--greeting", "", "--speculate-ms", "0") as agent:  # the default brain: the LLM
+        result = _call(agent, [{"play": str(wav)}, {"wait_audio": 30}, {"wait_quiet": 1.5}])
+        agent.wait_for(r"call 1 from .* ended")
+    log = agent.log()
+    assert "went on before the reply: one turn" in log, log[-3000:]
+    said = _event(result, "say")
+    voiced = _event(result, "voiced_times")["voiced_times"]
+    assert not [t for t in voiced if said["t_start"] < t < said["t_end"]], "the agent spoke over the caller"
+    transcript = _records(tmp_path, "transcript.jsonl")
+    assert [r["role"] for r in transcript] == ["user", "user", "assistant"], transcript
+    assert "four" in transcript[1]["text"].lower()  # the words added are in the records
+    (turn,) = _records(tmp_path, "timeline.jsonl")
+    assert "table" in turn["user_text"].lower() and "four" in turn["user_text"].lower()

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from agent.dialog.actions import LookUp, SendDigits, Transfer
+from agent.dialog.base import Message
 from agent.frames import ActionRequested, ActionResult, DtmfEvent, PlayoutProgress
-from agent.turn.actions import Action, CarryOut, EndCall, Greet, PlayoutCleared, StartReply, WriteAction, WriteTimeline
+from agent.turn.actions import (
+    Action,
+    CarryOut,
+    EndCall,
+    Greet,
+    PlayoutCleared,
+    StartReply,
+    WriteAction,
+    WriteTimeline,
+    WriteTranscript,
+)
 from agent.turn.machine import TRANSFER_FAILED, State, TurnMachine
 from tests.test_turn_machine import Clock, final, machine, of, say_reply, started, state
 
@@ -30,7 +41,9 @@ def test_a_transfer_is_carried_out_once_heard_and_the_leg_ends_when_it_succeeds(
                                 "result": "requested"}
     (timeline,) = of(done, WriteTimeline)
     assert timeline.record["actions"] == [{"action": "transfer", "target": DESK.target, "who": "the front desk"}]
-    assert m.on_frame(final("hello?", t=105.0)) == []  # not a turn while being put through
+    heard = m.on_frame(final("hello?", t=105.0))  # not a turn while being put through, but in the records
+    assert [(t.role, t.text) for t in heard if isinstance(t, WriteTranscript)] == [("user", "hello?")]
+    assert len(heard) == 1 and m.history[-1] == Message("user", "hello?")
     result = m.on_frame(ActionResult(DESK, True, "200 OK"))
     assert result[0] == WriteAction({"action": "transfer", "target": DESK.target, "who": "the front desk",
                                      "result": "200 OK", "ok": True}, clock.now)

@@ -117,11 +117,49 @@ def test_a_final_starts_a_reply_that_is_played_then_recorded() -> None:
     assert m.history == [Message("user", "what is the weather"), Message("assistant", "It is sunny. Enjoy it.")]
 
 
-def test_words_while_the_agent_speaks_are_not_a_turn() -> None:
+def test_words_while_the_agent_speaks_are_not_a_turn_but_are_kept() -> None:
     m, _ = machine()
     start = started(m.on_frame(final("hello")))
     say_reply(m, start.reply, ["Hi there."])
-    assert m.on_frame(final("yes")) == [] and m.turns == 1
+    heard = m.on_frame(final("yes"))
+    assert [(t.role, t.text) for t in of(heard, WriteTranscript)] == [("user", "yes")] and m.turns == 1
+    assert not of(heard, StartReply)
+    m.on_frame(PlayoutProgress((start.reply, 0), 50, 50, t_first_out=102.3))
+    assert m.history == [Message("user", "hello"), Message("assistant", "Hi there."), Message("user", "yes")]
+
+
+def test_words_while_the_agent_thinks_join_the_turn_and_one_reply_answers_them() -> None:
+    m, _ = machine()
+    first = started(m.on_frame(final("can I book a table")))
+    joined = m.on_frame(final("for four people tonight", t=102.0))
+    assert of(joined, CancelReply) == [CancelReply(first.reply)]
+    assert [t.text for t in of(joined, WriteTranscript)] == ["for four people tonight"]
+    second = started(joined)
+    assert second.text == "can I book a table for four people tonight" and second.history == ()
+    assert m.turns == 1 and state(m) is State.THINKING
+    say_reply(m, second.reply, ["For four, yes."])
+    m.on_frame(PlayoutProgress((second.reply, 0), 50, 50, t_first_out=103.0))
+    assert m.history == [Message("user", "can I book a table for four people tonight"),
+                         Message("assistant", "For four, yes.")]
+    assert m.on_frame(SpeechChunk("stale", chunk(first.reply, 0, "x").audio, first.reply, 0)) == []
+    mm = m.on_frame(final("ok"))  # a backchannel while it thinks of the next: kept, not joined
+    assert not of(mm, CancelReply)
+
+
+@pytest.mark.parametrize("added", ["for four people tonight", ""])
+def test_a_caller_who_goes_on_while_the_agent_thinks_holds_its_reply_until_their_words(added: str) -> None:
+    m, _ = machine()
+    first = started(m.on_frame(final("can I book a table")))
+    assert m.on_frame(SpeechActivity(120, t=101.4)) == []  # speaking again, no word recognised yet
+    assert m.on_frame(chunk(first.reply, 0, "Yes, you can.")) == []  # its audio is ready: held
+    assert m.on_frame(LongSpeech(400)) == [] and m.on_frame(SpeechActivity(600, t=101.9)) == []
+    after = m.on_frame(final(added, t=102.5))
+    if added:  # words: one turn, one new reply for all of it
+        assert of(after, CancelReply) == [CancelReply(first.reply)] and not of(after, Play)
+        assert started(after).text == "can I book a table for four people tonight" and m.turns == 1
+        assert m.history == [Message("user", "can I book a table for four people tonight")]
+    else:  # a sound: the held reply is played
+        assert [p.chunk.text for p in of(after, Play)] == ["Yes, you can."] and state(m) is State.SPEAKING
 
 
 def test_barge_in_stops_the_audio_and_keeps_what_was_heard() -> None:
@@ -177,7 +215,9 @@ def test_a_backchannel_over_the_agent_resumes_it(heard: str) -> None:
     reply = _speaking(m)
     m.on_frame(LongSpeech(260))
     assert m.on_frame(SpeechPaused(heard, 104.0)) == []
-    assert m.on_frame(final(heard)) == [ResumePlayout(reply)] and state(m) is State.SPEAKING
+    kept = m.on_frame(final(heard))
+    assert of(kept, ResumePlayout) == [ResumePlayout(reply)] and state(m) is State.SPEAKING
+    assert [t.text for t in of(kept, WriteTranscript)] == ([heard] if heard else [])  # in the records
     assert m.turns == 1
     done = m.on_frame(PlayoutProgress((reply, 0), 100, 100, 103.0))
     done += m.on_frame(PlayoutProgress((reply, 1), 100, 100, 104.0))
@@ -191,7 +231,9 @@ def test_words_the_recogniser_is_unsure_of_do_not_interrupt() -> None:
     m.on_frame(LongSpeech(260))
     assert m.on_frame(SpeechPaused("in them.", 104.0, confidence=0.7)) == []
     unsure = FinalTranscript("in them.", 104.0, 104.5, confidence=0.7, t=104.6)
-    assert m.on_frame(unsure) == [ResumePlayout(reply)] and state(m) is State.SPEAKING
+    kept = m.on_frame(unsure)
+    assert of(kept, ResumePlayout) == [ResumePlayout(reply)] and state(m) is State.SPEAKING
+    assert [t.text for t in of(kept, WriteTranscript)] == ["in them."]
     m.on_frame(LongSpeech(260))
     assert m.on_frame(SpeechPaused("Wait.", 105.0, confidence=0.9)) == [Interrupt(reply, 260)]
 
@@ -212,7 +254,8 @@ def test_clear_words_over_the_agent_interrupt_it_even_without_a_pause() -> None:
     """A word too short to pause the agent ("Wait.") still stops it once it is recognised."""
     m, _ = machine()
     reply = _speaking(m)
-    assert m.on_frame(final("Yes.")) == []  # a backchannel: not a turn, the reply goes on
+    yes = m.on_frame(final("Yes."))  # a backchannel: not a turn, the reply goes on; in the records
+    assert [type(a) for a in yes] == [WriteTranscript]
     (stop,) = m.on_frame(final("Wait.", t=104.0))
     assert isinstance(stop, Interrupt) and stop.reply == reply and state(m) is State.INTERRUPTED
     after = m.on_frame(PlayoutCleared(reply, (PlayoutProgress((reply, 0), 50, 100, 103.0),), 300, 130))
@@ -253,7 +296,7 @@ def test_no_barge_in_when_off_or_while_thinking() -> None:
     start = started(m.on_frame(final("hello")))
     say_reply(m, start.reply, ["Hi there."])
     assert m.on_frame(LongSpeech(400)) == []
-    assert m.on_frame(final("Stop.")) == []
+    assert [type(a) for a in m.on_frame(final("Stop."))] == [WriteTranscript]
     m, _ = machine()
     m.on_frame(final("hello"))
     assert state(m) is State.THINKING and m.on_frame(LongSpeech(400)) == []

@@ -3,6 +3,7 @@
     listening --pause--> speculating --audio ready--> held --final matches--> speaking
         |                    \\__ caller goes on / final differs: discarded
         +--final--> thinking --audio queued--> speaking --all heard--> listening
+                      \\__ caller goes on: reply held --words--> one turn, a new reply (a sound: it goes on)
                                                    |  \\__ goodbye said: goodbye (hang up)
                                                    +--caller talks over it--> paused --words--> interrupted
                                                    |                            \\__ "mm-hmm", a cough: speaking
@@ -15,6 +16,9 @@ speech in the caller's turn (the gaps between words do not reset it),
 interrupts the reply; a backchannel ("mm-hmm", "okay") or a sound with no
 words resumes it where it stopped.  ``confirm_ms`` 0 stops
 the reply at ``barge_in_ms`` without waiting for words.
+
+Every final transcript reaches the records: words that are not a turn (over
+the agent, during a transfer) follow the reply in the history too.
 
 A reply's call actions (:mod:`agent.dialog.actions`) are carried out once
 the caller has heard it all; a reply the caller talked over loses them.  DTMF
@@ -109,6 +113,10 @@ class TurnMachine(Acting):
         """How long the caller had spoken when their sound paused the reply (0: it did not)."""
         self._after_clear: FinalTranscript | None = None
         """The final transcript whose words interrupted the reply: the next turn, once it is cleared."""
+        self._went_on = False
+        """The caller spoke again while the agent thought: its reply is held until their words come."""
+        self._asides: list[Message] = []
+        """The caller's words heard over the current reply (not a turn): they follow it in the history."""
         self._digits, self._digits_done, self._t_digit = "", False, 0.0
         """DTMF digits keyed so far, whether "#" ended them, and when the last one came."""
 
@@ -173,6 +181,12 @@ class TurnMachine(Acting):
     def _activity(self, frame: SpeechActivity) -> list[Action]:
         self._speech_start = frame.t_start_of_speech or frame.t
         reply = self.reply
+        if self._went_on:
+            return []
+        if reply is not None and self.state is State.THINKING and not reply.speculative and frame.t > reply.t_start:
+            log.debug("%s: the caller went on before the reply: holding it until their words", self.cfg.name)
+            reply.speculative, self._went_on = True, True  # its audio is held (see Reply.audio_ready)
+            return []
         if reply is not None and self.state in SPECULATIVE and frame.t > reply.t_start:
             return self._discard("the caller went on speaking")
         if reply is not None and self.state is State.PAUSED and 0 < self.cfg.confirm_ms <= frame.speech_ms:
@@ -212,7 +226,8 @@ class TurnMachine(Acting):
                  text.strip() or "a sound with no words", what, confidence)
         self._heard_ms, was_paused = 0, self.state is State.PAUSED
         self.state = State.SPEAKING
-        return [ResumePlayout(reply.id)] if was_paused else []
+        aside: list[Action] = [self._heard_aside(text.strip(), final)] if text.strip() else []
+        return [*aside, ResumePlayout(reply.id)] if was_paused else aside
 
     def _interrupt(self, reply: Reply, speech_ms: int, why: str) -> list[Action]:
         if why:
@@ -243,9 +258,11 @@ class TurnMachine(Acting):
         actions: list[Action] = []
         if self.state in (State.GOODBYE, State.ENDED):
             return actions
+        if self._went_on and self.reply is not None:
+            return self._after_going_on(frame)
         if self.state is State.TRANSFERRING:
             log.info("%s: caller: %s (during the transfer: not a turn)", self.cfg.name, frame.text.strip())
-            return actions
+            return [self._heard_aside(frame.text.strip(), frame)] if frame.text.strip() else actions
         if self._over_reply() and frame.text.strip():
             return self._heard_over_reply(frame.text, frame.confidence, frame)
         if self.state is State.PAUSED:
@@ -259,9 +276,14 @@ class TurnMachine(Acting):
         if not text:
             log.info("%s: caller spoke, no words recognised", self.cfg.name)
             return actions
-        if self.state in (State.THINKING, State.SPEAKING):
+        if self.state is State.THINKING and self.reply is not None and not is_backchannel(text):
+            return self._join_turn(text, frame)
+        if self.state is State.THINKING:
+            log.info("%s: caller: %s (while the agent thinks: not a turn)", self.cfg.name, text)
+            return [self._heard_aside(text, frame)]
+        if self.state is State.SPEAKING:
             log.info("%s: caller: %s (short, while the agent spoke: not a turn)", self.cfg.name, text)
-            return actions
+            return [self._heard_aside(text, frame)]
         self.turns += 1
         log.info("%s: caller: %s", self.cfg.name, text)
         actions.append(self._user_transcript(text, frame))
@@ -272,6 +294,45 @@ class TurnMachine(Acting):
         reply = self._new_reply(text, timeline)
         self.state = State.THINKING
         return [*actions, StartReply(reply.id, text, history)]
+
+    def _join_turn(self, text: str, frame: FinalTranscript) -> list[Action]:
+        """The caller went on before hearing a word of the reply: what they added joins their turn, the reply
+        is dropped, and one new reply answers all of it."""
+        reply = self.reply
+        assert reply is not None
+        merged = f"{reply.user_text} {text}"
+        log.info("%s: caller: %s (went on before the reply: one turn with %r)", self.cfg.name, text,
+                 reply.user_text)
+        self.reply = None
+        timeline = TurnTimeline(turn=self.turns, t_end_of_speech=frame.t_end_of_speech, t_endpoint=frame.t_endpoint,
+                                t_stt_final=frame.t, user_text=merged)
+        self.history[-1] = Message("user", merged)  # this turn's words, so far the last message
+        new = self._new_reply(merged, timeline)
+        self.state = State.THINKING
+        return [CancelReply(reply.id), self._user_transcript(text, frame),
+                StartReply(new.id, merged, tuple(self.history[:-1]))]
+
+    def _after_going_on(self, frame: FinalTranscript) -> list[Action]:
+        """The words of a caller who went on speaking while the agent thought: they join the turn, or (a sound,
+        a backchannel) the held reply goes on."""
+        reply = self.reply
+        assert reply is not None
+        self._went_on = False
+        text = frame.text.strip()
+        if text and not is_backchannel(text):
+            return self._join_turn(text, frame)
+        actions: list[Action] = [self._heard_aside(text, frame)] if text else []
+        reply.speculative, held, reply.held = False, reply.held, []
+        self.state = State.THINKING
+        for chunk in held:
+            actions += self._play(reply, chunk)
+        return actions + self._maybe_finish()
+
+    def _heard_aside(self, text: str, frame: FinalTranscript) -> WriteTranscript:
+        """Words that are not a turn of their own (over the agent, during a transfer): in the records, and in
+        the history once the reply they came over is in it."""
+        (self._asides if self.reply is not None else self.history).append(Message("user", text))
+        return self._user_transcript(text, frame)
 
     def _release(self, frame: FinalTranscript) -> list[Action]:
         """At the endpoint: the speculative reply answers the final words; let the caller hear it."""
@@ -340,6 +401,8 @@ class TurnMachine(Acting):
             actions.append(ResumePlayout(reply.id))
         if heard:
             self.history.append(Message("assistant", heard, interrupted))
+        self.history += self._asides
+        self._asides = []
         if self._ended:
             return actions
         actions.append(Prepare(tuple(self.history)))
