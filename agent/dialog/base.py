@@ -102,12 +102,12 @@ def _create_llm(**options: Any) -> Brain:
 
     facts, timezone = options.pop("facts", None), options.pop("timezone", "")
     if facts is not None:
-        from agent.dialog.receptionist import _topic_note
+        from agent.dialog.receptionist import topic_note
 
         options["system_prompt"] = f"{options.get('system_prompt') or GROUNDING}\n\n{facts.describe()}"
         options.setdefault("temperature", 0.0)  # the same question, the same answer
         # a caller's first question starts with its topic's facts: the context must hold the longest
-        options["turn_prefixes"] = [_topic_note(facts, topic) for topic in dict.fromkeys(f.topic for f in facts.facts)]
+        options["turn_prefixes"] = [topic_note(facts, topic) for topic in dict.fromkeys(f.topic for f in facts.facts)]
         options["prompt_origin"] = f"the system prompt with the facts of {facts.source}"
     brain = Receptionist(LlmBrain(**options), facts, timezone=timezone, can_transfer=True)
     brain.keep_topic_prefixes()

@@ -34,7 +34,7 @@ from agent.dialog.actions import CallAction, LookUp, Transfer
 from agent.dialog.base import Brain, Message
 from agent.dialog.facts import Facts
 
-__all__ = ["GROUNDING", "Receptionist", "wants_a_person", "asks_the_time", "says_yes", "spoken_time"]
+__all__ = ["GROUNDING", "Receptionist", "asks_the_time", "says_yes", "spoken_time", "topic_note", "wants_a_person"]
 
 GROUNDING = (
     "You are the receptionist of the business below, answering its phone. Reply in one or two short "
@@ -82,7 +82,7 @@ def spoken_time(now: datetime.datetime) -> str:
     return f"{clock} on {now:%A}, {now.day} {now:%B}"
 
 
-def _topic_note(facts: Facts, topic: str) -> str:
+def topic_note(facts: Facts, topic: str) -> str:
     """The start of a caller's turn as the model sees it: the facts of the topic asked about.
 
     A turn starts with the whole topic (not the one or two facts that match best) so that its KV
@@ -154,7 +154,7 @@ class Receptionist(Brain):
             return f"{text.strip()}{when}"
         if later:
             return f"({'; '.join(self._note_lines(text, topic, later))})\n{text.strip()}{when}"
-        return f"{_topic_note(self.facts, topic)}{text.strip()}{when}"
+        return f"{topic_note(self.facts, topic)}{text.strip()}{when}"
 
     def _note_lines(self, text: str, topic: str, later: bool) -> list[str]:
         """The facts a question's turn starts with: its whole topic, or (``later``) the two that match best."""
@@ -168,7 +168,7 @@ class Receptionist(Brain):
         keep = getattr(self.inner, "keep_prefixes", None)
         if self.facts is None or not callable(keep):
             return
-        notes = [_topic_note(self.facts, topic) for topic in dict.fromkeys(f.topic for f in self.facts.facts)]
+        notes = [topic_note(self.facts, topic) for topic in dict.fromkeys(f.topic for f in self.facts.facts)]
         keep(notes)  # a call without a greeting
         keep(notes, [Message("assistant", self.greeting() or "")])  # the first turn after this greeting
 
