@@ -23,6 +23,7 @@ from .config import (
     AUTO_CALLS,
     BRAINS,
     DEFAULT_GREETING,
+    END_OF_TURN,
     LOG_FORMATS,
     LOG_LEVELS,
     STT_ENGINES,
@@ -169,8 +170,15 @@ def _add_speech_flags(p: argparse.ArgumentParser, sp: SpeechConfig) -> None:
          "(default: the facts' timezone, else UTC)", metavar="ZONE")
     _add(g, "--greeting", "speech.greeting", "said when a call is answered; \"\" for none (default: auto = "
          f"the script's greeting, else \"{DEFAULT_GREETING}\")", metavar="TEXT")
-    _add(g, "--endpoint-ms", "speech.endpoint_ms", "trailing silence that ends the caller's turn "
+    _add(g, "--endpoint-ms", "speech.endpoint_ms", "silence that ends a caller's turn when they sound done "
          f"(default: {sp.endpoint_ms})", type=int, metavar="MS")
+    _add(g, "--endpoint-max-ms", "speech.endpoint_max_ms", "silence the agent waits when the caller stops "
+         f"mid-phrase (\"a table for...\") (default: {sp.endpoint_max_ms})", type=int, metavar="MS")
+    _add(g, "--end-of-turn", "speech.end_of_turn", "how the agent knows the caller is done: smart-turn (the "
+         "sound of the voice, by a small model, and the words), words (the words alone), silence (always "
+         f"--endpoint-ms) (default: {sp.end_of_turn})", choices=END_OF_TURN)
+    _add(g, "--turn-model", "speech.turn_model", "end-of-turn model for --end-of-turn smart-turn "
+         "(default: Smart Turn v3.2 from models/)", metavar="PATH.onnx")
     _add(g, "--speculate-ms", "speech.speculate_ms", "silence after which the reply is prepared before the "
          f"endpoint, released only if the final words match; 0 = off (default: {sp.speculate_ms})",
          type=int, metavar="MS")

@@ -38,6 +38,7 @@ __all__ = [
     "STT_ENGINES",
     "TTS_MODES",
     "VADS",
+    "END_OF_TURN",
 ]
 
 AUTO_CALLS = -1
@@ -50,6 +51,9 @@ BRAINS = (*BRAIN_REGISTRY.names(), *HANDLER_BRAINS)
 STT_ENGINES = tuple(STT.names())
 VADS = ("silero", "energy")
 """Voice-activity detectors for endpointing and barge-in (``agent/turn/silero.py``, ``agent/turn/vad.py``)."""
+END_OF_TURN = ("smart-turn", "words", "silence")
+"""How the end of a caller's turn is decided (``agent/turn/end_of_turn.py``): the sound and the words,
+the words alone, or a fixed silence (``--endpoint-ms``)."""
 CODECS = ("G722", "PCMU", "PCMA", "speex", "GSM", "iLBC", "L16")
 """Codec families in the pjsua2 wheel (no Opus)."""
 
@@ -96,6 +100,9 @@ class SpeechConfig:
     timezone: str = ""
     greeting: str = "auto"
     endpoint_ms: int = 500
+    endpoint_max_ms: int = 1500
+    end_of_turn: str = "smart-turn"
+    turn_model: str = ""
     barge_in_ms: int = 250
     barge_in_confirm_ms: int = 1200
     vad: str = "silero"
@@ -263,6 +270,11 @@ def validate(cfg: Config) -> None:
     if speech.endpoint_ms < 100 or speech.barge_in_ms < 0 or speech.barge_in_confirm_ms < 0:
         raise ConfigError("--endpoint-ms must be at least 100, --barge-in-ms and --barge-in-confirm-ms "
                           "not negative")
+    if speech.end_of_turn not in END_OF_TURN:
+        raise ConfigError(f"--end-of-turn must be one of {', '.join(END_OF_TURN)}, got '{speech.end_of_turn}'")
+    if speech.endpoint_max_ms < speech.endpoint_ms:
+        raise ConfigError(f"--endpoint-max-ms ({speech.endpoint_max_ms}) must be at least --endpoint-ms "
+                          f"({speech.endpoint_ms})")
     if speech.vad not in VADS:
         raise ConfigError(f"--vad must be one of {', '.join(VADS)}, got '{speech.vad}'")
     if speech.timezone:

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .config import DEFAULT_GREETING, SpeechConfig
 from .dialog.base import BRAINS, Brain
 from .errors import ModelError
@@ -31,6 +33,8 @@ class Engines:
     tts: TtsEngine
     new_vad: Callable[[], VoiceDetector] = Vad
     """A fresh voice-activity detector for a call (``--vad``)."""
+    turn_model: Callable[[np.ndarray], float] | None = None
+    """The end-of-turn model (``--end-of-turn smart-turn``): a turn's audio -> how likely the caller is done."""
 
     def close(self) -> None:
         for engine in (self.brain, self.tts, self.stt):
@@ -67,6 +71,10 @@ def preflight(cfg: SpeechConfig) -> None:
         from .turn.silero import silero_model_path
 
         silero_model_path()
+    if cfg.end_of_turn == "smart-turn":
+        from .turn.smart_turn import SmartTurn
+
+        SmartTurn(cfg.turn_model or None)  # 8.7 MB: a file that is no model fails here, before the big ones load
 
 
 def load_engines(cfg: SpeechConfig) -> Engines:
@@ -110,6 +118,13 @@ def _load(cfg: SpeechConfig) -> Engines:
 
         SileroVad()  # loads the network once, before any call
         new_vad = SileroVad
-    log.info("engines ready: stt %s, brain %s, tts %s (%s), vad %s", cfg.stt, cfg.brain, "piper", cfg.tts_mode,
-             cfg.vad)
-    return Engines(stt=stt, brain=brain, tts=tts, new_vad=new_vad)
+    turn_model: Callable[[np.ndarray], float] | None = None
+    if cfg.end_of_turn == "smart-turn":
+        from .turn.smart_turn import SmartTurn
+
+        smart_turn = SmartTurn(cfg.turn_model or None)
+        smart_turn.probability(np.zeros(16000, dtype=np.int16))  # the first run is slow: not while a call waits
+        turn_model = smart_turn.probability
+    log.info("engines ready: stt %s, brain %s, tts %s (%s), vad %s, end of turn %s", cfg.stt, cfg.brain, "piper",
+             cfg.tts_mode, cfg.vad, cfg.end_of_turn)
+    return Engines(stt=stt, brain=brain, tts=tts, new_vad=new_vad, turn_model=turn_model)

@@ -95,6 +95,19 @@ MODELS: tuple[ModelInfo, ...] = (
         local_file="piper/en_US-joe-medium.onnx.json",
     ),
     ModelInfo(
+        key="smart-turn",
+        name="Smart Turn v3.2 end-of-turn model (ONNX, int8)",
+        kind="turn",
+        # Only unpacked from the wheel (never installed or imported), pinned in models/SHA256SUMS.
+        licence="BSD-2-Clause (pipecat-ai, by Daily; upstream pipecat-ai/smart-turn)",
+        size_bytes=8_679_182,
+        package="pipecat-ai",
+        version="1.14.0",
+        module="pipecat",
+        package_file="audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx",
+        local_file="smart-turn/smart-turn-v3.2-cpu.onnx",
+    ),
+    ModelInfo(
         key="llm",
         name="SmolLM2-135M-Instruct Q4_1 (GGUF)",
         kind="llm",

@@ -33,6 +33,7 @@ from agent.scheduler import CallDemand, bind
 from agent.session import CallHandler, CallSession
 from agent.stt.stage import SttStage
 from agent.tts.stream import TtsStage
+from agent.turn.end_of_turn import EndOfTurn, TurnHints
 from agent.turn.endpointing import Endpointer
 from agent.turn.listener import Listener, ListenerStage
 from agent.turn.machine import TurnConfig, TurnMachine
@@ -63,12 +64,15 @@ class CallPipeline:
         speculate = 0 < cfg.speculate_ms < cfg.endpoint_ms
         # Pauses are reported even without speculation: a recogniser that decodes in stretches uses them.
         pause_ms = cfg.speculate_ms if speculate else min(DECODE_PAUSE_MS, cfg.endpoint_ms // 2)
+        hints = TurnHints() if cfg.end_of_turn != "silence" else None
+        end_of_turn = None if hints is None else EndOfTurn(cfg.endpoint_ms, cfg.endpoint_max_ms, engines.turn_model,
+                                                           hints)
         listener = Listener(vad=engines.new_vad(), endpointer=Endpointer(endpoint_ms=cfg.endpoint_ms),
-                            barge_in_ms=cfg.barge_in_ms, pause_ms=pause_ms)
+                            barge_in_ms=cfg.barge_in_ms, pause_ms=pause_ms, end_of_turn=end_of_turn)
         report, urgent = self.inbox.put, self.inbox.put_control  # control frames (failures, barge-in) jump
         self.stages: list[Worker] = [
             ListenerStage(f"turn-{name}", session.audio, listener, self.to_stt.put, report, urgent, urgent),
-            SttStage(f"stt-{name}", engines.stt, self.to_stt, report, urgent),
+            SttStage(f"stt-{name}", engines.stt, self.to_stt, report, urgent, hints=hints),
             DialogStage(f"dialog-{name}", engines.brain, self.to_dialog, self.to_tts.put, report, self.pacer,
                         pace=cfg.tts_mode == "streaming", on_failure=urgent),
             TtsStage(f"tts-{name}", engines.tts, self.to_tts, report, mode=cfg.tts_mode,  # type: ignore[arg-type]

@@ -172,3 +172,29 @@ def test_a_caller_who_goes_on_while_the_agent_thinks_is_heard_out_in_one_turn(tm
     assert "four" in transcript[1]["text"].lower()  # the words added are in the records
     (turn,) = _records(tmp_path, "timeline.jsonl")
     assert "table" in turn["user_text"].lower() and "four" in turn["user_text"].lower()
+
+
+def test_a_sentence_with_a_one_second_pause_is_one_turn_with_one_reply(tmp_path: Path) -> None:
+    """ "Hello, I wanted to ask about ... your opening hours on Saturday." with 1 s of silence in the middle:
+    the phrase stops on "about" and sounds unfinished, so the agent waits instead of answering half of it."""
+    import numpy as np
+
+    from tests.speech_helpers import silence_16k, speech_16k
+
+    wav = tmp_path / "paused.wav"
+    write_wav(wav, np.concatenate([speech_16k("Hello, I wanted to ask about"), silence_16k(1000),
+                                   speech_16k("your opening hours on Saturday.")]))
+    with _agent(tmp_path, "--greeting", "", "--log-level", "debug") as agent:
+        result = _call(agent, [{"play": str(wav)}, {"wait_audio": 30}, {"wait_quiet": 1.5}])
+        agent.wait_for(r"call 1 from .* ended")
+    log = agent.log()
+    assert "end of turn after 1500 ms of silence" in log, log[-3000:]
+    said = _event(result, "say")
+    voiced = _event(result, "voiced_times")["voiced_times"]
+    assert not [t for t in voiced if said["t_start"] < t < said["t_end"]], "the agent spoke over the caller"
+    transcript = _records(tmp_path, "transcript.jsonl")
+    assert [r["role"] for r in transcript] == ["user", "assistant"], transcript
+    heard = transcript[0]["text"].lower()
+    assert "ask about" in heard and "saturday" in heard, heard
+    (turn,) = _records(tmp_path, "timeline.jsonl")
+    assert "saturday" in turn["user_text"].lower()

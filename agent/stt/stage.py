@@ -7,7 +7,9 @@ the recogniser only inside a turn:
 * each :class:`~agent.frames.CallerSpeech` frame is fed as it comes; a new
   partial text goes out as a :class:`~agent.frames.Transcript` (``final=False``),
 * :class:`~agent.frames.SpeechPause` becomes :class:`~agent.frames.SpeechPaused`
-  with the latest partial (once per pause, when there are words),
+  with the latest partial (once per pause, when there are words); the words
+  also go to the turn stage's :class:`~agent.turn.end_of_turn.TurnHints`,
+  which decides with them how long a silence ends the turn,
 * :class:`~agent.frames.SpeechEnded` asks for the final text:
   :class:`~agent.frames.FinalTranscript`, stamped when it is ready.
 
@@ -35,6 +37,7 @@ from agent.frames import (
     Transcript,
 )
 from agent.stt.base import SttEngine, SttStream
+from agent.turn.end_of_turn import TurnHints
 from agent.worker import Inbox, Worker
 
 __all__ = ["SttStage"]
@@ -53,8 +56,10 @@ class SttStage(Worker):
         emit: Callable[[Frame], None],
         on_failure: Callable[[StageFailed], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        hints: TurnHints | None = None,
     ) -> None:
         super().__init__(name, inbox, on_failure)
+        self._hints = hints
         self._engine = engine
         self._emit = emit
         self._clock = clock
@@ -86,6 +91,8 @@ class SttStage(Worker):
             if item.t_end_of_speech != self._pause_decoded:
                 self._pause_decoded = item.t_end_of_speech
                 self._partial(stream.pause())
+                if self._hints is not None:  # the turn stage waits for these words to end the turn
+                    self._hints.heard(item.t_end_of_speech, self._last_partial)
             if self._last_partial and item.t_end_of_speech != self._pause_reported:
                 self._pause_reported = item.t_end_of_speech
                 self._emit(SpeechPaused(self._last_partial, item.t_end_of_speech, self._last_confidence,

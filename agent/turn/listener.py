@@ -35,6 +35,7 @@ from agent.frames import (
 )
 from agent.turn import endpointing as ep
 from agent.turn.bargein import BargeInDetector
+from agent.turn.end_of_turn import EndOfTurn
 from agent.turn.vad import Vad, VoiceDetector
 from agent.worker import Worker
 
@@ -46,6 +47,8 @@ FOR_STT = (SpeechStarted, CallerSpeech, SpeechPause, SpeechEnded)
 """Frames the listener makes for the recogniser; the others go to the conductor."""
 LONG_SPEECH_EVERY_MS = 100
 """While a run of speech stays over the barge-in threshold, it is said again this often."""
+TURN_AUDIO_MS = 8000
+"""The end-of-turn model hears at most the last 8 s of a turn."""
 
 
 class Listener:
@@ -60,6 +63,7 @@ class Listener:
         pre_roll_ms: int = 300,
         activity_every_ms: int = 100,
         pause_ms: int = 0,
+        end_of_turn: EndOfTurn | None = None,
     ) -> None:
         self._vad: VoiceDetector = vad or Vad()
         self._endpointer = endpointer or ep.Endpointer()
@@ -72,6 +76,11 @@ class Listener:
         self._next_activity_ms = 0
         self._next_long_ms = 0
         self._last_speech_t = 0.0
+        self._end_of_turn = end_of_turn
+        self._turn_audio: collections.deque[np.ndarray] = collections.deque(maxlen=TURN_AUDIO_MS // FRAME_MS)
+        self._pause_scored = -1.0
+        """The pause (its ``t_end_of_speech``) the end-of-turn model last scored."""
+        self._p_done: float | None = None
         self.frames_seen = 0
 
     def process(self, samples: np.ndarray, t: float) -> list[Frame]:
@@ -80,6 +89,8 @@ class Listener:
         endpointer = self._endpointer
         was_started = endpointer.in_speech
         is_speech = self._vad.is_speech(samples)
+        if self._end_of_turn is not None and was_started:
+            self._adapt_endpoint(is_speech, samples, t)
         events = endpointer.update(is_speech, t)
         out: list[Frame] = []
         self._check_long_speech(is_speech, t, out)
@@ -102,6 +113,23 @@ class Listener:
                 out.append(self._ended(event, t))
         return out
 
+    def _adapt_endpoint(self, is_speech: bool, samples: np.ndarray, t: float) -> None:
+        """Inside a turn: keep its audio; at a pause, set the silence that will end it (sound and words)."""
+        eot = self._end_of_turn
+        assert eot is not None
+        self._turn_audio.append(samples)
+        if is_speech or (t - self._last_speech_t) * 1000.0 < self._pause_ms:
+            return
+        pause = self._last_speech_t
+        if self._pause_scored != pause:
+            self._pause_scored = pause
+            self._p_done = eot.model(np.concatenate(self._turn_audio)) if eot.model is not None else None
+        words = eot.hints.words_at(pause) if eot.hints is not None else ""
+        wait = eot.wait_ms(self._p_done, words)
+        if wait != self._endpointer.endpoint_ms:
+            log.debug("end of turn after %d ms of silence (%s)", wait, eot.why(self._p_done, words))
+        self._endpointer.endpoint_ms = wait
+
     def _check_long_speech(self, is_speech: bool, t: float, out: list[Frame]) -> None:
         detector = self._barge_in
         if not detector.update(is_speech):
@@ -116,10 +144,16 @@ class Listener:
         keep = min(len(self._pending), run_frames + self._pre_roll_frames)
         pre_roll = np.concatenate(list(self._pending)[-keep:]) if keep else np.zeros(0, dtype=np.int16)
         self._pending.clear()
+        self._turn_audio.clear()
+        if len(pre_roll):
+            self._turn_audio.append(pre_roll)
         return SpeechStarted(event.t_start_of_speech, pre_roll, t=t)
 
     def _ended(self, event: ep.SpeechEnded, t: float) -> SpeechEnded:
         self._pending.clear()
+        self._turn_audio.clear()
+        if self._end_of_turn is not None:
+            self._endpointer.endpoint_ms = self._end_of_turn.short_ms
         self._next_activity_ms = 0
         return SpeechEnded(event.t_end_of_speech, event.t_detected, t=t)
 

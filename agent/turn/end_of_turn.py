@@ -1,0 +1,127 @@
+"""When is the caller done?  The silence that ends a turn adapts to the sound and the words.
+
+A fixed endpoint cuts a caller who pauses mid-sentence ("I'd like to book a
+table for ... four people") and answers half a question.  At each pause in
+the caller's speech (``pause_ms`` of silence) two signals are read:
+
+* the **sound** of the turn so far: an end-of-turn model
+  (:class:`~agent.turn.smart_turn.SmartTurn`) scores how likely the speaker
+  is done, from pitch, pace and drawl;
+* the **words** the recogniser decoded at that pause: a question mark ends a
+  question; a phrase that stops on "and", "the", "for", "my", "um", or on a
+  part of a phone number, is not finished (:func:`words_say`).
+
+The words win when they are clear; otherwise the sound decides.  A finished
+turn ends after ``short_ms`` of silence (``--endpoint-ms``), an unfinished
+one after ``long_ms`` (``--endpoint-max-ms``).  The endpoint never fires while
+the words of the pause are still being decoded (up to ``long_ms``): the
+final text could not be ready sooner anyway, since it waits for that decode.
+
+:class:`TurnHints` carries the words from the recogniser's thread to the
+turn thread.  Everything here is pure but the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["COMPLETE", "EndOfTurn", "INCOMPLETE", "TurnHints", "UNCLEAR", "words_say"]
+
+COMPLETE, INCOMPLETE, UNCLEAR = "complete", "incomplete", "unclear"
+
+UNFINISHED = frozenset("""
+a an the my your our their every each
+and or but nor because since although though while if unless until whether than
+to for of at in on with from by about into onto under between through per via as
+i'm i'd i'll we're we'd you're they're there's it's
+uh um er erm uhm
+""".split())
+"""A phrase that ends on one of these words is not finished."""
+
+NUMBER_CONTEXT = re.compile(r"\b(number|phone|mobile|cell|call me|reach me|digits|postcode|post code|zip|"
+                            r"reference|account|card|code)\b", re.IGNORECASE)
+SPOKEN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+                 "six": "6", "seven": "7", "eight": "8", "nine": "9", "double": "", "triple": ""}
+PHONE_DIGITS = 10
+"""A phone number has at least this many digits (national format); fewer after "my number is" means more to come."""
+
+
+def words_say(text: str) -> str:
+    """What the words of a turn so far say: :data:`COMPLETE`, :data:`INCOMPLETE` or :data:`UNCLEAR`."""
+    stripped = text.strip()
+    if not stripped:
+        return UNCLEAR
+    if stripped.endswith("?"):
+        return COMPLETE
+    if stripped.endswith((",", "...", "…", "-", ":")):
+        return INCOMPLETE
+    words = re.findall(r"[\w']+", stripped.lower())
+    if not words:
+        return UNCLEAR
+    if words[-1] in UNFINISHED:
+        return INCOMPLETE
+    if _digits_so_far(words) and NUMBER_CONTEXT.search(stripped):
+        return INCOMPLETE
+    return UNCLEAR
+
+
+def _digits_so_far(words: list[str]) -> bool:
+    """Does the phrase end on a run of digits too short for a phone number?"""
+    digits = ""
+    for word in reversed(words):
+        if word.isdigit():
+            digits = word + digits
+        elif word in SPOKEN_DIGITS:
+            digits = SPOKEN_DIGITS[word] + digits
+        else:
+            break
+    return 0 < len(digits) < PHONE_DIGITS
+
+
+class TurnHints:
+    """The words decoded at the caller's latest pause, from the recogniser's thread to the turn thread."""
+
+    def __init__(self) -> None:
+        self._latest: tuple[float, str] = (-1.0, "")
+
+    def heard(self, t_pause: float, text: str) -> None:
+        """The recogniser decoded the pause that began at ``t_pause``: the turn's words so far are ``text``."""
+        self._latest = (t_pause, text)  # one reference swap: no lock needed
+
+    def words_at(self, t_pause: float) -> str | None:
+        """The words of the pause that began at ``t_pause``, or None while they are being decoded."""
+        t, text = self._latest
+        return text if t == t_pause else None
+
+
+@dataclass
+class EndOfTurn:
+    """The adaptive endpoint of one call (see the module docstring)."""
+
+    short_ms: int = 500
+    long_ms: int = 1500
+    model: Callable[[np.ndarray], float] | None = None
+    """The end-of-turn model (turn audio -> probability done), or None to decide by the words alone."""
+    hints: TurnHints | None = None
+    threshold: float = 0.5
+
+    def wait_ms(self, p_done: float | None, words: str | None) -> int:
+        """The silence that ends the turn, given the sound's score and the pause's words (None: decoding)."""
+        if words is None and self.hints is not None:
+            return self.long_ms
+        verdict = words_say(words or "")
+        if verdict == INCOMPLETE:
+            return self.long_ms
+        if verdict == COMPLETE or p_done is None:
+            return self.short_ms
+        return self.short_ms if p_done >= self.threshold else self.long_ms
+
+    def why(self, p_done: float | None, words: str | None) -> str:
+        """The reasons of :meth:`wait_ms`, for the log."""
+        sound = "no model" if p_done is None else f"sound {p_done:.2f}"
+        said = "words pending" if words is None else f"words {words_say(words)}"
+        return f"{sound}, {said}"
