@@ -32,7 +32,8 @@ def test_help_documents_every_flag_with_its_default() -> None:
     for flag in ["--user", "--password", "--domain", "--registrar", "--proxy", "--no-register", "--bind", "--port",
                  "--rtp-port-min", "--rtp-port-max", "--codecs", "--max-calls", "--allow-from", "--log-level",
                  "--config", "--brain", "--stt", "--vosk-model", "--llm-model", "--piper-voice", "--system-prompt",
-                 "--greeting", "--endpoint-ms", "--endpoint-max-ms", "--end-of-turn", "--turn-model", "--barge-in-ms", "--barge-in-confirm-ms", "--vad", "--tts-mode",
+                 "--greeting", "--endpoint-ms", "--endpoint-max-ms", "--end-of-turn", "--turn-model",
+                 "--barge-in-ms", "--barge-in-confirm-ms", "--vad", "--tts-mode",
                  "--records-dir"]:
         assert flag in out
     assert out.count("default") >= 20
