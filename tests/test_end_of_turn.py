@@ -90,8 +90,12 @@ def test_an_unfinished_phrase_holds_the_turn_over_a_one_second_pause() -> None:
     adaptive = Listener(vad=Vad(), pause_ms=200, end_of_turn=EndOfTurn(500, 1500, lambda _a: 0.9, hints))
     assert len(_ends(_listen(adaptive, audio, hints, "Hello, I wanted to ask about"))) == 1
     scores: list[int] = []
-    by_sound = Listener(vad=Vad(), pause_ms=200,
-                        end_of_turn=EndOfTurn(500, 1500, lambda a: scores.append(len(a)) or 0.1, hints))
+
+    def unfinished(audio: np.ndarray) -> float:
+        scores.append(len(audio))
+        return 0.1
+
+    by_sound = Listener(vad=Vad(), pause_ms=200, end_of_turn=EndOfTurn(500, 1500, unfinished, hints))
     assert len(_ends(_listen(by_sound, audio, hints, "Hello."))) == 1  # the words unclear, the sound unfinished
     assert scores and max(scores) <= 8 * 16000  # the model hears at most the last 8 s of the turn
 
