@@ -159,6 +159,9 @@ def _add_speech_flags(p: argparse.ArgumentParser, sp: SpeechConfig) -> None:
          metavar="NAME|DIR")
     _add(g, "--llm-model", "speech.llm_model", "LLM for --brain llm: " + ", ".join(LLM_MODELS) + " (qwen-0.5b "
          f"after scripts/get-models --llm qwen-0.5b) or a GGUF file (default: {DEFAULT_LLM})", metavar="NAME|PATH")
+    _add(g, "--stt-vocabulary", "speech.stt_vocabulary", "words the recogniser should expect: auto = the "
+         "--facts file's names and terms (the business, streets, services); FILE = those and the file's "
+         f"(one per line); off = none (default: {sp.stt_vocabulary})", metavar="auto|off|FILE")
     _add(g, "--piper-voice", "speech.piper_voice", "Piper voice .onnx, its .onnx.json beside it "
          "(default: en_US-joe-medium from models/)", metavar="PATH.onnx")
     _add(g, "--system-prompt", "speech.system_prompt", "system prompt text, or @FILE to read it from a file "

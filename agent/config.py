@@ -93,6 +93,8 @@ class SpeechConfig:
     stt: str = DEFAULT_STT
     vosk_model: str = ""
     whisper_model: str = ""
+    stt_vocabulary: str = "auto"
+    """auto = the --facts file's names and terms; off = none; a FILE = those and the file's lines."""
     llm_model: str = ""
     piper_voice: str = ""
     system_prompt: str = ""
@@ -270,6 +272,10 @@ def validate(cfg: Config) -> None:
     if speech.endpoint_ms < 100 or speech.barge_in_ms < 0 or speech.barge_in_confirm_ms < 0:
         raise ConfigError("--endpoint-ms must be at least 100, --barge-in-ms and --barge-in-confirm-ms "
                           "not negative")
+    if speech.stt_vocabulary not in ("auto", "off"):
+        from .stt.vocabulary import load_vocabulary
+
+        load_vocabulary(speech.stt_vocabulary)
     if speech.end_of_turn not in END_OF_TURN:
         raise ConfigError(f"--end-of-turn must be one of {', '.join(END_OF_TURN)}, got '{speech.end_of_turn}'")
     if speech.endpoint_max_ms < speech.endpoint_ms:

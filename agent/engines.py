@@ -19,7 +19,7 @@ from .stt.base import SttEngine, create_stt_from
 from .tts.base import TTS, TtsEngine
 from .turn.vad import Vad, VoiceDetector
 
-__all__ = ["Engines", "greeting_text", "load_engines", "preflight"]
+__all__ = ["Engines", "greeting_text", "load_engines", "preflight", "stt_vocabulary"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,17 @@ def preflight(cfg: SpeechConfig) -> None:
         SmartTurn(cfg.turn_model or None)  # 8.7 MB: a file that is no model fails here, before the big ones load
 
 
+def stt_vocabulary(cfg: SpeechConfig) -> list[str]:
+    """The terms the recogniser is told to expect (``--stt-vocabulary``, from ``--facts`` and a file)."""
+    if cfg.stt_vocabulary == "off":
+        return []
+    from .dialog.facts import load_facts
+    from .stt.vocabulary import facts_vocabulary, load_vocabulary
+
+    given = load_vocabulary(cfg.stt_vocabulary) if cfg.stt_vocabulary != "auto" else []
+    return given + (facts_vocabulary(load_facts(cfg.facts)) if cfg.facts else [])  # the file's first: kept
+
+
 def load_engines(cfg: SpeechConfig) -> Engines:
     """Load every model first, so a missing one fails before any SIP traffic.
 
@@ -107,6 +118,12 @@ def _load(cfg: SpeechConfig) -> Engines:
     prewarm = getattr(stt, "prewarm", None)
     if prewarm is not None:  # a decoder takes ~0.5 s to build: not while a call waits
         prewarm(1)
+    terms = stt_vocabulary(cfg)
+    if terms and hasattr(stt, "vocabulary"):
+        from .stt.vocabulary import vocabulary_prompt
+
+        stt.vocabulary = vocabulary_prompt(terms)
+        log.info("stt vocabulary: %s", stt.vocabulary)
     tts = TTS.create_from("piper", cfg)
     brain = BRAINS.create_from(cfg.brain, cfg)
     greeting = greeting_text(cfg, brain)

@@ -158,6 +158,9 @@ class FinalTranscript(Frame):
     t_end_of_speech: float
     t_endpoint: float
     confidence: float = 1.0
+    whole: str = ""
+    """When the caller went on before hearing the reply to their last words: those words and these, decoded
+    again as one piece (more accurate than the two pieces apart); else empty."""
 
     @property
     def t_ready(self) -> float:

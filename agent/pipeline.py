@@ -64,9 +64,10 @@ class CallPipeline:
         speculate = 0 < cfg.speculate_ms < cfg.endpoint_ms
         # Pauses are reported even without speculation: a recogniser that decodes in stretches uses them.
         pause_ms = cfg.speculate_ms if speculate else min(DECODE_PAUSE_MS, cfg.endpoint_ms // 2)
-        hints = TurnHints() if cfg.end_of_turn != "silence" else None
-        end_of_turn = None if hints is None else EndOfTurn(cfg.endpoint_ms, cfg.endpoint_max_ms, engines.turn_model,
-                                                           hints)
+        self.hints = hints = TurnHints()
+        end_of_turn = None if cfg.end_of_turn == "silence" else EndOfTurn(
+            cfg.endpoint_ms, cfg.endpoint_max_ms, engines.turn_model if cfg.end_of_turn == "smart-turn" else None,
+            hints)
         listener = Listener(vad=engines.new_vad(), endpointer=Endpointer(endpoint_ms=cfg.endpoint_ms),
                             barge_in_ms=cfg.barge_in_ms, pause_ms=pause_ms, end_of_turn=end_of_turn)
         report, urgent = self.inbox.put, self.inbox.put_control  # control frames (failures, barge-in) jump
@@ -103,6 +104,7 @@ class CallPipeline:
                 if isinstance(frame, Frame):
                     self.conductor.feed(frame)
                     self.conductor.tick()
+                    self.hints.can_join = self.machine.joinable
                 if isinstance(frame, Hangup):
                     return
                 if isinstance(frame, StageFailed) and self.s.ended.is_set():

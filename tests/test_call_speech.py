@@ -151,7 +151,8 @@ def test_default_llm_streams_a_spoken_reply(tmp_path: Path) -> None:
 def test_a_caller_who_goes_on_while_the_agent_thinks_is_heard_out_in_one_turn(tmp_path: Path) -> None:
     """A question with a 0.7 s pause in the middle: the endpoint (0.5 s) ends the turn and the LLM starts
     on "Can I book a table?"; the caller goes on while it thinks.  The reply waits for their words, they
-    join the turn, and one reply answers all of it (before, the rest was dropped as "not a turn")."""
+    join the turn, they and the first words are decoded again as one piece, and one reply answers all of it
+    (before, the rest was dropped as "not a turn")."""
     import numpy as np
 
     from tests.speech_helpers import silence_16k, speech_16k
@@ -159,11 +160,12 @@ def test_a_caller_who_goes_on_while_the_agent_thinks_is_heard_out_in_one_turn(tm
     wav = tmp_path / "paused.wav"
     write_wav(wav, np.concatenate([speech_16k("Can I book a table?"), silence_16k(700),
                                    speech_16k("For four people tonight.")]))
-    with _agent(tmp_path, "--greeting", "", "--speculate-ms", "0") as agent:  # the default brain: the LLM
+    with _agent(tmp_path, "--greeting", "", "--speculate-ms", "0", "--log-level", "debug") as agent:  # the LLM
         result = _call(agent, [{"play": str(wav)}, {"wait_audio": 30}, {"wait_quiet": 1.5}])
         agent.wait_for(r"call 1 from .* ended")
     log = agent.log()
     assert "went on before the reply: one turn" in log, log[-3000:]
+    assert "the turn decoded again as one piece" in log  # the two pieces heard as one utterance
     said = _event(result, "say")
     voiced = _event(result, "voiced_times")["voiced_times"]
     assert not [t for t in voiced if said["t_start"] < t < said["t_end"]], "the agent spoke over the caller"
@@ -198,3 +200,21 @@ def test_a_sentence_with_a_one_second_pause_is_one_turn_with_one_reply(tmp_path:
     assert "ask about" in heard and "saturday" in heard, heard
     (turn,) = _records(tmp_path, "timeline.jsonl")
     assert "saturday" in turn["user_text"].lower()
+
+
+def test_the_business_words_reach_the_recogniser(tmp_path: Path) -> None:
+    """The facts' names (Trattoria Bella) and a vocabulary file's (Doctor Okonkwo) are heard as written; without
+    them Whisper hears "Tretoria Bella" and "Dr. R. Conquale"."""
+    from agent.dialog.facts import example_facts_path
+
+    words = tmp_path / "words.txt"
+    words.write_text("# people callers ask for\nDoctor Okonkwo\n")
+    with _agent(tmp_path, "--brain", "scripted", "--facts", str(example_facts_path()), "--stt-vocabulary",
+                str(words)) as agent:
+        _call(agent, GREETED + [{"say": "Is that Trattoria Bella?"}, {"wait_audio": 15}, {"wait_quiet": 1.0},
+                                {"say": "Can I speak to Doctor Okonkwo?"}, {"wait_audio": 15}, {"wait_quiet": 1.0}])
+        agent.wait_for(r"call 1 from .* ended")
+    assert "stt vocabulary: Doctor Okonkwo, Trattoria Bella" in agent.log()
+    heard = [r["text"] for r in _records(tmp_path, "transcript.jsonl") if r["role"] == "user"]
+    assert any("Trattoria Bella" in text for text in heard), heard
+    assert any("Okonkwo" in text for text in heard), heard

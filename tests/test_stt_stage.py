@@ -234,3 +234,44 @@ def test_stop_without_frames_is_quick() -> None:
     assert stage.started.wait(5.0)
     assert stage.stop(timeout_secs=1.0)
     assert stage.exited.is_set() and not stage.failed
+
+
+def test_words_that_join_the_last_turn_are_decoded_again_with_it() -> None:
+    """The conductor says the caller's next words would join their turn (the agent still thinks): the final
+    carries the two utterances decoded as one piece; when they would not, no extra decode is made."""
+    from agent.turn.end_of_turn import TurnHints
+
+    class WholeEngine(FakeEngine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.decoded: list[int] = []
+
+        def decode(self, samples: np.ndarray, prompt: str = "") -> str:
+            self.decoded.append(len(samples))
+            return f"whole of {len(samples)} samples"
+
+    def finals(can_join: bool) -> tuple[WholeEngine, list[FinalTranscript]]:
+        engine, hints = WholeEngine(), TurnHints()
+        hints.can_join = can_join
+        listener = Listener()
+        to_stt = FrameQueue()
+        out: list[Frame] = []
+        stage = SttStage("stt-test", engine, to_stt, out.append, hints=hints)
+        stage.start()
+        audio = np.concatenate([_tone(400), silence_16k(700), _tone(600), silence_16k(700)])
+        for chunk in _chunks(audio):
+            for frame in listener.process(chunk.samples, chunk.t):
+                if isinstance(frame, FOR_STT):
+                    to_stt.put(frame)
+        deadline = time.monotonic() + WAIT_SECS
+        while sum(isinstance(e, FinalTranscript) for e in out) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stage.stop()
+        return engine, [e for e in out if isinstance(e, FinalTranscript)]
+
+    engine, (first, second) = finals(can_join=True)
+    pieces = [int(final.text.split()[0]) for final in (first, second)]
+    assert first.whole == "" and second.whole == f"whole of {sum(pieces)} samples"
+    assert engine.decoded == [sum(pieces)]
+    engine, (first, second) = finals(can_join=False)
+    assert first.whole == second.whole == "" and engine.decoded == []

@@ -146,6 +146,23 @@ def test_words_while_the_agent_thinks_join_the_turn_and_one_reply_answers_them()
     assert not of(mm, CancelReply)
 
 
+def test_a_joined_turn_is_answered_from_its_words_decoded_as_one_piece() -> None:
+    m, _ = machine()
+    first = started(m.on_frame(final("can I book a table")))
+    assert m.joinable
+    whole = FinalTranscript("for four. People tonight", 101.5, 101.98, whole="Can I book a table for four people "
+                            "tonight?", t=102.0)
+    second = started(m.on_frame(whole))
+    assert second.text == "Can I book a table for four people tonight?" != first.text
+    assert m.history == [Message("user", "Can I book a table for four people tonight?")]
+    elsewhere = started(m.on_frame(FinalTranscript("and a high chair", 102.5, 102.98, whole="something else",
+                                                   t=103.0)))
+    assert elsewhere.text == "Can I book a table for four people tonight? and a high chair"  # not the same words
+    say_reply(m, elsewhere.reply, ["Yes."])
+    m.on_frame(PlayoutProgress((elsewhere.reply, 0), 50, 50, t_first_out=104.0))
+    assert not m.joinable  # the reply was heard: new words are a new turn
+
+
 @pytest.mark.parametrize("added", ["for four people tonight", ""])
 def test_a_caller_who_goes_on_while_the_agent_thinks_holds_its_reply_until_their_words(added: str) -> None:
     m, _ = machine()

@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from agent.frames import (
+    SAMPLE_RATE,
     CallerSpeech,
     FinalTranscript,
     Frame,
@@ -43,6 +44,9 @@ from agent.worker import Inbox, Worker
 __all__ = ["SttStage"]
 
 log = logging.getLogger(__name__)
+
+WHOLE_MAX_SECS = 28
+"""Words that joined a turn are decoded with it as one piece while the whole fits Whisper's 30 s."""
 
 
 class SttStage(Worker):
@@ -68,7 +72,12 @@ class SttStage(Worker):
         self._last_confidence = 1.0
         self._pause_reported = 0.0
         self._pause_decoded = 0.0
+        self._utterance: list[np.ndarray] = []
+        """The audio of the caller's words since their speech started."""
+        self._before: list[np.ndarray] = []
+        """The audio of their last turn (and of what joined it): what new words may join."""
         self.frames_fed = 0
+        self.whole_decodes = 0
 
     def setup(self) -> None:
         self._stream = self._engine.new_stream()
@@ -102,6 +111,7 @@ class SttStage(Worker):
 
     def _feed(self, stream: SttStream, samples: np.ndarray, speech: bool = True) -> None:
         self.frames_fed += 1
+        self._utterance.append(samples)
         self._partial(stream.accept(samples, speech))
 
     def _partial(self, partial: Transcript | None) -> None:
@@ -118,4 +128,24 @@ class SttStage(Worker):
                   (t_ready - ended.t_endpoint) * 1000.0, (t_asked - ended.t_endpoint) * 1000.0,
                   (t_ready - t_asked) * 1000.0)
         self._last_partial, self._last_confidence = "", 1.0
-        self._emit(FinalTranscript(text, ended.t_end_of_speech, ended.t_endpoint, final.confidence, t=t_ready))
+        whole = self._whole(text)
+        self._emit(FinalTranscript(text, ended.t_end_of_speech, ended.t_endpoint, final.confidence, whole,
+                                   t=self._clock() if whole else t_ready))
+
+    def _whole(self, text: str) -> str:
+        """The caller went on before hearing the reply to their last turn: decode it and these words again
+        as one piece (a recogniser that decodes whole stretches only); keep the audio for what may follow."""
+        utterance, self._utterance = self._utterance, []
+        joins = bool(text) and self._hints is not None and self._hints.can_join and bool(self._before)
+        decode = getattr(self._engine, "decode", None)
+        audio = [*self._before, *utterance] if joins else utterance
+        if sum(len(piece) for piece in audio) > WHOLE_MAX_SECS * SAMPLE_RATE:
+            audio = utterance  # past what one decode hears: this turn alone from here
+        if text:
+            self._before = audio
+        if not joins or decode is None or audio is utterance:
+            return ""
+        self.whole_decodes += 1
+        whole = str(decode(np.concatenate(audio)))
+        log.debug("%s: the turn decoded again as one piece: %r", self.name, whole)
+        return whole

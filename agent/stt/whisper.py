@@ -99,6 +99,8 @@ class WhisperEngine(SttEngine):
         self.window_secs = window_secs
         self.beam_size = beam_size
         self.threads = threads
+        self.vocabulary = ""
+        """Text that precedes every decode: the business's own words (:mod:`agent.stt.vocabulary`)."""
         self._lock = threading.Lock()
         self.decode(np.zeros(SAMPLE_RATE, dtype=np.int16))  # the first decode is slow: not while a call waits
         log.info("whisper %x: loaded %s (%d threads, %.0f s window) in %.2f s", id(self), folder.name, threads,
@@ -126,7 +128,8 @@ class WhisperEngine(SttEngine):
             features = _fit(features, window)
             encoded = self._model.encode(features)
             previous = self._tokenizer.encode(" " + prompt.strip()) if prompt.strip() else []
-            tokens = self._model.get_prompt(self._tokenizer, previous[-200:], without_timestamps=True)
+            tokens = self._model.get_prompt(self._tokenizer, previous[-200:], without_timestamps=True,
+                                            hotwords=self.vocabulary or None)
             cap = min(self._model.max_length, len(tokens) + 2 * int(10 + TOKENS_PER_SEC * secs))
             result = self._model.model.generate(encoded, [tokens], beam_size=self.beam_size, max_length=cap,
                                                 return_no_speech_prob=True, return_scores=True,

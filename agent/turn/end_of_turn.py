@@ -83,10 +83,14 @@ def _digits_so_far(words: list[str]) -> bool:
 
 
 class TurnHints:
-    """The words decoded at the caller's latest pause, from the recogniser's thread to the turn thread."""
+    """What the call's threads tell each other about the turn: the words decoded at the caller's latest pause
+    (recogniser -> turn thread), and whether new words would join the last turn (conductor -> recogniser)."""
 
     def __init__(self) -> None:
         self._latest: tuple[float, str] = (-1.0, "")
+        self.can_join = False
+        """Set by the call's conductor: the caller's next words would join their last turn (the agent is
+        still thinking about it), so the recogniser decodes the two again as one piece."""
 
     def heard(self, t_pause: float, text: str) -> None:
         """The recogniser decoded the pause that began at ``t_pause``: the turn's words so far are ``text``."""

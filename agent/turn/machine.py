@@ -120,6 +120,14 @@ class TurnMachine(Acting):
         self._digits, self._digits_done, self._t_digit = "", False, 0.0
         """DTMF digits keyed so far, whether "#" ended them, and when the last one came."""
 
+    @property
+    def joinable(self) -> bool:
+        """Would the caller's next words join their last turn (its reply not yet heard)?"""
+        reply = self.reply
+        if reply is None or self._ended:
+            return False
+        return self._went_on or (self.state is State.THINKING and not reply.speculative)
+
     # -- entry points -------------------------------------------------
     def greet(self, text: str) -> list[Action]:
         """Say ``text`` now (the conductor synthesises it and feeds its chunk back)."""
@@ -301,6 +309,8 @@ class TurnMachine(Acting):
         reply = self.reply
         assert reply is not None
         merged = f"{reply.user_text} {text}"
+        if frame.whole and _overlap(frame.whole, reply.user_text) >= 0.5:
+            merged = frame.whole  # all of it decoded again as one piece
         log.info("%s: caller: %s (went on before the reply: one turn with %r)", self.cfg.name, text,
                  reply.user_text)
         self.reply = None
@@ -439,6 +449,13 @@ class TurnMachine(Acting):
     def _user_transcript(self, text: str, frame: FinalTranscript) -> WriteTranscript:
         return WriteTranscript("user", text, self._speech_start or frame.t_end_of_speech, frame.t_end_of_speech,
                                False)
+
+
+def _overlap(whole: str, part: str) -> float:
+    """The share of ``part``'s words found in ``whole``."""
+    words = _normalise(part).replace(",", "").replace(".", "").split()
+    found = set(_normalise(whole).replace(",", "").replace(".", "").split())
+    return sum(word in found for word in words) / len(words) if words else 0.0
 
 
 def _normalise(text: str) -> str:
