@@ -110,7 +110,8 @@ def _add_bench_parser(sub: Any) -> None:
     p.add_argument("--plot", default="bench.png", metavar="FILE", help="a PNG plot (default: bench.png)")
     p.add_argument("--quick", action="store_true", help="one turn per case (for the test suite)")
     p.add_argument("--phases", default="tts,stt,v2v,bargein", metavar="LIST",
-                   help="which phases to run: tts, stt, v2v, bargein, overtalk, accuracy, answers, capacity "
+                   help="which phases to run: tts, stt, v2v, bargein, overtalk, accuracy, human (recordings of "
+                   "real people), answers, capacity "
                    "(default: tts,stt,v2v,bargein)")
     p.add_argument("--llm-models", default="", metavar="LIST", help="the LLMs the answers phase asks, e.g. "
                    "qwen-0.5b,qwen-1.5b (default: every named LLM fetched; the default LLM with --quick)")

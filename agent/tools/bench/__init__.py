@@ -37,8 +37,8 @@ def run_bench(args: argparse.Namespace) -> int:
     from .stalls import StallProbe
 
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
-    if not phases <= {"tts", "stt", "v2v", "bargein", "overtalk", "accuracy", "answers", "capacity"}:
-        raise ConfigError("--phases takes tts, stt, v2v, bargein, overtalk, accuracy, answers and capacity, "
+    if not phases <= {"tts", "stt", "v2v", "bargein", "overtalk", "accuracy", "human", "answers", "capacity"}:
+        raise ConfigError("--phases takes tts, stt, v2v, bargein, overtalk, accuracy, human, answers and capacity, "
                           f"got '{args.phases}'")
     say = _progress(time.monotonic())
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sip-agent-bench-"))
@@ -93,6 +93,10 @@ def _run_phases(bench: Any, phases: set[str], quick: bool, say: Any,
     if "accuracy" in phases:
         extra["accuracy"] = {_engine(bench.agent_args): accuracy_phase(bench.workdir, bench.voice, bench.agent_args,
                                                                        quick, say)}
+    if "human" in phases:
+        from .human import human_phase
+
+        extra["human"] = human_phase(bench.workdir, bench.agent_args, quick, say)
     if "answers" in phases:
         extra["answers"] = answers_phase(bench, quick, say, models)
     if "capacity" in phases:
@@ -169,6 +173,19 @@ def _print(r: dict[str, Any]) -> None:
             for condition, cell in conditions.items():
                 voices = ", ".join(f"{v} {c['wer']:.1%}" for v, c in cell["voices"].items())
                 print(f"accuracy {engine} {codec} {condition}: WER {cell['wer']:.1%} ({voices}; {cell['words']} words)")
+    human = r.get("human")
+    if human:
+        corpus = human["corpus"]
+        print(f"human speech ({corpus['recordings']} recordings, {corpus['speakers']} speakers, {corpus['paused']} "
+              f"with a pause, {corpus['numbers']} numbers): WER / cut-offs / words lost")
+        for codec, cells in human.items():
+            if codec == "corpus":
+                continue
+            for mode, cell in cells.items():
+                groups = ", ".join(f"{g} {c['wer']:.1%}" for g, c in cell.items() if g != "all")
+                a = cell["all"]
+                cuts = f", cut-offs {a['cut_offs']}/{a['paused']}" if "cut_offs" in a else ""
+                print(f"  {codec} {mode}: WER {a['wer']:.1%}{cuts}, words lost {a['words_lost']} ({groups})")
     for model, cell in r.get("answers", {}).items():
         print(f"answers {model}: {cell['correct']}/{cell['n']} correct, {cell['invented']} invented; voice to "
               f"voice p50 {cell['v2v_ms_p50']} ms, p95 {cell['v2v_ms_p95']} ms; by topic {cell['by_topic']}")
