@@ -218,3 +218,16 @@ def test_the_business_words_reach_the_recogniser(tmp_path: Path) -> None:
     heard = [r["text"] for r in _records(tmp_path, "transcript.jsonl") if r["role"] == "user"]
     assert any("Trattoria Bella" in text for text in heard), heard
     assert any("Okonkwo" in text for text in heard), heard
+
+
+def test_a_backchannel_over_the_agent_is_in_the_transcript(tmp_path: Path) -> None:
+    """ "Okay." said over the long reply does not stop it, and it is written to the transcript."""
+    steps: list[dict[str, Any]] = [{"say": "Please give me the long reply."}, {"wait_audio": 15}, {"sleep": 1.0},
+                                   {"say": "Okay."}, {"sleep": 4.0}]
+    with _agent(tmp_path, "--brain", "scripted", "--greeting", "") as agent:
+        _call(agent, steps)
+        agent.wait_for(r"call 1 from .* ended")
+    transcript = _records(tmp_path, "transcript.jsonl")
+    users = [r["text"].lower() for r in transcript if r["role"] == "user"]
+    assert len(users) == 2 and "okay" in users[1], transcript
+    assert not any(r["role"] == "assistant" and r["interrupted"] for r in transcript[:-1]), transcript

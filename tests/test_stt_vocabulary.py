@@ -14,16 +14,16 @@ from tests.test_cli import one_line_error, sip_agent
 
 def test_the_facts_give_their_names_and_terms_not_common_words() -> None:
     terms = facts_vocabulary(load_facts(example_facts_path()))
-    for term in ["Trattoria Bella", "Italian restaurant", "Harbour Street", "Brighton", "Queen's Road",
-                 "Church Street", "Corkage", "Walk-ins", "Set lunch", "private events"]:
+    for term in ["Trattoria Bella", "Harbour Street", "Brighton", "Queen's Road", "Church Street"]:
         assert term in terms, terms
-    for common in ["The", "Five", "Monday", "Tuesday to Friday", "Groups of", "Cards"]:
-        assert common not in terms, terms
+    for common in ["The", "Five", "Monday", "Tuesday to Friday", "Groups of", "Cards", "food", "dogs", "Set lunch",
+                   "Fresh"]:
+        assert common not in terms, terms  # common words make a small model hear them where none were said
 
 
 def test_markdown_facts_too() -> None:
-    facts = parse_facts("# Paws and Claws\n## Vets\n- Dr Amara Osei: Mondays\n", markdown=True)
-    assert facts_vocabulary(facts)[:2] == ["Paws and Claws", "Dr Amara Osei"]
+    facts = parse_facts("# Paws and Claws\n## Vets\n- vets: Dr Amara Osei on Mondays\n", markdown=True)
+    assert facts_vocabulary(facts) == ["Paws and Claws", "Dr Amara Osei"]
 
 
 def test_a_vocabulary_file_skips_comments_and_repeats(tmp_path: Path) -> None:

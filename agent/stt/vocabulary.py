@@ -5,10 +5,14 @@ A small recogniser hears "Trattoria Bella" as "the tree of Bella" and
 takes such a hint as text "said before" the audio (its prompt); the terms
 here are written as a short list that precedes every decode.
 
-The terms come from the ``--facts`` file (the business's name and kind,
-names written with capitals such as streets and towns, and the keys of its
-facts: services, menu items, policies) and from ``--stt-vocabulary FILE``
-(one term per line, ``#`` for comments).  ``--stt-vocabulary off`` gives
+The terms come from the ``--facts`` file (the business's name and the names
+written with capitals inside its facts: streets, towns, people, dishes) and
+from ``--stt-vocabulary FILE`` (one term per line, ``#`` for comments).
+Common words are left out on purpose: measured on 35 questions about the
+example facts and 40 other phone requests in six espeak-ng voices through
+PCMU, names alone changed the word error rate by -0.6 and -2.0 points, while
+adding the facts' keys ("food", "dogs", "payment", "set lunch") cost +0.5
+and +3.3 points: the model wrote listed words where none were said.  ``--stt-vocabulary off`` gives
 none.  The list is capped (:data:`MAX_CHARS`): a long prompt costs decoding
 time and makes a small model more likely to "hear" a listed word that was
 not said.
@@ -38,17 +42,12 @@ Gluten Set Monday Tuesday Wednesday Thursday Friday Saturday Sunday No Yes Not F
 def facts_vocabulary(facts: Facts) -> list[str]:
     """The terms of a business's facts a recogniser might not expect, most telling first."""
     terms = [facts.name]
-    if facts.kind:
-        terms.append(re.sub(r"^(an?|the)\s+", "", facts.kind, flags=re.IGNORECASE))
     for fact in facts.facts:
-        for found in _NAME.findall(f"{fact.key}. {fact.text}"):
-            name = re.sub(r"(\s+(of|de|la|le|du))+$", "", found.strip())
-            if name.split()[0] not in _COMMON or len(name.split()) > 1:
+        for match in _NAME.finditer(fact.text):
+            name = re.sub(r"(\s+(of|de|la|le|du))+$", "", match.group().strip())
+            opens = match.start() == 0 or fact.text[:match.start()].rstrip().endswith((".", "!", "?", ":", ";"))
+            if len(name.split()) > 1 or not (opens or name in _COMMON or name.removesuffix("s") in _COMMON):
                 terms.append(name)
-    for fact in facts.facts:
-        key = fact.key.split(",")[0].strip()
-        if key and not key[:1].isdigit() and not set(key.split()) <= _COMMON | {"to", "and"}:
-            terms.append(key)
     return _unique(terms)
 
 
