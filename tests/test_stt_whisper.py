@@ -74,14 +74,15 @@ def test_a_pause_decodes_and_the_final_then_needs_no_decode(engine: WhisperEngin
     assert final.final and final.text == partial.text and stream.decodes == 1
 
 
-def test_speech_after_a_pause_is_decoded_with_what_came_before(engine: WhisperEngine) -> None:
+def test_speech_after_a_pause_is_decoded_with_what_came_before_and_the_turn_again_whole(
+        engine: WhisperEngine) -> None:
     stream = engine.new_stream()
     feed(stream, speech_16k("My name is Sarah Miller."), True)
     stream.pause()
     feed(stream, speech_16k("Please call me back tomorrow morning."), True)
     final = stream.finish()
     heard = words(final.text)
-    assert {"sarah", "miller", "tomorrow", "morning"} <= set(heard) and stream.decodes == 2
+    assert {"sarah", "miller", "tomorrow", "morning"} <= set(heard) and stream.decodes == 3  # 2 stretches, 1 whole
     assert stream.finish().text == ""  # the stream starts afresh
 
 
@@ -196,7 +197,9 @@ def test_a_sentence_the_decoder_repeats_is_said_once() -> None:
 
 def test_one_unsure_piece_does_not_taint_the_turn_s_confidence() -> None:
     """The turn's confidence is the mean token probability of all its pieces, not the worst piece."""
-    pieces = iter([("Stop.", 3 * math.log(0.5), 3), ("Wait a moment, I have a question.", 9 * math.log(0.95), 9)])
+    whole = ("Stop. Wait a moment, I have a question.", 3 * math.log(0.5) + 9 * math.log(0.95), 12)
+    pieces = iter([("Stop.", 3 * math.log(0.5), 3), ("Wait a moment, I have a question.", 9 * math.log(0.95), 9),
+                   whole])  # the turn decoded again whole at its end
 
     class Pieces:
         def decode_tokens(self, samples: np.ndarray, prompt: str = "") -> tuple[str, float, int]:

@@ -52,6 +52,9 @@ FRAMES_PER_SEC = 100
 FULL_WINDOW_SECS = 30.0
 WINDOW_SECS = 10.0
 """The shortest window a stretch is decoded in (whisper.cpp's ``audio_ctx``): ~5x faster than 30 s."""
+WHOLE_TURN_SECS = WINDOW_SECS
+"""A turn decoded in stretches is decoded again whole at its end if it fits one window: the cost is one
+window's decode, whatever the turn's length (a longer turn keeps its stretches: no wait grows with it)."""
 
 
 def resolve_model(model: str | None) -> Path:
@@ -188,11 +191,15 @@ class WhisperStream(SttStream):
         self._committed = ""
         self._logprob, self._tokens = 0.0, 0
         self._speech_since_commit = False
+        self._turn: list[np.ndarray] = []
+        """All the turn's audio: a turn decoded in stretches is decoded again whole at its end."""
+        self._stretches = 0
         self.decodes = 0
 
     def accept(self, samples: np.ndarray, speech: bool = True) -> Transcript | None:
         pcm = np.asarray(samples, dtype=np.int16).reshape(-1)
         self._audio.append(pcm)
+        self._turn.append(pcm)
         self._samples += len(pcm)
         self._speech_since_commit = self._speech_since_commit or speech
         if self._samples < MAX_STRETCH_SECS * SAMPLE_RATE:
@@ -210,6 +217,14 @@ class WhisperStream(SttStream):
     def finish(self) -> Transcript:
         if self._speech_since_commit:
             self._commit()
+        turn = sum(len(piece) for piece in self._turn)
+        if self._stretches > 1 and turn <= WHOLE_TURN_SECS * SAMPLE_RATE:
+            # decoded in stretches, each with the words before as its prompt, Whisper drops and mangles words
+            # (digits read in groups most of all); the whole turn at once is what it hears best
+            self.decodes += 1
+            text, logprob, tokens = self._engine.decode_tokens(np.concatenate(self._turn))
+            if text:
+                self._committed, self._logprob, self._tokens = text, logprob, tokens
         text, confidence = self._committed, self._confidence
         self.reset()
         return Transcript(text, final=True, confidence=confidence)
@@ -217,6 +232,7 @@ class WhisperStream(SttStream):
     def reset(self) -> None:
         self._audio, self._samples, self._committed, self._speech_since_commit = [], 0, "", False
         self._logprob, self._tokens = 0.0, 0
+        self._turn, self._stretches = [], 0
 
     @property
     def _confidence(self) -> float:
@@ -227,6 +243,7 @@ class WhisperStream(SttStream):
         samples = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.int16)
         self._audio, self._samples, self._speech_since_commit = [], 0, False
         self.decodes += 1
+        self._stretches += 1
         text, logprob, tokens = self._engine.decode_tokens(samples, self._committed)
         self._committed = f"{self._committed} {text}".strip()
         self._logprob, self._tokens = self._logprob + logprob, self._tokens + tokens
