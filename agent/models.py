@@ -108,6 +108,19 @@ MODELS: tuple[ModelInfo, ...] = (
         local_file="smart-turn/smart-turn-v3.2-cpu.onnx",
     ),
     ModelInfo(
+        key="silero-vad",
+        name="Silero VAD v6.2 (ONNX, 16 and 8 kHz)",
+        kind="vad",
+        # Published by its authors; only unpacked from the wheel (never installed or imported).
+        licence="MIT (Silero Team, snakers4/silero-vad)",
+        size_bytes=2_327_524,
+        package="silero-vad",
+        version="6.2.3",
+        module="silero_vad",
+        package_file="data/silero_vad.onnx",
+        local_file="silero-vad/silero_vad.onnx",
+    ),
+    ModelInfo(
         key="llm",
         name="SmolLM2-135M-Instruct Q4_1 (GGUF)",
         kind="llm",

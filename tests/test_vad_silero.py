@@ -93,3 +93,17 @@ def test_backchannels(text: str) -> None:
                                   "in them"])
 def test_words_that_interrupt(text: str) -> None:
     assert not is_backchannel(text)
+
+
+def test_a_real_voice_reading_digits_over_pcmu_is_heard_group_by_group() -> None:
+    """A person reading a phone number in three groups, through mu-law at 8 kHz: each group is speech.
+    (faster-whisper's 16 kHz-only copy of Silero scored these windows 0.1-0.4 and missed two groups of three.)"""
+    from agent.tools.bench.human import load_recordings, telephone
+
+    recording = next(r for r in load_recordings() if r.id == "fsdd-phone-george-1")
+    audio = np.concatenate([silence_16k(500), telephone(recording.audio(), "PCMU"), silence_16k(500)])
+    decisions = _decisions(SileroVad(), audio)
+    starts = sum(now and not before for before, now in zip([False, *decisions[:-1]], decisions, strict=True))
+    assert starts >= 3, f"{starts} stretches of speech in a number read in three groups"
+    heard = sum(decisions) * 0.02
+    assert heard >= 3.5, f"{heard:.2f} s of speech in ~5 s of digits (the 16 kHz-only copy: 2.0 s)"

@@ -1,14 +1,21 @@
-"""Voice-activity detection with Silero VAD v6 (a small ONNX network) on 20 ms frames.
+"""Voice-activity detection with Silero VAD v6.2 (a small ONNX network) on 20 ms frames.
 
-The model ships with faster-whisper (``faster_whisper/assets/silero_vad_v6.onnx``,
-MIT).  It scores 32 ms windows (512 samples at 16 kHz, with the 64 samples
-before them as context) and carries an LSTM state from one window to the
-next.  Unlike an energy detector it tells speech from line noise, hum,
-clicks and breath at any level, so neither endpointing nor barge-in fires
-on them.
+The model is Silero's own ``silero_vad.onnx`` (MIT), unpacked from the
+authors' ``silero-vad`` wheel by ``scripts/get-models`` and pinned in
+``models/SHA256SUMS``.  It scores 32 ms windows (512 samples at 16 kHz, with
+the 64 samples before them as context) and carries a recurrent state from one
+window to the next.  Unlike an energy detector it tells speech from line
+noise, hum, clicks and breath at any level, so neither endpointing nor
+barge-in fires on them.
+
+It hears narrow-band speech too: the copy faster-whisper ships
+(``silero_vad_v6.onnx``, a 16 kHz-only export) scored digits read over PCMU
+at 0.1-0.4 where this one scores 0.9-1.0, so a number read in groups lost
+most of its groups before the recogniser ever got them.  Both exports' input
+layouts are read (``model=`` may name either).
 
 :class:`SileroVad` has :class:`~agent.turn.vad.Vad`'s interface (one call per
-20 ms frame): it buffers frames, scores each complete window (~0.15 ms in
+20 ms frame): it buffers frames, scores each complete window (~0.2 ms in
 onnxruntime, which releases the GIL; one thread) and answers with
 hysteresis: speech from a window scoring ``threshold`` until one scores
 under ``release``.  Frames quieter than ``floor_db`` are silence without
@@ -25,25 +32,25 @@ from typing import Any
 
 import numpy as np
 
-from agent.errors import ConfigError
-from agent.models import package_dir
+from agent.models import GET_MODELS_FIX, check_file, check_pinned, model_path
 from agent.turn.vad import frame_level_dbfs
 
 __all__ = ["SileroVad", "silero_model_path"]
 
 WINDOW = 512
 CONTEXT = 64
-_STATE_SHAPE = (1, 1, 128)
+_STATE_SHAPE = (2, 1, 128)
+"""The recurrent state of Silero's own export (``state``); faster-whisper's splits it in ``h`` and ``c``."""
+_SAMPLE_RATE = np.array(16000, dtype=np.int64)
 
 
+@functools.lru_cache(maxsize=1)
 def silero_model_path() -> Path:
-    """The Silero VAD model faster-whisper ships (ConfigError if it is not installed)."""
-    directory = package_dir("faster_whisper")
-    path = directory / "assets" / "silero_vad_v6.onnx" if directory else None
-    if path is None or not path.is_file():
-        raise ConfigError("the silero VAD needs faster-whisper's silero_vad_v6.onnx (run scripts/setup), "
-                          "or use --vad energy")
-    return path
+    """The Silero VAD model under models/ (a ModelError naming the fix if it is missing or altered)."""
+    fix = f"{GET_MODELS_FIX}, or use --vad energy"
+    file = check_file(model_path("silero-vad"), "VAD model Silero v6.2", fix)
+    check_pinned(file, "VAD model Silero v6.2", GET_MODELS_FIX)
+    return file
 
 
 @functools.lru_cache(maxsize=2)
@@ -70,6 +77,7 @@ class SileroVad:
             raise ValueError(f"need 0 < release ({release}) <= threshold ({threshold}) < 1")
         with _load_lock:
             self._session = _session(str(model or silero_model_path()))
+        self._split_state = "h" in {i.name for i in self._session.get_inputs()}
         self.threshold = threshold
         self.release = release
         self.floor_db = floor_db
@@ -79,8 +87,7 @@ class SileroVad:
 
     def reset(self) -> None:
         """Forget the state (e.g. at the start of a new call)."""
-        self._h = np.zeros(_STATE_SHAPE, dtype=np.float32)
-        self._c = np.zeros(_STATE_SHAPE, dtype=np.float32)
+        self._state = np.zeros(_STATE_SHAPE, dtype=np.float32)
         self._context = np.zeros(CONTEXT, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)
         self._speaking = False
@@ -100,7 +107,13 @@ class SileroVad:
             prob = 0.0
         else:
             batch = np.concatenate((self._context, window))[np.newaxis, :]
-            out, self._h, self._c = self._session.run(None, {"input": batch, "h": self._h, "c": self._c})
+            if self._split_state:
+                h, c = self._state[:1], self._state[1:]
+                out, h, c = self._session.run(None, {"input": batch, "h": h, "c": c})
+                self._state = np.concatenate((h, c))
+            else:
+                out, self._state = self._session.run(None, {"input": batch, "state": self._state,
+                                                            "sr": _SAMPLE_RATE})
             prob = float(np.asarray(out).reshape(-1)[0])
             self.windows += 1
         self._context = window[-CONTEXT:]
