@@ -195,6 +195,21 @@ def test_a_sentence_the_decoder_repeats_is_said_once() -> None:
     assert without_repeats("Mm, mm, mm, mm, okay.") == "Mm, okay."
 
 
+def test_a_phrase_the_decoder_loops_to_its_length_cap_is_said_once() -> None:
+    """Digits read in a short group make Whisper loop the group until its cap; said numbers stay as said."""
+    from agent.stt.whisper import without_repeats
+
+    assert without_repeats("2, 6, 1, 2, 6, 1, 2, 6, 1, 2, 6, 1") == "2, 6, 1"
+    assert without_repeats("4, 4, 3, 4, 3, 4, 3, 4, 3, 4, 3, 4") == "4, 4, 3"
+    assert without_repeats("7, 7, 6, 7, 7, 6, 7, 7, 6, 7, 7, 6, 7, 7,") == "7, 7, 6"
+    assert without_repeats("It's 0 1 2, 0 1 2, 0 1 2, 0 1") == "It's 0 1 2"
+    # two or three times, or not up to the end, is speech
+    assert without_repeats("2 2 0 2 2 0") == "2 2 0 2 2 0"
+    assert without_repeats("1 2 1 2 1 2 3 4") == "1 2 1 2 1 2 3 4"
+    assert without_repeats("Thank you. Thank you very much.") == "Thank you. Thank you very much."
+    assert without_repeats("2 2 0 6 5 2 2 8 8 8") == "2 2 0 6 5 2 2 8 8 8"
+
+
 def test_one_unsure_piece_does_not_taint_the_turn_s_confidence() -> None:
     """The turn's confidence is the mean token probability of all its pieces, not the worst piece."""
     whole = ("Stop. Wait a moment, I have a question.", 3 * math.log(0.5) + 9 * math.log(0.95), 12)

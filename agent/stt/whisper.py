@@ -147,6 +147,11 @@ class WhisperEngine(SttEngine):
 
 LOOP_WORDS = 4
 """A word said this many times in a row or more is the decoder looping ("no, no, no, no, ..."): kept once."""
+LOOP_PHRASE_WORDS = 8
+LOOP_PHRASES = 3
+"""A phrase of 2 to ``LOOP_PHRASE_WORDS`` words said ``LOOP_PHRASES`` times in a row up to the end of the
+text is the decoder looping until its length cap ("2, 6, 1, 2, 6, 1, 2, 6, 1, 2, 6" for a group of three
+digits read alone): kept once."""
 
 
 def without_repeats(text: str) -> str:
@@ -164,7 +169,20 @@ def without_repeats(text: str) -> str:
         out += said[:1] if looped else said
     if looped:
         out[-1] = out[-1].rstrip(",;")
-    return " ".join(out)
+    return " ".join(_without_looped_tail(out))
+
+
+def _without_looped_tail(words: list[str]) -> list[str]:
+    """``words`` with a phrase repeated to the end (a loop cut by the length cap, maybe mid-phrase) kept once."""
+    keys = [_word_key((i, word)) for i, word in enumerate(words)]
+    for period in range(2, LOOP_PHRASE_WORDS + 1):
+        for start in range(0, len(words) - LOOP_PHRASES * period + 1):
+            tail = keys[start:]
+            if all(tail[i] == tail[i - period] for i in range(period, len(tail))):
+                kept = words[:start + period]
+                kept[-1] = kept[-1].rstrip(",;")
+                return kept
+    return words
 
 
 def _word_key(item: tuple[int, str]) -> str:
