@@ -13,6 +13,10 @@ the recogniser only inside a turn:
 * :class:`~agent.frames.SpeechEnded` asks for the final text:
   :class:`~agent.frames.FinalTranscript`, stamped when it is ready.
 
+Numbers, times and spellings in what goes out are written one way
+(:func:`agent.stt.numbers.as_said`): a phone number read in groups reaches the
+conversation as one string of digits.
+
 An unexpected error ends the stage with a :class:`~agent.frames.StageFailed`
 (the call should end; the process goes on).
 """
@@ -38,6 +42,7 @@ from agent.frames import (
     Transcript,
 )
 from agent.stt.base import SttEngine, SttStream
+from agent.stt.numbers import as_said
 from agent.turn.end_of_turn import TurnHints
 from agent.worker import Inbox, Worker
 
@@ -104,7 +109,7 @@ class SttStage(Worker):
                     self._hints.heard(item.t_end_of_speech, self._last_partial)
             if self._last_partial and item.t_end_of_speech != self._pause_reported:
                 self._pause_reported = item.t_end_of_speech
-                self._emit(SpeechPaused(self._last_partial, item.t_end_of_speech, self._last_confidence,
+                self._emit(SpeechPaused(as_said(self._last_partial), item.t_end_of_speech, self._last_confidence,
                                         t=self._clock()))
         elif isinstance(item, SpeechEnded):
             self._final(stream, item)
@@ -122,13 +127,13 @@ class SttStage(Worker):
     def _final(self, stream: SttStream, ended: SpeechEnded) -> None:
         t_asked = self._clock()
         final = stream.finish()
-        text = final.text
+        text = as_said(final.text)  # "2 2 0, 6 5 2" and "220-652" alike: one string of digits
         t_ready = self._clock()
         log.debug("%s: final %r %.0f ms after the endpoint (queue %.0f ms, recogniser %.0f ms)", self.name, text,
                   (t_ready - ended.t_endpoint) * 1000.0, (t_asked - ended.t_endpoint) * 1000.0,
                   (t_ready - t_asked) * 1000.0)
         self._last_partial, self._last_confidence = "", 1.0
-        whole = self._whole(text)
+        whole = as_said(self._whole(text))
         self._emit(FinalTranscript(text, ended.t_end_of_speech, ended.t_endpoint, final.confidence, whole,
                                    t=self._clock() if whole else t_ready))
 
