@@ -28,6 +28,7 @@ def test_a_question_is_complete(text: str) -> None:
     "I'd like to book a table for", "Hello, I wanted to ask about", "For two or", "Can I book a table and",
     "My number is 0 1 2 3", "My phone number is oh one two three, four five six", "I'm calling because",
     "So I was wondering, um", "Yes,", "It's about the", "Could you tell me if", "The reference is 4 4 7",
+    "2, 2, 0.", "652", "two two zero six", "9 1 2 4 9",
 ])
 def test_an_unfinished_phrase_is_incomplete(text: str) -> None:
     assert words_say(text) == INCOMPLETE
@@ -36,6 +37,7 @@ def test_an_unfinished_phrase_is_incomplete(text: str) -> None:
 @pytest.mark.parametrize("text", [
     "", "Thank you.", "That's it.", "I'd like a table for 4.", "Yes.", "No, that's all.", "Bye.",
     "I want to speak to someone", "A table for four at 7:30", "My number is 0 1 2 3 4 5 6 7 8 9.",
+    "4", "12.", "Four.", "2 2 0 6 5 2 2 8 8 8", "220-652-2888",
 ])
 def test_a_finished_or_unclear_phrase_is_not_held(text: str) -> None:
     assert words_say(text) in (COMPLETE, UNCLEAR)

@@ -64,9 +64,19 @@ def words_say(text: str) -> str:
         return UNCLEAR
     if words[-1] in UNFINISHED:
         return INCOMPLETE
-    if _digits_so_far(words) and NUMBER_CONTEXT.search(stripped):
+    if _digits_so_far(words) and (NUMBER_CONTEXT.search(stripped) or _a_number_alone(words)):
         return INCOMPLETE
     return UNCLEAR
+
+
+def _a_number_alone(words: list[str]) -> bool:
+    """Digits and nothing else, read one by one ("2 2 0") or in a group of three or more ("652"): the first
+    groups of a number (the answer to "what is your number?"); "4" or "12" alone is an answer of its own."""
+    spoken = [SPOKEN_DIGITS.get(word, word) for word in words]
+    if not all(word.isdigit() or word == "" for word in spoken):
+        return False
+    said = [word for word in spoken if word]
+    return len(said) >= 2 or (len(said) == 1 and len(said[0]) >= 3)
 
 
 def _digits_so_far(words: list[str]) -> bool:
