@@ -173,6 +173,11 @@ def _print(r: dict[str, Any]) -> None:
             for condition, cell in conditions.items():
                 voices = ", ".join(f"{v} {c['wer']:.1%}" for v, c in cell["voices"].items())
                 print(f"accuracy {engine} {codec} {condition}: WER {cell['wer']:.1%} ({voices}; {cell['words']} words)")
+                asked = cell.get("facts_questions")
+                if asked:
+                    voices = ", ".join(f"{v} {c['wer']:.1%}" for v, c in asked["voices"].items())
+                    print(f"  the facts' questions, espeak-ng, facts vocabulary on: WER {asked['wer']:.1%} ({voices}; "
+                          f"{asked['words']} words)")
     human = r.get("human")
     if human:
         corpus = human["corpus"]

@@ -22,7 +22,7 @@ import numpy as np
 from ...frames import SAMPLE_RATE
 from ...media.resample import resample
 
-__all__ = ["CORPUS", "ESPEAK_VOICES", "normalise", "render_espeak", "with_noise", "word_errors"]
+__all__ = ["CORPUS", "ESPEAK_VARIANTS", "ESPEAK_VOICES", "normalise", "render_espeak", "with_noise", "word_errors"]
 
 CORPUS = [
     "Can I book a table for four people tonight?",
@@ -70,6 +70,12 @@ CORPUS = [
 
 ESPEAK_VOICES = {"espeak-f": ["-v", "en-us+f3", "-s", "165"], "espeak-m": ["-v", "en-gb+m3", "-s", "155"]}
 """Two espeak-ng variants (a female US and a male British voice)."""
+ESPEAK_VARIANTS = {**ESPEAK_VOICES,
+                   "espeak-us-m1": ["-v", "en-us+m1", "-s", "175"],
+                   "espeak-scotland-f2": ["-v", "en-gb-scotland+f2", "-s", "150"],
+                   "espeak-rp-m7": ["-v", "en-gb-x-rp+m7", "-s", "160"],
+                   "espeak-midlands-f1": ["-v", "en-gb-x-gbcwmd+f1", "-s", "155"]}
+"""Six espeak-ng variants (accents, voices and speeds): the accuracy phase asks the facts' questions in each."""
 
 _NUMBERS = {w: str(i) for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
