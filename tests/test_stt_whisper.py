@@ -63,6 +63,20 @@ def test_silence_and_noise_give_no_words(engine: WhisperEngine) -> None:
     assert engine.decode(noise) == ""
 
 
+def test_speech_that_comes_back_empty_is_decoded_again_behind_a_little_silence(engine: WhisperEngine) -> None:
+    """A real voice reading "two two zero" over PCMU, cut where Whisper ends its text before the first word:
+    the second decode, 0.1 s later in its window, hears the digits; silence is still no words."""
+    from agent.tools.bench.human import load_recordings, telephone
+
+    recording = next(r for r in load_recordings() if r.id == "fsdd-phone-george-1")
+    first_group = telephone(recording.audio(), "PCMU")[: int(1.6 * 16000)]
+    assert engine._decode_once(first_group, "")[0] == ""
+    retries = engine.retries
+    assert engine.decode(first_group).replace(",", "").replace(" ", "") == "220"
+    assert engine.retries == retries + 1
+    assert engine.decode(np.zeros(16000, dtype=np.int16)) == ""
+
+
 def test_a_pause_decodes_and_the_final_then_needs_no_decode(engine: WhisperEngine) -> None:
     stream = engine.new_stream()
     feed(stream, speech_16k("What is the weather like today?"), True)

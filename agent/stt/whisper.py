@@ -43,6 +43,9 @@ DEFAULT_WHISPER = "tiny.en"
 MODEL_FIX = ("run scripts/get-models, or give --whisper-model a name (tiny.en, base) or a CTranslate2 Whisper "
              "folder")
 NO_SPEECH_PROB = 0.6
+RETRY_MIN_SECS = 0.5
+RETRY_LEAD_SECS = 0.1
+"""An empty decode of at least ``RETRY_MIN_SECS`` is tried again behind this much silence."""
 TOKENS_PER_SEC = 6.0
 """Cap on the text of a stretch (fast speech is ~4 tokens a second); CTranslate2 counts its
 ``max_length`` in steps of about half a token, hence the factor 2 below."""
@@ -103,6 +106,8 @@ class WhisperEngine(SttEngine):
         self.beam_size = beam_size
         self.threads = threads
         self.vocabulary = ""
+        self.retries = 0
+        """Empty decodes tried again (see :meth:`decode_tokens`)."""
         """Text that precedes every decode: the business's own words (:mod:`agent.stt.vocabulary`)."""
         self._lock = threading.Lock()
         self.decode(np.zeros(SAMPLE_RATE, dtype=np.int16))  # the first decode is slow: not while a call waits
@@ -122,7 +127,20 @@ class WhisperEngine(SttEngine):
         return text, math.exp(logprob / tokens) if tokens else 1.0
 
     def decode_tokens(self, samples: np.ndarray, prompt: str = "") -> tuple[str, float, int]:
-        """(text, summed log-probability of its tokens, their number); 0 tokens for no text."""
+        """(text, summed log-probability of its tokens, their number); 0 tokens for no text.
+
+        A stretch of speech that comes back empty is decoded once more behind :data:`RETRY_LEAD_SECS` of
+        silence: on a second or two of speech Whisper sometimes ends its text before the first word, and
+        where the stretch starts decides it (three digits read over PCMU came back empty when cut at 1.05 or
+        1.10 s and as "2 2 0" when cut at 1.00 or 1.15 s)."""
+        text, score, tokens = self._decode_once(samples, prompt)
+        if not text and len(samples) >= RETRY_MIN_SECS * SAMPLE_RATE:
+            lead = np.zeros(int(RETRY_LEAD_SECS * SAMPLE_RATE), dtype=np.int16)
+            text, score, tokens = self._decode_once(np.concatenate([lead, np.asarray(samples, np.int16)]), prompt)
+            self.retries += 1
+        return text, score, tokens
+
+    def _decode_once(self, samples: np.ndarray, prompt: str) -> tuple[str, float, int]:
         audio = samples.astype(np.float32) / 32768.0
         secs = len(audio) / SAMPLE_RATE
         with SCHEDULER.slot("stt", self.threads), self._lock:
@@ -141,7 +159,7 @@ class WhisperEngine(SttEngine):
             return "", 0.0, 0
         ids = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
         text = without_repeats(str(self._tokenizer.decode(ids)).strip())
-        # the score is the summed log-probability of the tokens and the end of text
+        # the confidence is built from CTranslate2's score as it comes (the barge-in thresholds were set on it)
         return (text, result.scores[0], len(ids) + 1) if text else ("", 0.0, 0)
 
 

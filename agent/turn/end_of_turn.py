@@ -117,7 +117,7 @@ class EndOfTurn:
     """The adaptive endpoint of one call (see the module docstring)."""
 
     short_ms: int = 500
-    long_ms: int = 1500
+    long_ms: int = 2000
     model: Callable[[np.ndarray], float] | None = None
     """The end-of-turn model (turn audio -> probability done), or None to decide by the words alone."""
     hints: TurnHints | None = None
