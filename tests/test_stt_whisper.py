@@ -217,6 +217,8 @@ def test_a_phrase_the_decoder_loops_to_its_length_cap_is_said_once() -> None:
     assert without_repeats("4, 4, 3, 4, 3, 4, 3, 4, 3, 4, 3, 4") == "4, 4, 3"
     assert without_repeats("7, 7, 6, 7, 7, 6, 7, 7, 6, 7, 7, 6, 7, 7,") == "7, 7, 6"
     assert without_repeats("It's 0 1 2, 0 1 2, 0 1 2, 0 1") == "It's 0 1 2"
+    assert without_repeats("3 1 2 2 0 5 7 3 4 8 7 3 4 8 7 3 4 8 7 3 4 8 7 7 3") == "3 1 2 2 0 5 7 3 4 8"
+    assert without_repeats("T-879-8-4-8-8-8-8-8-8-8-8-8") == "T-879 8 4 8"
     # two or three times, or not up to the end, is speech
     assert without_repeats("2 2 0 2 2 0") == "2 2 0 2 2 0"
     assert without_repeats("1 2 1 2 1 2 3 4") == "1 2 1 2 1 2 3 4"
@@ -243,3 +245,28 @@ def test_one_unsure_piece_does_not_taint_the_turn_s_confidence() -> None:
     assert second is not None and second.text == "Stop. Wait a moment, I have a question."
     assert second.confidence == pytest.approx(math.exp((3 * math.log(0.5) + 9 * math.log(0.95)) / 12))
     assert second.confidence > 0.78 and stream.finish().confidence == pytest.approx(second.confidence)
+
+
+@pytest.mark.parametrize("codec", ["G722", "PCMU"])
+def test_a_number_a_person_reads_in_groups_is_one_turn_and_one_string_of_digits(tmp_path: Path, codec: str) -> None:
+    """A real voice reading a phone number as "2 2 0 ... 6 5 2 ... 2 8 8 8" with a second between the groups,
+    played over SIP: one turn, its digits written as one string (over PCMU the first groups used to go
+    unheard, and each group was a turn of its own)."""
+    import re
+
+    from agent.tools.bench.human import load_recordings
+    from agent.tools.call import write_wav
+
+    recording = next(r for r in load_recordings() if r.id == "fsdd-phone-george-1")
+    wav = tmp_path / "number.wav"
+    write_wav(wav, np.concatenate([np.zeros(8000, dtype=np.int16), recording.audio()]))
+    args = ["--no-register", "--bind", "127.0.0.1", "--port", "0", "--brain", "scripted", "--greeting", "",
+            "--records-dir", str(tmp_path / "records")]
+    with AgentProcess(tmp_path, args).start(timeout=120) as agent:
+        run_caller(agent.uri, "--codecs", codec, "--steps", json.dumps(
+            [{"play": str(wav)}, {"sleep": 3.0}]), timeout=120)
+        agent.wait_for(r"call 1 from .* ended")
+    turns = _user_turns(agent)
+    assert len(turns) == 1, turns
+    digits = re.findall(r"\d+", turns[0]["text"])
+    assert len(digits) == 1 and digits[0].startswith("220") and len(digits[0]) >= 8, turns[0]["text"]

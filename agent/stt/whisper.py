@@ -174,6 +174,7 @@ digits read alone): kept once."""
 
 def without_repeats(text: str) -> str:
     """Drop a sentence that repeats the one before it, and a word looped (Whisper's decoder loops)."""
+    text = re.sub(r"(?<=\d)-(?=\d)", " ", text)  # "8-8-8-8": digits, one word each
     kept: list[str] = []
     for sentence in re.split(r"(?<=[.!?])\s+", text):
         if not kept or sentence.strip().lower() != kept[-1].strip().lower():
@@ -191,12 +192,15 @@ def without_repeats(text: str) -> str:
 
 
 def _without_looped_tail(words: list[str]) -> list[str]:
-    """``words`` with a phrase repeated to the end (a loop cut by the length cap, maybe mid-phrase) kept once."""
+    """``words`` with a phrase repeated to the end kept once: a loop cut by the length cap, maybe mid-phrase,
+    maybe with a few stray words after it (less than one phrase)."""
     keys = [_word_key((i, word)) for i, word in enumerate(words)]
     for period in range(2, LOOP_PHRASE_WORDS + 1):
         for start in range(0, len(words) - LOOP_PHRASES * period + 1):
-            tail = keys[start:]
-            if all(tail[i] == tail[i - period] for i in range(period, len(tail))):
+            end = start + period
+            while end < len(keys) and keys[end] == keys[end - period]:
+                end += 1
+            if end - start >= LOOP_PHRASES * period and len(keys) - end < period:
                 kept = words[:start + period]
                 kept[-1] = kept[-1].rstrip(",;")
                 return kept
