@@ -259,12 +259,13 @@ def test_a_number_a_person_reads_in_groups_is_one_turn_and_one_string_of_digits(
 
     recording = next(r for r in load_recordings() if r.id == "fsdd-phone-george-1")
     wav = tmp_path / "number.wav"
-    write_wav(wav, np.concatenate([np.zeros(8000, dtype=np.int16), recording.audio()]))
+    audio = np.concatenate([np.zeros(8000, dtype=np.int16), recording.audio()])
+    write_wav(wav, audio)
     args = ["--no-register", "--bind", "127.0.0.1", "--port", "0", "--brain", "scripted", "--greeting", "",
             "--records-dir", str(tmp_path / "records")]
     with AgentProcess(tmp_path, args).start(timeout=120) as agent:
         run_caller(agent.uri, "--codecs", codec, "--steps", json.dumps(
-            [{"play": str(wav)}, {"sleep": 3.0}]), timeout=120)
+            [{"play": str(wav)}, {"sleep": len(audio) / 16000 + 3.5}]), timeout=120)  # played as it is sent
         agent.wait_for(r"call 1 from .* ended")
     turns = _user_turns(agent)
     assert len(turns) == 1, turns
