@@ -176,7 +176,8 @@ def _add_speech_flags(p: argparse.ArgumentParser, sp: SpeechConfig) -> None:
     _add(g, "--endpoint-ms", "speech.endpoint_ms", "silence that ends a caller's turn when they sound done "
          f"(default: {sp.endpoint_ms})", type=int, metavar="MS")
     _add(g, "--endpoint-max-ms", "speech.endpoint_max_ms", "silence the agent waits when the caller stops "
-         f"mid-phrase (\"a table for...\") (default: {sp.endpoint_max_ms})", type=int, metavar="MS")
+         f"mid-phrase (\"a table for...\"); 500 ms more inside a number (default: {sp.endpoint_max_ms})",
+         type=int, metavar="MS")
     _add(g, "--end-of-turn", "speech.end_of_turn", "how the agent knows the caller is done: smart-turn (the "
          "sound of the voice, by a small model, and the words), words (the words alone), silence (always "
          f"--endpoint-ms) (default: {sp.end_of_turn})", choices=END_OF_TURN)

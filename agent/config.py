@@ -102,7 +102,7 @@ class SpeechConfig:
     timezone: str = ""
     greeting: str = "auto"
     endpoint_ms: int = 500
-    endpoint_max_ms: int = 2000
+    endpoint_max_ms: int = 1500
     end_of_turn: str = "smart-turn"
     turn_model: str = ""
     barge_in_ms: int = 250

@@ -190,7 +190,7 @@ def test_a_sentence_with_a_one_second_pause_is_one_turn_with_one_reply(tmp_path:
         result = _call(agent, [{"play": str(wav)}, {"wait_audio": 30}, {"wait_quiet": 1.5}])
         agent.wait_for(r"call 1 from .* ended")
     log = agent.log()
-    assert "end of turn after 2000 ms of silence" in log, log[-3000:]
+    assert "end of turn after 1500 ms of silence" in log, log[-3000:]
     said = _event(result, "say")
     voiced = _event(result, "voiced_times")["voiced_times"]
     assert not [t for t in voiced if said["t_start"] < t < said["t_end"]], "the agent spoke over the caller"

@@ -44,6 +44,14 @@ def test_a_finished_or_unclear_phrase_is_not_held(text: str) -> None:
     assert EndOfTurn(500, 1500).wait_ms(None, text) == 500  # words alone: only an unfinished phrase waits
 
 
+def test_a_number_not_yet_whole_waits_half_a_second_longer_than_a_phrase() -> None:
+    eot = EndOfTurn(500, 1500)
+    assert eot.wait_ms(None, "I'd like a table for") == 1500
+    assert eot.wait_ms(None, "2, 2, 0.") == 2000
+    assert eot.wait_ms(None, "My number is 0 1 2 3") == 2000
+    assert eot.wait_ms(None, "2 2 0 6 5 2 2 8 8 8") == 500  # whole
+
+
 def test_the_words_win_when_clear_else_the_sound_decides() -> None:
     eot = EndOfTurn(500, 1500, model=lambda _audio: 0.0, hints=TurnHints())
     assert eot.wait_ms(0.9, "a table for") == 1500

@@ -47,6 +47,9 @@ NUMBER_CONTEXT = re.compile(r"\b(number|phone|mobile|cell|call me|reach me|digit
 SPOKEN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
                  "six": "6", "seven": "7", "eight": "8", "nine": "9", "double": "", "triple": ""}
 PHONE_DIGITS = 10
+NUMBER_GROUP_MS = 500
+"""Added to the long wait inside a number: the VAD hears a group's first sound ("six", "seven") late, so a
+1.05 s pause between groups measured 1.5 s, and callers read their numbers with longer pauses than speech."""
 """A phone number has at least this many digits (national format); fewer after "my number is" means more to come."""
 
 
@@ -59,7 +62,7 @@ def words_say(text: str) -> str:
         return COMPLETE
     if stripped.endswith((",", "...", "…", "-", ":")):
         return INCOMPLETE
-    words = re.findall(r"[\w']+", stripped.lower())
+    words = _words_of(stripped)
     if not words:
         return UNCLEAR
     if words[-1] in UNFINISHED:
@@ -67,6 +70,10 @@ def words_say(text: str) -> str:
     if _digits_so_far(words) and (NUMBER_CONTEXT.search(stripped) or _a_number_alone(words)):
         return INCOMPLETE
     return UNCLEAR
+
+
+def _words_of(text: str) -> list[str]:
+    return re.findall(r"[\w']+", text.lower())
 
 
 def _a_number_alone(words: list[str]) -> bool:
@@ -117,7 +124,7 @@ class EndOfTurn:
     """The adaptive endpoint of one call (see the module docstring)."""
 
     short_ms: int = 500
-    long_ms: int = 2000
+    long_ms: int = 1500
     model: Callable[[np.ndarray], float] | None = None
     """The end-of-turn model (turn audio -> probability done), or None to decide by the words alone."""
     hints: TurnHints | None = None
@@ -129,7 +136,7 @@ class EndOfTurn:
             return self.long_ms
         verdict = words_say(words or "")
         if verdict == INCOMPLETE:
-            return self.long_ms
+            return self.long_ms + (NUMBER_GROUP_MS if _digits_so_far(_words_of(words or "")) else 0)
         if verdict == COMPLETE or p_done is None:
             return self.short_ms
         return self.short_ms if p_done >= self.threshold else self.long_ms
