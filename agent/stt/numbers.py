@@ -64,15 +64,11 @@ def _spelled(text: str) -> str:
         letters = re.findall(r"[A-Za-z]", match.group(0))
         if all(letter in "Ia" for letter in letters):
             return match.group(0)  # "I a I": words, not a spelling
-        tail = "." if match.group(0).rstrip().endswith(".") and len(letters) and not _spelled_dots(match) else ""
+        said = match.group(0)
+        tail = "." if said.endswith(".") and said.count(".") == 1 else ""  # a sentence's dot, not the letters'
         return "".join(letter.upper() for letter in letters) + tail
 
     return _LETTERS.sub(join, text)
-
-
-def _spelled_dots(match: re.Match[str]) -> bool:
-    """Each letter had its own dot ("S. M. I. T. H."): the last dot is the spelling's, not a sentence's."""
-    return match.group(0).count(".") > 1
 
 
 def _digits_of(token: str) -> tuple[str, bool] | None:
