@@ -143,6 +143,8 @@ class Conductor:
                 case WriteAction():
                     if "ok" in action.record:
                         METRICS.action(action.record["action"], "ok" if action.record["ok"] else "failed")
+                    elif action.record["action"] == "decision":
+                        METRICS.decision(action.record["by"], action.record["kind"])
                     if self._transcript:
                         self._transcript.write({"role": "action", **action.record,
                                                 "t_secs": round(action.t - self._t0, 3)})

@@ -69,6 +69,9 @@ class Metrics:
                                     "restarted", registry=registry)
         self.reply_fallbacks = Counter(prefix + "reply_fallbacks", "Turns whose reply failed and were answered "
                                        "with the spoken fallback instead", registry=registry)
+        self.decisions = Counter(prefix + "reply_decisions", "Replies decided by a rule (asked back, not in the "
+                                 "facts, a person, the clock...) or cut short by the grounding guard (by the claim "
+                                 "it stopped)", ["by", "kind"], registry=registry)
         self._registry = registry
         if ready is not None:
             self._ready = ready
@@ -148,6 +151,10 @@ class Metrics:
     def action(self, action: str, outcome: str) -> None:
         if self.enabled:
             self.actions.labels(action, outcome).inc()
+
+    def decision(self, by: str, kind: str) -> None:
+        if self.enabled:
+            self.decisions.labels(by, kind).inc()
 
     def exposition(self) -> bytes:
         from prometheus_client import generate_latest

@@ -74,7 +74,7 @@ class CallPipeline:
         self.stages: list[Worker] = [
             ListenerStage(f"turn-{name}", session.audio, listener, self.to_stt.put, report, urgent, urgent),
             SttStage(f"stt-{name}", engines.stt, self.to_stt, report, urgent, hints=hints),
-            DialogStage(f"dialog-{name}", engines.brain, self.to_dialog, self.to_tts.put, report, self.pacer,
+            DialogStage(f"dialog-{name}", engines.brain.for_call(), self.to_dialog, self.to_tts.put, report, self.pacer,
                         pace=cfg.tts_mode == "streaming", on_failure=urgent),
             TtsStage(f"tts-{name}", engines.tts, self.to_tts, report, mode=cfg.tts_mode,  # type: ignore[arg-type]
                      on_failure=urgent),

@@ -20,6 +20,7 @@ from tests.agent_proc import AgentProcess, run_caller
 pytest.importorskip("llama_cpp")
 
 QUESTIONS = ["What are your opening hours on Saturday?", "How much is the corkage?", "Do you do takeaway?",
+             "Okay, and what time do you close on Sunday?", "What is up your opening our month on Saturday?", "Yes.",
              "What time is it please?", "Can I speak to a person please?"]
 
 
@@ -43,15 +44,20 @@ def test_facts_answers_over_sip_with_the_default_model(tmp_path: Path) -> None:
     records = read_jsonl(folder / "transcript.jsonl")
     said = [r["text"] for r in records if r["role"] == "assistant"]
     assert said[0] == "Hello, Trattoria Bella, how can I help you?"
-    hours, corkage, takeaway, clock, person, sorry = said[1:7]
+    hours, corkage, takeaway, sunday, asked_back, saturday, clock, person, sorry = said[1:10]
     # the model's answers: the fact asked for, and no number the facts do not have
     facts = load_facts(example_facts_path()).describe()
     assert "10:30" in hours and numbers(hours) <= numbers(facts), hours
     assert "10" in numbers(corkage) and "pound" in corkage and numbers(corkage) <= numbers(facts), corkage
     looked_up = [r["topic"] for r in records if r["role"] == "action" and r["action"] == "look_up"]
-    assert looked_up == ["Hours", "Prices"], records
+    assert looked_up == ["Hours", "Prices", "Hours", "Hours"], records
     # not in the facts: no model, no invention, an offer of a person
     assert takeaway == "I'm sorry, I don't know that. I can put you through to the front desk, if you like.", said
+    # "okay, and ..." to the offer is a new question, not a yes: answered, not transferred
+    assert ("9" in numbers(sunday) or "nine" in sunday.lower()) and numbers(sunday) <= numbers(facts), sunday
+    # a mishearing of a question about a topic: asked back, then answered once the caller says yes
+    assert asked_back == "Sorry, did you ask about our hours on Saturday?", said
+    assert "10:30" in saturday and numbers(saturday) <= numbers(facts), saturday
     # the clock read at some moment of the call, in the facts' time zone, said as of the minute begun
     zone = zoneinfo.ZoneInfo(load_facts(example_facts_path()).timezone)
     minutes = range(int(before // 60) * 60, int(after) + 1, 60)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.dialog.actions import LookUp, Transfer
+from agent.dialog.actions import Decision, LookUp, Transfer
 from agent.dialog.base import Brain, Message
 from agent.dialog.facts import example_facts_path, load_facts, parse_facts
-from agent.dialog.receptionist import DONT_KNOW, Receptionist, asks_the_time, spoken_time, wants_a_person
+from agent.dialog.phrasing import asks_the_time, wants_a_person
+from agent.dialog.receptionist import DONT_KNOW, Receptionist, spoken_time
 from agent.errors import ConfigError
 from tests.agent_proc import REPO, _env
 
@@ -28,6 +29,10 @@ class Echo(Brain):
     def __init__(self) -> None:
         self.asked: list[str] = []
         self.histories: list[list[Message]] = []
+        self.prepared: list[list[Message]] = []
+
+    def prepare(self, history: list[Message]) -> None:
+        self.prepared.append(history)
 
     def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
         self.asked.append(user_text)
@@ -40,7 +45,12 @@ def answer(brain: Brain, text: str, history: list[Message] | None = None) -> str
 
 
 def actions(brain: Brain, text: str, history: list[Message] | None = None) -> list[object]:
-    return [d for d in brain.reply(history or [], text, threading.Event()) if not isinstance(d, str)]
+    """The call actions of a reply (not the decisions recorded with it)."""
+    return [d for d in brain.reply(history or [], text, threading.Event()) if not isinstance(d, (str, Decision))]
+
+
+def decisions(brain: Brain, text: str, history: list[Message] | None = None) -> list[Decision]:
+    return [d for d in brain.reply(history or [], text, threading.Event()) if isinstance(d, Decision)]
 
 
 def test_the_example_facts_load_as_prompt_lines() -> None:
@@ -107,7 +117,7 @@ def test_not_a_request_for_a_person() -> None:
         assert not wants_a_person(text), text
 
 
-def test_yes_to_an_offer_and_a_second_miss_put_the_caller_through() -> None:
+def test_yes_to_an_offer_puts_the_caller_through_a_second_miss_does_not() -> None:
     brain = Receptionist(Echo(), FACTS, can_transfer=True)
     offer = answer(brain, "Do you do takeaway?")
     assert offer == f"{DONT_KNOW} I can put you through to the front desk, if you like."
@@ -115,10 +125,62 @@ def test_yes_to_an_offer_and_a_second_miss_put_the_caller_through() -> None:
     assert actions(brain, "Do you do takeaway?") == []  # an offer only
     assert "now, please hold" in answer(brain, "Yes please.", history)
     assert actions(brain, "Yes please.", history) == [Transfer(FACTS.transfer_to, "the front desk")]
+    assert answer(brain, "No thanks.", history) == "All right. Is there anything else I can help you with?"
     later = history + [Message("user", "No thanks."), Message("assistant", "model: ok")]
     again = answer(brain, "Is there live music?", later)
-    assert again.startswith(DONT_KNOW) and "Let me put you through" in again
-    assert actions(brain, "Is there live music?", later) == [Transfer(FACTS.transfer_to, "the front desk")]
+    assert again == offer and actions(brain, "Is there live music?", later) == []
+
+
+def test_more_than_a_yes_to_the_offer_is_a_new_question() -> None:
+    model = Echo()
+    brain = Receptionist(model, FACTS, can_transfer=True)
+    offer = answer(brain, "Do you do takeaway?")
+    history = [Message("user", "Do you do takeaway?"), Message("assistant", offer)]
+    text = "Okay, and what time do you close?"
+    assert answer(brain, text, history).startswith("model: (") and model.asked[-1].endswith(text)
+    assert [a for a in actions(brain, text, history) if isinstance(a, Transfer)] == []
+    assert answer(brain, "What time is it open?", history).startswith("model: (Hours")
+
+
+def test_words_no_fact_explains_in_a_question_about_a_topic_get_a_question_back() -> None:
+    """A mishearing is asked about, quoting the topic; yes answers that topic; two questions back that did
+    not help put the caller through."""
+    model = Echo()
+    brain = Receptionist(model, FACTS, can_transfer=True)
+    heard = "What is up your opening our month on Saturday?"
+    back = answer(brain, heard)
+    assert back == "Sorry, did you ask about our hours on Saturday?" and model.asked == []
+    history = [Message("user", heard), Message("assistant", back)]
+    assert answer(brain, "Yes.", history).startswith("model: (Hours")
+    assert model.asked[-1].endswith("Tell me about our hours on Saturday.")
+    assert answer(brain, "No.", history) == "Sorry about that. What would you like to know?"
+    history += [Message("user", "Your opening month on Saturday?")]
+    history += [Message("assistant", answer(brain, "Your opening month on Saturday?", history[:2]))]
+    assert history[-1].text == "Sorry, I still didn't catch that. Could you put it another way?"
+    third = "Opening month Saturday!"
+    assert "Let me put you through" in answer(brain, third, history)
+    assert actions(brain, third, history) == [Transfer(FACTS.transfer_to, "the front desk")]
+    without = Receptionist(Echo(), FACTS)
+    assert answer(without, third, history) == DONT_KNOW and actions(without, third, history) == []
+
+
+def test_a_follow_up_is_looked_up_with_the_question_before_it() -> None:
+    model = Echo()
+    brain = Receptionist(model, FACTS)
+    first = "Do you have gluten free pasta?"
+    history = [Message("user", first), Message("assistant", answer(brain, first))]
+    answer(brain, "How much is that?", history)
+    assert "Prices, Pasta: from 12 to 18 pounds" in model.asked[-1]
+    history = [Message("user", "What time do you open on Saturday?"), Message("assistant", "At 12 noon.")]
+    answer(brain, "And on Sunday?", history)
+    assert "Hours, Sunday: 12 noon to 9 pm" in model.asked[-1]
+
+
+def test_are_you_a_robot_is_answered_by_rule() -> None:
+    brain = Receptionist(Echo(), FACTS, can_transfer=True)
+    assert answer(brain, "Are you a real person?") == (
+        "I'm the automated receptionist of Trattoria Bella. I can put you through to the front desk, if you like.")
+    assert actions(brain, "Are you a real person?") == []
 
 
 def test_the_facts_a_model_answer_used_are_recorded() -> None:
@@ -207,3 +269,28 @@ def test_earlier_questions_reach_the_model_as_it_saw_them() -> None:
     seen = model.histories[-1]
     assert seen[0] == Message("user", model.asked[0]) and "Corkage: 10 pounds" in seen[0].text
     assert seen[1:] == history[1:]
+
+
+def test_the_model_is_prepared_with_the_history_it_answers_with() -> None:
+    model = Echo()
+    brain = Receptionist(model, FACTS, clock=lambda: SUNDAY_5PM).for_call()
+    history = [Message("assistant", "Hello, Trattoria Bella, how can I help you?")]
+    for question in ("How much is the corkage?", "Are you open now?", "Can I bring my dog?"):
+        brain.prepare(history)
+        reply = answer(brain, question, history)
+        assert model.prepared[-1] == model.histories[-1]
+        history = [*history, Message("user", question), Message("assistant", reply)]
+    assert "Corkage: 10 pounds" in model.histories[-1][1].text  # as the model saw it, facts and all
+
+
+def test_no_call_sees_what_the_model_saw_in_another() -> None:
+    model = Echo()
+    shared = Receptionist(model, FACTS, clock=lambda: SUNDAY_5PM)
+    one, two = shared.for_call(), shared.for_call()
+    answer(one, "Are you open now?")
+    history = [Message("user", "Are you open now?"), Message("assistant", "model: yes")]
+    answer(two, "Can I bring my dog?", history)
+    assert model.histories[-1][0] == Message("user", "Are you open now?")  # call two never asked it
+    answer(one, "Can I bring my dog?", history)
+    assert model.histories[-1][0].text.endswith("Are you open now? (It is 5:10 pm on Sunday, 29 November.)")
+    assert shared._seen == {}

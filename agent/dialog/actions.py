@@ -12,6 +12,8 @@ call's transcript (role ``action``) and to its turn's timeline record.
     SendDigits(digits)   send DTMF (RFC 4733 telephone events)
     HangUp(reason)       end the call
     LookUp(topic, facts) the facts a reply was grounded in (recorded only)
+    Decision(by, kind)   the reply was decided by a rule, or cut short by the
+                         grounding guard (recorded and counted only)
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CallAction", "HangUp", "LookUp", "SendDigits", "Transfer", "action_record", "check_digits", "describe"]
+__all__ = ["CALL_ACTIONS", "RECORDED_ONLY", "CallAction", "Decision", "HangUp", "LookUp", "SendDigits", "Transfer",
+           "action_record", "check_digits", "describe"]
 
 DIGITS = re.compile(r"^[0-9*#A-Da-d]+$")
 
@@ -65,10 +68,25 @@ class LookUp:
     facts: tuple[str, ...] = field(default_factory=tuple)
 
 
-CallAction = Transfer | SendDigits | HangUp | LookUp
-CALL_ACTIONS = (Transfer, SendDigits, HangUp, LookUp)
+@dataclass(frozen=True)
+class Decision:
+    """Who decided the reply, when not the model alone (nothing to carry out).
 
-_NAMES = {Transfer: "transfer", SendDigits: "send_digits", HangUp: "hang_up", LookUp: "look_up"}
+    ``by`` is "rule" (``kind``: "person", "clock", "ask back", "not in the facts", ...) or "guard" (``kind``:
+    the claim it stopped, "number", "day" or "name"); ``detail`` says what was heard or said.
+    """
+
+    by: str
+    kind: str
+    detail: str = ""
+
+
+RECORDED_ONLY = (LookUp, Decision)
+"""Actions that are written down, never carried out."""
+CallAction = Transfer | SendDigits | HangUp | LookUp | Decision
+CALL_ACTIONS = (Transfer, SendDigits, HangUp, LookUp, Decision)
+
+_NAMES = {Transfer: "transfer", SendDigits: "send_digits", HangUp: "hang_up", LookUp: "look_up", Decision: "decision"}
 
 
 def action_record(action: CallAction, **extra: Any) -> dict[str, Any]:
@@ -89,3 +107,5 @@ def describe(action: CallAction) -> str:
             return f"hang-up ({action.reason})"
         case LookUp():
             return f"facts of {action.topic}"
+        case Decision():
+            return f"{action.by}: {action.kind}" + (f" ({action.detail})" if action.detail else "")

@@ -74,6 +74,10 @@ class Brain(abc.ABC):
         requests while audio the caller waits for is synthesised.
         """
 
+    def for_call(self) -> Brain:
+        """The brain one call talks to: itself, unless it keeps something of each call (then a copy of its own)."""
+        return self
+
     def prepare(self, history: list[Message]) -> None:  # noqa: B027 - optional hook
         """Get ready for the next turn while the line is quiet (optional, must not block)."""
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from agent.errors import ConfigError
 
-__all__ = ["Fact", "Facts", "load_facts", "parse_facts", "stem", "example_facts_path"]
+__all__ = ["Fact", "Facts", "load_facts", "parse_facts", "stem", "example_facts_path", "substance_words"]
 
 ASKING = (
     "open opening opens close closing closes closed hour hours late early",
@@ -58,6 +58,9 @@ one two three four five six seven eight nine ten eleven twelve people person us 
 option options choice choices available offer kind type sort
 goodbye bye good great fine perfect lovely cheers sorry pardon repeat again that's right wrong mean
 monday tuesday wednesday thursday friday saturday sunday
+i'm i've i'd i'll you're you've you'd you'll we're we've we'd we'll they're it's it'll that's there's here's
+what's where's how's when's who's let's can't won't don't doesn't didn't isn't aren't wasn't haven't hasn't
+wouldn't couldn't shouldn't
 """.split())
 """Words that carry no topic of their own in a question (days and times are read from the facts)."""
 
@@ -126,9 +129,7 @@ class Facts:
     def unknown_words(self, question: str) -> set[str]:
         """Words of substance in ``question`` that no fact (nor a caller's phrasing of one) explains."""
         known = set().union(*(fact.words for fact in self.facts)) | _stems(f"{self.name} {self.kind}")
-        parts = [part for word in _WORD.findall(question.lower()) for part in word.split("-")]
-        words = {stem(w) for w in parts if w not in FUNCTION_WORDS and not w.isdigit()}
-        return {w for w in words if w not in known and w not in FUNCTION_WORDS and not _family_of(w, known)}
+        return {w for w in substance_words(question) if w not in known and not _family_of(w, known)}
 
     def relevant(self, question: str, limit: int = 4) -> list[Fact]:
         """The facts ``question`` is about, best first (none: the facts do not cover it)."""
@@ -146,6 +147,13 @@ class Facts:
         if self.unknown_words(question):
             return []
         return self.relevant(question)
+
+
+def substance_words(question: str) -> set[str]:
+    """The stems of the words of ``question`` that carry a topic (not "the", "what", "Saturday", "7")."""
+    parts = [part for word in _WORD.findall(question.lower()) for part in word.split("-")]
+    words = {stem(w) for w in parts if w not in FUNCTION_WORDS and not w.isdigit()}
+    return {w for w in words if w not in FUNCTION_WORDS}
 
 
 _FUNCTION_STEMS = {stem(w) for w in FUNCTION_WORDS} - set().union(*_FAMILIES)

@@ -1,40 +1,58 @@
 """A brain that answers like a receptionist: rules first, then the model, grounded in the facts.
 
 What must never depend on a model is decided here by rule, on the caller's
-words:
+words (:mod:`agent.dialog.phrasing` reads them):
 
 - "Can I speak to someone?" -> a request for a person.  A brain built with
-  ``can_transfer`` and a target says it puts the caller through, also on
-  "yes" to its offer, and asks for a blind transfer (a
+  ``can_transfer`` and a target says it puts the caller through, also on a
+  plain "yes" to its offer, and asks for a blind transfer (a
   :class:`~agent.dialog.actions.Transfer`, carried out once that is heard);
-  otherwise it says it cannot.
+  otherwise it says it cannot.  A plain "no thanks" to the offer is taken
+  as said; "okay, and what time do you close?" is a new question.
 - "What time is it?" / "What's the date?" -> read from the clock, in the
-  facts' time zone.
-- A question about something the facts do not hold -> "I'm sorry, I don't
-  know that" (with ``can_transfer``, an offer to put the caller through, and
-  the second time in a call the transfer itself).
+  facts' time zone.  "Are you a robot?" -> what the agent is.
+- Words the facts cannot explain, in a question about one of their topics
+  ("what's up you're opening our month Saturday") -> a question back that
+  quotes the topic ("Sorry, did you ask about our hours on Saturday?");
+  "yes" to it answers that topic.  Words that fit no topic -> "I'm sorry,
+  I don't know that", with ``can_transfer`` an offer to put the caller
+  through.  Two questions back that did not help -> the transfer (without
+  ``can_transfer``, "I don't know").  Unknown words are never sent to the
+  model, so it has no chance to repeat them back as a fact.
 
 Everything else goes to the model, whose system prompt holds the facts and
 whose user turn starts with the facts of the topic asked about (and ends
 with the time, when the caller says "now" or "today"); the topic is
-recorded as a :class:`~agent.dialog.actions.LookUp`.
+recorded as a :class:`~agent.dialog.actions.LookUp`.  A short follow-up
+("And on Sunday?", "How much is that?") is looked up together with the
+question before it.
+
+The brain made at start-up is shared and keeps nothing of any call;
+:meth:`Receptionist.for_call` gives each call its own, which remembers how
+the model saw the call's earlier questions.
 """
 
 from __future__ import annotations
 
-import collections
+import copy
 import datetime
+import logging
 import re
 import threading
 import time
 import zoneinfo
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-from agent.dialog.actions import CallAction, LookUp, Transfer
+from agent.dialog.actions import CallAction, Decision, LookUp, Transfer
 from agent.dialog.base import Brain, Message
-from agent.dialog.facts import Facts
+from agent.dialog.facts import Fact, Facts, substance_words
+from agent.dialog.grounding import Guard
+from agent.dialog.phrasing import answers_offer, asks_if_human, asks_the_date, asks_the_time, plain, wants_a_person
 
-__all__ = ["GROUNDING", "Receptionist", "asks_the_time", "says_yes", "spoken_time", "topic_note", "wants_a_person"]
+__all__ = ["CLARIFY", "DONT_KNOW", "GROUNDING", "Receptionist", "is_follow_up", "spoken_time", "topic_note"]
+
+logger = logging.getLogger(__name__)
 
 GROUNDING = (
     "You are the receptionist of the business below, answering its phone. Reply in one or two short "
@@ -44,33 +62,24 @@ GROUNDING = (
 )
 """The instructions before the facts in the model's system prompt (``--system-prompt`` replaces them)."""
 
-_PERSON = re.compile(
-    r"\b(speak|talk|put me through|transfer me|connect me|get me)\b.*\b(someone|somebody|person|human|"
-    r"manager|staff|receptionist|operator|agent|front desk|real)\b|\b(real|actual|live) (person|human)\b|"
-    r"\b(a human|an operator|the operator|a person)\b(?! of)",
-    re.IGNORECASE,
-)
-_TIME = re.compile(r"\bwhat(?:'s| is)? (?:the )?time\b(?! do| does| are| is (?:it )?(?:open|close))|"
-                   r"\bwhat time is it\b|\b(?:tell|have) (?:me )?the time\b", re.IGNORECASE)
-_DATE = re.compile(r"\bwhat(?:'s| is)? (?:the |today'?s )?date\b|\bwhat day is (?:it|today)\b", re.IGNORECASE)
-_YES = re.compile(r"^\W*(yes|yeah|yep|sure|please|ok(ay)?|go ahead|yes,? please|please do|that would be "
-                  r"(great|good|lovely))\b", re.IGNORECASE)
 _NOW = re.compile(r"\b(now|today|tonight|tomorrow|this (morning|afternoon|evening|week|weekend))\b", re.IGNORECASE)
 DONT_KNOW = "I'm sorry, I don't know that."
+CLARIFY = "Sorry, I didn't catch that. Could you say it again?"
+"""The question back when nothing of what was heard points to a topic."""
+_ASKED_ABOUT = "Sorry, did you ask about "
+_AGAIN = "Sorry, I still didn't catch that. Could you put it another way?"
+_NOT_THAT = "Sorry about that. What would you like to know?"
+_NO_THANKS = "All right. Is there anything else I can help you with?"
+_CLARIFYING = (CLARIFY, _ASKED_ABOUT, _AGAIN, _NOT_THAT)
+_FOLLOW_UP = re.compile(r"^(?:and|also|so|then|what about|how about|and what about|and how about|same|the same)\b")
+_ANAPHORA = re.compile(r"\b(?:that|it|those|them|this|these|one|ones|then|there)\b")
+_DAY_NAMES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 
-def wants_a_person(text: str) -> bool:
-    """Does the caller ask for a person ("can I speak to someone", "a real person please")?"""
-    return bool(_PERSON.search(text))
-
-
-def asks_the_time(text: str) -> bool:
-    """Does the caller ask the time or the date (not the opening times)?"""
-    return bool(_TIME.search(text) or _DATE.search(text))
-
-
-def says_yes(text: str) -> bool:
-    return bool(_YES.search(text))
+def is_follow_up(text: str) -> bool:
+    """Is ``text`` a short question that leans on the one before ("And on Sunday?", "How much is that?")?"""
+    words = plain(text)
+    return bool(_FOLLOW_UP.match(words)) or (len(words.split()) <= 6 and bool(_ANAPHORA.search(words)))
 
 
 def spoken_time(now: datetime.datetime) -> str:
@@ -92,12 +101,23 @@ def topic_note(facts: Facts, topic: str) -> str:
     return f"({'; '.join(lines)})\n"
 
 
-SEEN_TURNS = 256
-"""Recent model turns whose facts are kept for the history of the calls they are in."""
+ABOUT_FACTS = 4
+"""The facts that best match a question: a number in the model's reply must come from these (or the question,
+or the clock)."""
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A reply decided by rule: its words, whether it transfers the call, and why (for the log)."""
+
+    text: str
+    kind: str
+    why: str = ""
+    transfer: bool = False
 
 
 class Receptionist(Brain):
-    """Rules around another brain (see the module docstring); shared by every call, keeps no call state."""
+    """Rules around another brain (see the module docstring)."""
 
     name = "receptionist"
 
@@ -110,36 +130,95 @@ class Receptionist(Brain):
         self.transfer_who = facts.transfer_who if facts else "a colleague"
         self.zone = zoneinfo.ZoneInfo(timezone or (facts.timezone if facts else "UTC"))
         self._clock = clock
-        self._seen: collections.OrderedDict[str, str] = collections.OrderedDict()
-        """The caller's words of recent model turns -> as the model saw them (with their facts)."""
+        self._seen: dict[tuple[int, str], str] = {}
+        """This call's questions (their number among the call's questions, the words) -> as the model saw
+        them (with their facts); empty in the shared brain, which no call uses directly."""
         self._seen_lock = threading.Lock()
+
+    def for_call(self) -> Receptionist:
+        """A receptionist for one call: the same rules and model, its own memory of what the model saw."""
+        mine = copy.copy(self)
+        mine._seen, mine._seen_lock = {}, threading.Lock()
+        return mine
 
     def now(self) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(self._clock(), self.zone)
 
-    def _rule(self, history: list[Message], text: str) -> tuple[str, bool] | None:
-        """(the rule's reply, whether it transfers the call), or None for the model."""
-        offered = bool(history) and history[-1].role == "assistant" and "put you through" in history[-1].text
-        if self.transfer_to and (wants_a_person(text) or (offered and says_yes(text))):
-            return f"Of course. I'll put you through to {self.transfer_who} now, please hold.", True
-        if wants_a_person(text):
-            return "I'm sorry, I can't put you through to anyone from this line.", False
-        if asks_the_time(text):
-            return f"It's {spoken_time(self.now())}.", False
-        if self.facts is not None and self.facts.unknown_words(text):
-            if not self.transfer_to:
-                return DONT_KNOW, False
-            misses = sum(m.role == "assistant" and m.text.startswith(DONT_KNOW) for m in history)
-            if misses >= 1:  # the second question it cannot answer: a person can
-                return f"{DONT_KNOW} Let me put you through to {self.transfer_who}, please hold.", True
-            return f"{DONT_KNOW} I can put you through to {self.transfer_who}, if you like.", False
-        return None
+    # -- rules -------------------------------------------------------------
 
-    def _topic(self, text: str) -> str | None:
-        relevant = self.facts.relevant(text, limit=1) if self.facts is not None else []
+    def _offer(self) -> str:
+        return f"I can put you through to {self.transfer_who}, if you like."
+
+    def _put_through(self) -> _Rule:
+        return _Rule(f"Of course. I'll put you through to {self.transfer_who} now, please hold.", "person",
+                     transfer=True)
+
+    def _rule(self, history: list[Message], text: str) -> _Rule | None:
+        """The reply by rule, or None for the model."""
+        last = _last_reply(history)
+        offered = self.transfer_to and last.endswith(self._offer())
+        answer = answers_offer(text) if offered or last.startswith(_ASKED_ABOUT) else None
+        if self.transfer_to and (wants_a_person(text) or (offered and answer == "yes")):
+            return self._put_through()
+        if wants_a_person(text):
+            return _Rule("I'm sorry, I can't put you through to anyone from this line.", "person")
+        if offered and answer == "no":
+            return _Rule(_NO_THANKS, "no thanks")
+        if asks_if_human(text):
+            offer = f" {self._offer()}" if self.transfer_to else ""
+            who = f" of {self.facts.name}" if self.facts else ""
+            return _Rule(f"I'm the automated receptionist{who}.{offer}", "what the agent is")
+        if asks_the_time(text) or asks_the_date(text):
+            return _Rule(f"It's {spoken_time(self.now())}.", "clock")
+        if last.startswith(_ASKED_ABOUT) and answer == "no":
+            return _Rule(_NOT_THAT, "ask back", "the topic asked back was not it")
+        if self.facts is None or not self.facts.unknown_words(text) or answer == "yes":
+            return None
+        unknown = ", ".join(sorted(self.facts.unknown_words(text)))
+        tries = _questions_back(history)
+        if tries >= 2:  # two questions back did not help: a person can
+            if self.transfer_to:
+                return _Rule(f"I'm sorry, I'm not getting it. Let me put you through to {self.transfer_who}, "
+                             "please hold.", "not understood", unknown, transfer=True)
+            return _Rule(DONT_KNOW, "not understood", unknown)
+        if tries == 1:
+            return _Rule(_AGAIN, "ask back", unknown)
+        about = self._about(history, text) if _mostly_known(text, len(unknown.split(", "))) else ""
+        if about:
+            return _Rule(f"{_ASKED_ABOUT}{about}?", "ask back", unknown)
+        offer = f" {self._offer()}" if self.transfer_to else ""
+        return _Rule(f"{DONT_KNOW}{offer}", "not in the facts", unknown)
+
+    def _about(self, history: list[Message], text: str) -> str:
+        """What a question is about, as said back to the caller ("our hours on Saturday"); "" for no topic."""
+        best = self._relevant(history, text, 1)
+        if not best:
+            return ""
+        fact = best[0]
+        topic = fact.topic.lower()
+        key = fact.key if fact.key and fact.key.lower() in plain(text) else ""
+        if not key:
+            return f"our {topic}"
+        linker = "on" if key.split()[0].lower() in _DAY_NAMES else "for"
+        return f"our {topic} {linker} {key}"
+
+    def _relevant(self, history: list[Message], text: str, limit: int) -> list[Fact]:
+        """The facts ``text`` is about; a follow-up is looked up with the question before it."""
+        if self.facts is None:
+            return []
+        asked = text
+        if is_follow_up(text):
+            earlier = [m.text for m in history if m.role == "user"]
+            asked = f"{earlier[-1]} {text}" if earlier else text
+        return self.facts.relevant(asked, limit=limit)
+
+    def _topic(self, history: list[Message], text: str) -> str | None:
+        relevant = self._relevant(history, text, 1)
         return relevant[0].topic if relevant else None
 
-    def model_text(self, text: str, later: bool = False) -> str:
+    # -- the model's view --------------------------------------------------
+
+    def model_text(self, text: str, later: bool = False, history: list[Message] | None = None) -> str:
         """The caller's words as the model sees them: with the facts they are about, and the time.
 
         The first question of a call starts with its whole topic, whose KV state is kept; a ``later``
@@ -148,19 +227,19 @@ class Receptionist(Brain):
         """
         if self.facts is None:
             return text
-        topic = self._topic(text)
+        history = history or []
+        topic = self._topic(history, text)
         when = f" (It is {spoken_time(self.now())}.)" if _NOW.search(text) else ""
         if topic is None:
             return f"{text.strip()}{when}"
-        if later:
-            return f"({'; '.join(self._note_lines(text, topic, later))})\n{text.strip()}{when}"
-        return f"{topic_note(self.facts, topic)}{text.strip()}{when}"
+        lines = self._note_lines(history, text, topic, later)
+        return f"({'; '.join(lines)})\n{text.strip()}{when}"
 
-    def _note_lines(self, text: str, topic: str, later: bool) -> list[str]:
+    def _note_lines(self, history: list[Message], text: str, topic: str, later: bool) -> list[str]:
         """The facts a question's turn starts with: its whole topic, or (``later``) the two that match best."""
         assert self.facts is not None
         if later:
-            return [fact.line() for fact in self.facts.relevant(text, limit=2)]
+            return [fact.line() for fact in self._relevant(history, text, 2)]
         return [fact.line() for fact in self.facts.facts if fact.topic == topic]
 
     def keep_topic_prefixes(self) -> None:
@@ -176,30 +255,86 @@ class Receptionist(Brain):
               cancel: threading.Event) -> Iterator[str | CallAction]:
         rule = self._rule(history, user_text)
         if rule is not None:
-            yield rule[0]
-            if rule[1]:
+            logger.info("receptionist %x: %r answered by rule: %s%s", id(self), user_text, rule.kind,
+                        f" ({rule.why})" if rule.why else "")
+            yield Decision("rule", rule.kind, rule.why)
+            yield rule.text
+            if rule.transfer:
                 yield Transfer(self.transfer_to, self.transfer_who)
             return
-        topic = self._topic(user_text)
+        asked = user_text
+        last = _last_reply(history)
+        if last.startswith(_ASKED_ABOUT) and answers_offer(user_text) == "yes":
+            asked = f"Tell me about {last.removeprefix(_ASKED_ABOUT).rstrip('?')}."  # the topic said back
+        topic = self._topic(history, asked)
         later = any(message.role == "user" for message in history)
+        lines = self._note_lines(history, asked, topic, later) if topic is not None else []
         if self.facts is not None and topic is not None:
-            yield LookUp(topic, tuple(self._note_lines(user_text, topic, later)))
-        seen = self.model_text(user_text, later)
+            yield LookUp(topic, tuple(lines))
+        seen = self.model_text(asked, later, history)
         as_seen = self._as_seen(history)
         with self._seen_lock:
-            self._seen[user_text] = seen
-            while len(self._seen) > SEEN_TURNS:
-                self._seen.popitem(last=False)
-        yield from self.inner.reply(as_seen, seen, cancel)
+            self._seen[(_questions(history), user_text)] = seen
+        replies = self.inner.reply(as_seen, seen, cancel)
+        if self.facts is None:
+            yield from replies
+            return
+        about = [fact.line() for fact in self._relevant(history, asked, ABOUT_FACTS)]
+        clock = seen[seen.rfind("(It is "):] if seen.endswith(".)") and "(It is " in seen else ""
+        guard = Guard(f"{self.facts.describe()}\n{self.transfer_who}\n{seen}", asked, "\n".join([*about, clock]))
+        yield from self._guarded(replies, guard, about)
+
+    def _guarded(self, replies: Iterator[str | CallAction], guard: Guard,
+                 lines: list[str]) -> Iterator[str | CallAction]:
+        """The model's reply up to its first claim the facts do not support; then the fact that best answers
+        the question instead (or "I don't know"), and the model is stopped."""
+        said = False
+        try:
+            for delta in replies:
+                if not isinstance(delta, str):
+                    yield delta
+                    continue
+                text = guard.feed(delta)
+                if text:
+                    said = True
+                    yield text
+                if guard.slip is not None:
+                    break
+            else:
+                text = guard.finish()
+                if text:
+                    yield text
+        finally:
+            close = getattr(replies, "close", None)
+            if callable(close):
+                close()  # the model stops at once: its request is abandoned
+        if guard.slip is None:
+            return
+        fact = _as_said(lines[0]) if lines else ""
+        if fact:
+            instead = f" — sorry, to be exact: {fact}" if said else fact
+        else:
+            offer = f" {self._offer()}" if self.transfer_to else ""
+            instead = f"{' — sorry,' if said else ''} I don't have that information.{offer}".lstrip()
+        logger.info("receptionist %x: the reply was cut at %s, not in the facts; said instead: %r", id(self),
+                    guard.slip, instead)
+        yield Decision("guard", guard.slip.kind, f"{guard.slip.word} -> {instead.strip()}")
+        yield instead
 
     def _as_seen(self, history: list[Message]) -> list[Message]:
         """The history with each earlier question as the model saw it, facts and all: the prompt then starts
         with what the call's last reply left in the model's context, and only the new question is evaluated."""
+        seen: list[Message] = []
         with self._seen_lock:
-            return [Message("user", self._seen.get(m.text, m.text)) if m.role == "user" else m for m in history]
+            for message in history:
+                if message.role == "user":
+                    message = Message("user", self._seen.get((_questions(seen), message.text), message.text))
+                seen.append(message)
+        return seen
 
     def prepare(self, history: list[Message]) -> None:
-        self.inner.prepare(history)
+        """Let the model evaluate, while the line is quiet, the history its next reply will start with."""
+        self.inner.prepare(self._as_seen(history))
 
     def greeting(self) -> str | None:
         if self.facts is not None:
@@ -211,3 +346,40 @@ class Receptionist(Brain):
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _as_said(line: str) -> str:
+    """A fact line as a sentence to say: "Hours, Saturday: 12 noon to 10:30 pm" -> "Saturday, 12 noon to 10:30
+    pm."."""
+    head, _sep, text = line.partition(": ")
+    key = head.partition(", ")[2]
+    return f"{key}, {text.rstrip('.')}." if key else f"{text.rstrip('.')}."
+
+
+def _last_reply(history: list[Message]) -> str:
+    """The agent's last words, if they are the last message ("" otherwise)."""
+    return history[-1].text.strip() if history and history[-1].role == "assistant" else ""
+
+
+def _mostly_known(text: str, unknown: int) -> bool:
+    """Do the facts explain most words of substance of ``text``?  Then the few they do not are more likely
+    misheard ("what's up you're opening our month Saturday") than a question about something else ("is
+    there live music on Friday?", "is the food spicy?")."""
+    days = sum(word in _DAY_NAMES for word in plain(text).split())  # a day is a word the facts know
+    return unknown < (len(substance_words(text)) + days) / 2
+
+
+def _questions(history: list[Message]) -> int:
+    return sum(message.role == "user" for message in history)
+
+
+def _questions_back(history: list[Message]) -> int:
+    """How many questions back in a row the agent has just asked (a caller's reply between each)."""
+    count = 0
+    for message in reversed(history):
+        if message.role != "assistant":
+            continue
+        if not message.text.startswith(_CLARIFYING):
+            break
+        count += 1
+    return count

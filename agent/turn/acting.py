@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from agent.dialog.actions import HangUp, LookUp, Transfer, action_record, describe
+from agent.dialog.actions import RECORDED_ONLY, HangUp, Transfer, action_record, describe
 from agent.frames import ActionResult, DtmfEvent, FinalTranscript
 from agent.turn.actions import Action, CarryOut, EndCall, WriteAction
 from agent.turn.reply import Reply
@@ -52,7 +52,7 @@ class Acting:
         out: list[Action] = []
         for action in reply.actions:
             record = action_record(action)
-            if isinstance(action, LookUp):
+            if isinstance(action, RECORDED_ONLY):
                 out.append(WriteAction(record, self.clock()))
                 continue
             if interrupted:

@@ -192,7 +192,8 @@ def _print(r: dict[str, Any]) -> None:
                 cuts = f", cut-offs {a['cut_offs']}/{a['paused']}" if "cut_offs" in a else ""
                 print(f"  {codec} {mode}: WER {a['wer']:.1%}{cuts}, words lost {a['words_lost']} ({groups})")
     for model, cell in r.get("answers", {}).items():
-        print(f"answers {model}: {cell['correct']}/{cell['n']} correct, {cell['invented']} invented; voice to "
+        print(f"answers {model}: {cell['correct']}/{cell['n']} correct, {cell['invented']} invented, "
+              f"{cell.get('asked_back', 0)} asked back, {cell.get('guard_fired', 0)} cut by the guard; voice to "
               f"voice p50 {cell['v2v_ms_p50']} ms, p95 {cell['v2v_ms_p95']} ms; by topic {cell['by_topic']}")
     capacity = r.get("capacity")
     if capacity:

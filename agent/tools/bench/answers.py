@@ -142,8 +142,9 @@ def _model_phase(bench: Any, model: str, questions: list[Question], say: Callabl
             answer = " ".join(str(r["text"]) for r in lines if r.get("role") == "assistant")
             turns = timeline(folders[0]) if folders else []
             v2v = turns[0].get("voice_to_voice_ms") if turns else None
+            decided = [f"{r['by']}: {r['kind']}" for r in lines if r.get("action") == "decision"]
             row = {"question": question.text, "topic": question.topic, "heard": heard, "answer": answer,
-                   "answered": answered, "voice_to_voice_ms": v2v,
+                   "answered": answered, "voice_to_voice_ms": v2v, "decisions": decided,
                    **grade(question, answer, facts.describe(), now)}
             rows.append(row)
             mark = "ok" if row["correct"] else "INVENTED" if row["invented"] else "wrong"
@@ -164,6 +165,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "invented": sum(r["invented"] for r in rows),
         "correct_rate": round(sum(r["correct"] for r in rows) / len(rows), 3) if rows else None,
         "by_topic": {t: f"{sum(v)}/{len(v)}" for t, v in by_topic.items()},
+        "guard_fired": sum(any(d.startswith("guard") for d in r.get("decisions", [])) for r in rows),
+        "asked_back": sum("rule: ask back" in r.get("decisions", []) for r in rows),
         "v2v_ms_p50": round(statistics.median(times)) if times else None,
         "v2v_ms_p95": round(times[min(len(times) - 1, int(0.95 * len(times)))]) if times else None,
         "rows": rows,

@@ -1,0 +1,92 @@
+"""The grounding guard: claims a model reply makes that the facts do not hold are never said."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from agent.dialog.actions import Decision
+from agent.dialog.base import Brain, Message
+from agent.dialog.facts import example_facts_path, load_facts
+from agent.dialog.grounding import Guard, numbers_in
+from agent.dialog.receptionist import Receptionist
+
+FACTS = load_facts(example_facts_path())
+
+
+class Says(Brain):
+    """Stands in for the model: says ``text``, two characters at a time (words split across deltas)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.closed = False
+
+    def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
+        try:
+            for i in range(0, len(self.text), 2):
+                yield self.text[i:i + 2]
+        finally:
+            self.closed = True
+
+
+def hear(model_says: str, question: str, can_transfer: bool = True) -> tuple[str, list[Decision], Says]:
+    model = Says(model_says)
+    brain = Receptionist(model, FACTS, can_transfer=can_transfer).for_call()
+    out = list(brain.reply([], question, threading.Event()))
+    return "".join(d for d in out if isinstance(d, str)), [d for d in out if isinstance(d, Decision)], model
+
+
+@pytest.mark.parametrize(("question", "reply"), [
+    ("What time do you open on Saturday?", "On Saturday we are open from 12 noon to 10:30 pm."),
+    ("When do you open for lunch on Wednesday?", "From Tuesday to Friday, lunch is from 12 noon to 2:30 pm."),
+    ("How much is the corkage?", "Corkage is ten pounds a bottle."),
+    ("How much is a three course lunch?", "The set lunch with three courses is 20 pounds."),
+    ("Do you have a table for twelve people?", "For 12 people, the manager books the table; shall I put you through?"),
+    ("Where are you?", "We are at 14 Harbour Street in Brighton, near Queen's Road."),
+    ("What is your phone number?", "Our number is 01273 555 019."),
+    ("Until when are you open on Sunday evening?", "On Sunday we close at nine in the evening."),
+    ("Are you open now?", "Yes, it is 5:10 pm on Sunday and we are open until 9 pm."),
+])
+def test_a_reply_the_facts_support_is_said_whole(question: str, reply: str) -> None:
+    if "now" in question:
+        brain = Receptionist(Says(reply), FACTS, clock=lambda: 1764436200.0).for_call()  # 29 Nov 2025, 17:10
+        out = list(brain.reply([], question, threading.Event()))
+        said, decided = "".join(d for d in out if isinstance(d, str)), [d for d in out if isinstance(d, Decision)]
+    else:
+        said, decided, _model = hear(reply, question)
+    assert said == reply and decided == []
+
+
+@pytest.mark.parametrize(("question", "reply", "kind", "said"), [
+    ("How much is the corkage?", "Corkage is 12 pounds a bottle.",
+     "number", "Corkage is — sorry, to be exact: Corkage, 10 pounds a bottle."),
+    ("How much does a pizza cost?", "A pizza costs from eleven to nineteen pounds.",
+     "number", "A pizza costs from eleven to — sorry, to be exact: Pizza, from 11 to 16 pounds."),
+    ("What time do you open on Saturday?", "We close on Sunday at 9 pm.",
+     "day", "We close on — sorry, to be exact: Saturday, 12 noon to 10:30 pm."),
+    ("Where can I park my car?", "You can park on Kings Street, two minutes away.",
+     "name", "You can park on — sorry, to be exact: Five minutes' walk from Brighton station"),
+    ("How much is the set lunch?", "13 pounds.", "number", "Set lunch, two courses, 16 pounds."),
+])
+def test_a_claim_the_facts_do_not_hold_is_cut_and_the_fact_said_instead(question: str, reply: str, kind: str,
+                                                                     said: str) -> None:
+    heard, decided, model = hear(reply, question)
+    assert heard.startswith(said), heard
+    assert [d.kind for d in decided] == [kind] and decided[0].by == "guard"
+    assert model.closed  # the model was stopped
+
+
+def test_with_no_fact_to_say_the_guard_says_it_does_not_know() -> None:
+    guard = Guard(FACTS.describe(), "Is the wine list long?")
+    assert guard.feed("We have 40 wines") == "We have" and guard.slip is not None
+    assert Guard(FACTS.describe(), "How much is the corkage?", "Corkage: 10 pounds").feed("It is 12 pounds ") == "It is"
+    heard, decided, _model = hear("Yes, about 40 of them.", "What about it?")
+    assert decided and heard.endswith("I don't have that information. I can put you through to the front desk, "
+                                      "if you like.")
+
+
+def test_numbers_in_words_and_digits() -> None:
+    assert numbers_in("10:30 pm, twelve pounds, twenty-one, half past ten, £16") == {10, 30, 12, 21, 16}
+    assert numbers_in("the one on the left") == set()
