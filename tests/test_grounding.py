@@ -46,6 +46,7 @@ def hear(model_says: str, question: str, can_transfer: bool = True) -> tuple[str
     ("Do you have a table for twelve people?", "For 12 people, the manager books the table; shall I put you through?"),
     ("Where are you?", "We are at 14 Harbour Street in Brighton, near Queen's Road."),
     ("What is your phone number?", "Our number is 01273 555 019."),
+    ("What is your address?", "The address of Trattoria Bella is 14 Harbour Street, Brighton, BN1 2AB."),
     ("Until when are you open on Sunday evening?", "On Sunday we close at nine in the evening."),
     ("Are you open now?", "Yes, it is 5:10 pm on Sunday and we are open until 9 pm."),
 ])

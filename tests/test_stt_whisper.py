@@ -204,6 +204,10 @@ def test_a_sentence_the_decoder_repeats_is_said_once() -> None:
     assert without_repeats("Can I bring my dog? Can I bring my dog?") == "Can I bring my dog?"
     assert without_repeats("Yes. Yes, please. yes, please.") == "Yes. Yes, please."
     assert without_repeats("") == ""
+    assert without_repeats("What do you charge for corkage? What do you charge for cork") == (
+        "What do you charge for corkage?")
+    assert without_repeats("What is your address? What is") == "What is your address?"
+    assert without_repeats("Is it open? Is it open on Sunday") == "Is it open? Is it open on Sunday"
     assert without_repeats("No, no, no, no, no, no, no, no, no,") == "No"
     assert without_repeats("I said no, no, no, I do not.") == "I said no, no, no, I do not."  # 3: said
     assert without_repeats("Mm, mm, mm, mm, okay.") == "Mm, okay."

@@ -84,7 +84,7 @@ def _days_in(text: str) -> set[str]:
 
 
 def _words(text: str) -> set[str]:
-    return {w.lower() for w in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", text)}
+    return {w.lower() for w in re.findall(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?", text)}
 
 
 @dataclass(frozen=True)

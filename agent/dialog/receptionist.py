@@ -199,8 +199,9 @@ class Receptionist(Brain):
         key = fact.key if fact.key and fact.key.lower() in plain(text) else ""
         if not key:
             return f"our {topic}"
-        linker = "on" if key.split()[0].lower() in _DAY_NAMES else "for"
-        return f"our {topic} {linker} {key}"
+        if key.split()[0].lower() in _DAY_NAMES:
+            return f"our {topic} on {key}"
+        return f"our {topic} for {key.lower()}"
 
     def _relevant(self, history: list[Message], text: str, limit: int) -> list[Fact]:
         """The facts ``text`` is about; a follow-up is looked up with the question before it."""

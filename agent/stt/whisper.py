@@ -173,12 +173,20 @@ digits read alone): kept once."""
 
 
 def without_repeats(text: str) -> str:
-    """Drop a sentence that repeats the one before it, and a word looped (Whisper's decoder loops)."""
+    """Drop a sentence that repeats the one before it (or, last, begins to: "What do you charge for corkage?
+    What do you charge for cork"), and a word looped (Whisper's decoder loops)."""
     text = re.sub(r"(?<=\d)-(?=\d)", " ", text)  # "8-8-8-8": digits, one word each
     kept: list[str] = []
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    for sentence in sentences:
         if not kept or sentence.strip().lower() != kept[-1].strip().lower():
             kept.append(sentence)
+    if len(kept) >= 2 and not re.search(r"[.!?]$", kept[-1].strip()):
+        last, before = _sentence_words(kept[-1]), _sentence_words(kept[-2])
+        n = len(last)
+        if 2 <= n <= len(before) and before[:n - 1] == last[:-1] and before[n - 1].startswith(last[-1]) \
+                and (n < len(before) or last[-1] != before[-1]):
+            kept.pop()  # the sentence before, said again until the length cap or the end of the audio
     out: list[str] = []
     looped = False
     # runs of the same word (a word with no letters is a run of its own)
@@ -189,6 +197,10 @@ def without_repeats(text: str) -> str:
     if looped:
         out[-1] = out[-1].rstrip(",;")
     return " ".join(_without_looped_tail(out))
+
+
+def _sentence_words(sentence: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", sentence.lower())
 
 
 def _without_looped_tail(words: list[str]) -> list[str]:

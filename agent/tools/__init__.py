@@ -33,10 +33,12 @@ Phases (each starts the agent as in production, in its own process):
   bargein                   the caller talks over a long reply: onset of its speech -> agent silent at the caller
   overtalk                  (not by default, ~12 min) noises, coughs, "mm-hmm"s and real interruptions over a
                             long reply, per VAD and codec: which of them stopped it
-  accuracy                  (not by default, ~8 min) 40 phone requests x 3 voices over SIP, G.722 / PCMU / PCMU
-                            with noise at 15 dB SNR: word error rate per codec and condition
+  accuracy                  (not by default, ~18 min) 40 phone requests x 3 voices and the example facts' 35
+                            questions x 6 espeak-ng variants over SIP, G.722 / PCMU / PCMU with noise at 15 dB
+                            SNR: word error rate per codec, condition and voice
   answers                   (not by default, ~4 min per LLM) 35 phone questions about the example facts
-                            over SIP, one call each: answers right, answers invented, voice to voice per LLM
+                            over SIP, one call each: answers right, answers invented, questions asked back,
+                            replies cut by the grounding guard, voice to voice per LLM
   capacity                  (not by default, ~5 min) 1, 2, 3, 4 callers at once (processes of their own),
                             4 questions each: voice to voice p50/p95 per level, the agent's CPU and RSS,
                             and how many calls the box holds with p95 within 1.5 s
