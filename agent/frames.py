@@ -29,6 +29,7 @@ __all__ = [
     "SpeechStarted",
     "CallerSpeech",
     "SpeechActivity",
+    "SpeechOnset",
     "LongSpeech",
     "SpeechPause",
     "SpeechEnded",
@@ -93,6 +94,11 @@ class CallerSpeech(Frame):
     samples: np.ndarray
     speech: bool = True
     """The VAD heard speech in it (else it is a pause between words)."""
+
+
+@dataclass(frozen=True)
+class SpeechOnset(Frame):
+    """The caller's sound began (one VAD frame, not yet long enough to count as speech)."""
 
 
 @dataclass(frozen=True)

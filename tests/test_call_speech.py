@@ -150,9 +150,11 @@ def test_default_llm_streams_a_spoken_reply(tmp_path: Path) -> None:
 
 def test_a_caller_who_goes_on_while_the_agent_thinks_is_heard_out_in_one_turn(tmp_path: Path) -> None:
     """A question with a 0.7 s pause in the middle: the endpoint (0.5 s) ends the turn and the LLM starts
-    on "Can I book a table?"; the caller goes on while it thinks.  The reply waits for their words, they
-    join the turn, they and the first words are decoded again as one piece, and one reply answers all of it
-    (before, the rest was dropped as "not a turn")."""
+    on "Can I book a table?"; the caller goes on while it thinks, or just as its first audio goes out (the
+    reply is about 0.9 s after the end of speech, and the agent hears the caller resume 0.1-0.2 s late).  The
+    reply waits for their words (or stops within a moment of beginning), they join the turn, they and the first
+    words are decoded again as one piece, and one reply answers all of it (before, the rest was dropped as "not
+    a turn")."""
     import numpy as np
 
     from tests.speech_helpers import silence_16k, speech_16k
@@ -168,11 +170,14 @@ def test_a_caller_who_goes_on_while_the_agent_thinks_is_heard_out_in_one_turn(tm
     assert "the turn decoded again as one piece" in log  # the two pieces heard as one utterance
     said = _event(result, "say")
     voiced = _event(result, "voiced_times")["voiced_times"]
-    assert not [t for t in voiced if said["t_start"] < t < said["t_end"]], "the agent spoke over the caller"
+    over = [t for t in voiced if said["t_start"] < t < said["t_end"]]
+    assert not over or max(over) - min(over) <= 0.4, "the agent spoke over the caller"
     transcript = _records(tmp_path, "transcript.jsonl")
-    assert [r["role"] for r in transcript] == ["user", "user", "assistant"], transcript
-    assert "four" in transcript[1]["text"].lower()  # the words added are in the records
-    (turn,) = _records(tmp_path, "timeline.jsonl")
+    users = [r for r in transcript if r["role"] == "user"]
+    assert len(users) == 2 and "four" in users[1]["text"].lower(), transcript  # the words added are in the records
+    assert transcript[-1]["role"] == "assistant" and not transcript[-1]["interrupted"], transcript
+    assert all(r["interrupted"] for r in transcript[:-1] if r["role"] == "assistant"), transcript  # one answer
+    turn = _records(tmp_path, "timeline.jsonl")[-1]
     assert "table" in turn["user_text"].lower() and "four" in turn["user_text"].lower()
 
 

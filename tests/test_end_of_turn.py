@@ -141,3 +141,13 @@ def test_a_broken_turn_model_is_one_clear_error(tmp_path: Path) -> None:
     for model in (junk, tmp_path / "missing.onnx"):
         one_line_error(sip_agent("run", "--no-register", "--port", "0", "--turn-model", str(model)),
                        "end-of-turn model", str(model))
+
+
+def test_a_sound_is_announced_at_its_first_frame_ahead_of_speech() -> None:
+    from agent.frames import SpeechActivity, SpeechOnset
+
+    frames = _listen(Listener(vad=Vad(), pause_ms=200), _with_pause(1000))
+    onsets = [f.t for f in frames if isinstance(f, SpeechOnset)]
+    starts = [f.t for f in frames if isinstance(f, SpeechActivity) and f.speech_ms <= 200]
+    assert len(onsets) == 2 and len(starts) == 2  # each run of speech once, not each word
+    assert all(onset < start for onset, start in zip(onsets, starts, strict=True)), (onsets, starts)

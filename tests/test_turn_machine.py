@@ -19,6 +19,7 @@ from agent.frames import (
     ReplyGenerated,
     SpeechActivity,
     SpeechChunk,
+    SpeechOnset,
     SpeechPaused,
     StageFailed,
     SynthesisDone,
@@ -177,6 +178,71 @@ def test_a_caller_who_goes_on_while_the_agent_thinks_holds_its_reply_until_their
         assert m.history == [Message("user", "can I book a table for four people tonight")]
     else:  # a sound: the held reply is played
         assert [p.chunk.text for p in of(after, Play)] == ["Yes, you can."] and state(m) is State.SPEAKING
+
+
+@pytest.mark.parametrize("grows", [True, False])
+def test_a_sound_as_the_reply_is_about_to_start_holds_it_until_it_is_known(grows: bool) -> None:
+    m, clock = machine()
+    first = started(m.on_frame(final("can I book a table")))
+    clock.now = 101.2
+    assert m.on_frame(SpeechOnset(t=101.2)) == [] and m.joinable
+    assert m.on_frame(chunk(first.reply, 0, "Yes, you can.")) == []  # its audio is ready: held
+    clock.now = 101.4
+    assert m.tick() == []  # not yet: the sound may grow into speech
+    if grows:  # speech: held until their words, which join the turn
+        m.on_frame(SpeechActivity(120, t_start_of_speech=101.2, t=101.4))
+        clock.now = 102.0
+        assert m.tick() == []
+        joined = m.on_frame(final("for four people tonight", t=102.5))
+        assert started(joined).text == "can I book a table for four people tonight"
+    else:  # a click: the reply goes on
+        clock.now = 101.6
+        assert [p.chunk.text for p in of(m.tick(), Play)] == ["Yes, you can."] and state(m) is State.SPEAKING
+        assert not m.joinable
+
+
+def test_a_sound_as_the_reply_begins_pauses_it_and_a_click_lets_it_go_on() -> None:
+    m, clock = machine()
+    first = started(m.on_frame(final("what time do you open")))
+    say_reply(m, first.reply, ["We open at nine."])
+    m.on_frame(PlayoutProgress((first.reply, 0), 2, 100, t_first_out=102.0))
+    clock.now = 102.1
+    assert m.on_frame(SpeechOnset(t=102.1)) == [HoldPlayout(first.reply)] and state(m) is State.PAUSED
+    clock.now = 102.5
+    assert m.tick() == [ResumePlayout(first.reply)] and state(m) is State.SPEAKING
+    assert m.on_frame(SpeechOnset(t=103.0)) == []  # later, a sound is the caller's to prove (barge-in)
+
+
+def test_a_caller_who_goes_on_just_as_the_reply_begins_is_heard_out_in_one_turn() -> None:
+    """Their speech resumed as its first audio went out: the reply, cut off unheard, is dropped, and their words
+    join the turn they went on with (decoded again as one piece)."""
+    m, _ = machine(barge_in_ms=250, confirm_ms=0)
+    first = started(m.on_frame(final("can I book a table")))
+    say_reply(m, first.reply, ["Yes, you can book a table."])
+    m.on_frame(PlayoutProgress((first.reply, 0), 1, 100, t_first_out=102.0))
+    m.on_frame(SpeechActivity(120, t_start_of_speech=101.9, t=102.02))
+    assert of(m.on_frame(LongSpeech(260)), Interrupt)
+    cut = m.on_frame(PlayoutCleared(first.reply, (PlayoutProgress((first.reply, 0), 14, 100, 102.0),), 260, 86))
+    assert [t.text for t in of(cut, WriteTranscript)] == ["Yes,"]  # in the records; not an answer they waited for
+    assert m.joinable  # the recogniser decodes their words with the turn's
+    joined = m.on_frame(FinalTranscript("for four people tonight", 103.0, 103.5,
+                                        whole="Can I book a table for four people tonight?", t=103.6))
+    assert started(joined).text == "Can I book a table for four people tonight?" and m.turns == 1
+    assert m.history == [Message("user", "Can I book a table for four people tonight?")]
+    assert not of(joined, CancelReply)  # (the cut-off reply was already done with)
+
+
+def test_a_caller_who_interrupts_a_reply_they_heard_starts_a_new_turn() -> None:
+    m, _ = machine(barge_in_ms=250, confirm_ms=0)
+    first = started(m.on_frame(final("tell me a story")))
+    say_reply(m, first.reply, ["Once upon a time there was a king."])
+    m.on_frame(PlayoutProgress((first.reply, 0), 1, 100, t_first_out=102.0))
+    m.on_frame(SpeechActivity(120, t_start_of_speech=103.0, t=103.1))
+    m.on_frame(LongSpeech(260))
+    m.on_frame(PlayoutCleared(first.reply, (PlayoutProgress((first.reply, 0), 60, 100, 102.0),), 260, 40))
+    assert not m.joinable
+    after = m.on_frame(final("stop, what time is it", t=104.0))
+    assert started(after).text == "stop, what time is it" and m.turns == 2
 
 
 def test_barge_in_stops_the_audio_and_keeps_what_was_heard() -> None:

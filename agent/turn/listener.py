@@ -7,6 +7,7 @@ recogniser only the caller's turns (:class:`~agent.frames.SpeechStarted` with
 ``pre_roll_ms`` of audio from before it, each :class:`~agent.frames.CallerSpeech`
 frame, :class:`~agent.frames.SpeechPause` and :class:`~agent.frames.SpeechEnded`),
 so silence costs almost nothing; and to the conductor
+:class:`~agent.frames.SpeechOnset` (the first frame of a sound),
 :class:`~agent.frames.SpeechActivity` (at the start of speech and every
 ``activity_every_ms``) and :class:`~agent.frames.LongSpeech` (a run of speech
 long enough to interrupt the agent), ahead of any decoding.
@@ -29,6 +30,7 @@ from agent.frames import (
     LongSpeech,
     SpeechActivity,
     SpeechEnded,
+    SpeechOnset,
     SpeechPause,
     SpeechStarted,
     StageFailed,
@@ -74,6 +76,7 @@ class Listener:
         self._pending: collections.deque[np.ndarray] = collections.deque(maxlen=keep_ms // FRAME_MS)
         self._pre_roll_frames = pre_roll_ms // FRAME_MS
         self._next_activity_ms = 0
+        self._was_speech = False
         self._next_long_ms = 0
         self._last_speech_t = 0.0
         self._end_of_turn = end_of_turn
@@ -94,6 +97,9 @@ class Listener:
         events = endpointer.update(is_speech, t)
         out: list[Frame] = []
         self._check_long_speech(is_speech, t, out)
+        if is_speech and not endpointer.in_speech and not self._was_speech:
+            out.append(SpeechOnset(t=t))  # the conductor may hold a reply about to start until it is known
+        self._was_speech = is_speech
         if is_speech:
             self._last_speech_t = t
         elif self._pause_ms and endpointer.in_speech and (t - self._last_speech_t) * 1000.0 >= self._pause_ms:

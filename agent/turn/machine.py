@@ -10,6 +10,10 @@
                                                    +--all heard, it asked for a transfer--> transferring
                                                           --NOTIFY 2xx--> ended  \\__ refused, timed out: listening
 
+A caller who went on just as the reply began (their speech started before
+they could have heard it) cuts it off, and their words join the turn as if
+it had still been thinking.
+
 A run of the caller's speech over the agent pauses its audio at once (after
 ``barge_in_ms``); their words then decide.  A real word, or ``confirm_ms`` of
 speech in the caller's turn (the gaps between words do not reset it),
@@ -49,6 +53,7 @@ from agent.frames import (
     ReplyGenerated,
     SpeechActivity,
     SpeechChunk,
+    SpeechOnset,
     SpeechPaused,
     StageFailed,
     SynthesisDone,
@@ -78,6 +83,13 @@ from agent.turn.state import IDLE, SPECULATIVE, TRANSFER_FAILED, State
 __all__ = ["State", "TRANSFER_FAILED", "TurnConfig", "TurnMachine"]
 
 log = logging.getLogger(__name__)
+
+REACTION_SECS = 0.3
+"""Speech that began less than this after the reply's first audio went out was not a reaction to it."""
+ONSET_HOLD_SECS = 0.3
+"""A sound that began as the reply was about to be heard holds it this long at most, unless it grows into speech
+(which takes the VAD's ``min_speech_ms`` and a frame or two)."""
+"""Speech that began less than this after the reply's first audio went out was not a reaction to it."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,11 @@ class TurnMachine(Acting):
         """The final transcript whose words interrupted the reply: the next turn, once it is cleared."""
         self._went_on = False
         """The caller spoke again while the agent thought: its reply is held until their words come."""
+        self._onset_t = 0.0
+        """When a sound began that holds the reply (0: none, or it grew into speech)."""
+        self._rejoin: str | None = None
+        """The words of a turn whose reply the caller cut off before hearing any of it: their next words join
+        them (they went on just as the agent began to speak)."""
         self._asides: list[Message] = []
         """The caller's words heard over the current reply (not a turn): they follow it in the history."""
         self._digits, self._digits_done, self._t_digit = "", False, 0.0
@@ -123,6 +140,8 @@ class TurnMachine(Acting):
     @property
     def joinable(self) -> bool:
         """Would the caller's next words join their last turn (its reply not yet heard)?"""
+        if self._rejoin is not None and not self._ended:
+            return True
         reply = self.reply
         if reply is None or self._ended:
             return False
@@ -141,6 +160,8 @@ class TurnMachine(Acting):
     def on_frame(self, frame: Frame) -> list[Action]:
         """Feed one frame; the actions it calls for, in order."""
         match frame:
+            case SpeechOnset():
+                return self._onset(frame)
             case SpeechActivity():
                 return self._activity(frame)
             case LongSpeech():
@@ -185,11 +206,45 @@ class TurnMachine(Acting):
                 return [EndCall(f"{frame.stage} failed")]
         return []
 
+    def tick(self) -> list[Action]:
+        """Called a few times a second: a sound that held or paused the reply and did not grow into speech lets
+        it go on; keyed digits become a turn (see :meth:`Acting.tick`)."""
+        reply = self.reply
+        if self._onset_t and self.clock() - self._onset_t >= ONSET_HOLD_SECS and reply is not None:
+            log.debug("%s: the sound was not speech: the reply goes on", self.cfg.name)
+            if self.state is State.PAUSED:
+                self.state, self._onset_t = State.SPEAKING, 0.0
+                return [ResumePlayout(reply.id)]
+            if self._went_on:
+                return self._go_on(reply)
+            self._onset_t = 0.0
+        return super().tick()
+
     # -- the caller ---------------------------------------------------
+    def _onset(self, frame: SpeechOnset) -> list[Action]:
+        """A sound began: a reply not yet heard waits a moment to learn whether the caller is going on, and one
+        that has only just begun pauses (they cannot be answering it yet)."""
+        reply = self.reply
+        if reply is None or self._went_on or reply.speculative or frame.t <= reply.t_start:
+            return []
+        if self.state is State.THINKING:
+            log.debug("%s: a sound as the reply is about to start: holding it", self.cfg.name)
+            reply.speculative, self._went_on, self._onset_t = True, True, self.clock()
+            return []
+        first = reply.first_out()
+        if self.state is State.SPEAKING and self.cfg.barge_in_ms > 0 and (not first or frame.t < first + REACTION_SECS):
+            log.debug("%s: a sound as the reply begins: audio paused", self.cfg.name)
+            self.state, self._heard_ms, self._onset_t = State.PAUSED, 0, self.clock()
+            return [HoldPlayout(reply.id)]
+        return []
+
     def _activity(self, frame: SpeechActivity) -> list[Action]:
         self._speech_start = frame.t_start_of_speech or frame.t
         reply = self.reply
+        onset, self._onset_t = self._onset_t, 0.0  # a sound that held or paused the reply is speech
         if self._went_on:
+            if onset:
+                log.debug("%s: the caller went on before the reply: holding it until their words", self.cfg.name)
             return []
         if reply is not None and self.state is State.THINKING and not reply.speculative and frame.t > reply.t_start:
             log.debug("%s: the caller went on before the reply: holding it until their words", self.cfg.name)
@@ -254,8 +309,8 @@ class TurnMachine(Acting):
         if self._over_reply():
             return self._heard_over_reply(frame.text, frame.confidence, None)
         text = frame.text.strip()
-        if not self.cfg.speculate or not text or self.state not in IDLE or self._ended:
-            return []
+        if not self.cfg.speculate or not text or self.state not in IDLE or self._ended or self._rejoin is not None:
+            return []  # (words that will join the last turn are not a turn to speculate on)
         log.debug("%s: pause after %r: starting on a reply", self.cfg.name, text)
         reply = self._new_reply(text, TurnTimeline(turn=0, user_text=text))
         reply.speculative = True
@@ -275,6 +330,13 @@ class TurnMachine(Acting):
             return self._heard_over_reply(frame.text, frame.confidence, frame)
         if self.state is State.PAUSED:
             return self._heard_over_reply("", 1.0, frame)  # no words at all: go on
+        if self._rejoin is not None and self.state in IDLE:
+            previous, self._rejoin = self._rejoin, None
+            text = frame.text.strip()
+            cut = 1 if self.history and self.history[-1].interrupted else 0  # the first word or two they heard
+            if text and not is_backchannel(text) and self.history[-1 - cut:][:1] == [Message("user", previous)]:
+                del self.history[len(self.history) - cut:]
+                return self._join_turn(text, frame, previous)
         if self.state in SPECULATIVE:
             assert self.reply is not None
             if _normalise(frame.text) == _normalise(self.reply.user_text):
@@ -285,7 +347,7 @@ class TurnMachine(Acting):
             log.info("%s: caller spoke, no words recognised", self.cfg.name)
             return actions
         if self.state is State.THINKING and self.reply is not None and not is_backchannel(text):
-            return self._join_turn(text, frame)
+            return self._join_turn(text, frame, self.reply.user_text)
         if self.state is State.THINKING:
             log.info("%s: caller: %s (while the agent thinks: not a turn)", self.cfg.name, text)
             return [self._heard_aside(text, frame)]
@@ -303,37 +365,42 @@ class TurnMachine(Acting):
         self.state = State.THINKING
         return [*actions, StartReply(reply.id, text, history)]
 
-    def _join_turn(self, text: str, frame: FinalTranscript) -> list[Action]:
-        """The caller went on before hearing a word of the reply: what they added joins their turn, the reply
-        is dropped, and one new reply answers all of it."""
+    def _join_turn(self, text: str, frame: FinalTranscript, previous: str) -> list[Action]:
+        """The caller went on before hearing a word of the reply to ``previous``: what they added joins their
+        turn, the reply (being prepared, or cut off at its first words) is dropped, and one new reply answers
+        all of it."""
         reply = self.reply
-        assert reply is not None
-        merged = f"{reply.user_text} {text}"
-        if frame.whole and _overlap(frame.whole, reply.user_text) >= 0.5:
+        merged = f"{previous} {text}"
+        if frame.whole and _overlap(frame.whole, previous) >= 0.5:
             merged = frame.whole  # all of it decoded again as one piece
-        log.info("%s: caller: %s (went on before the reply: one turn with %r)", self.cfg.name, text,
-                 reply.user_text)
+        log.info("%s: caller: %s (went on before the reply: one turn with %r)", self.cfg.name, text, previous)
         self.reply = None
         timeline = TurnTimeline(turn=self.turns, t_end_of_speech=frame.t_end_of_speech, t_endpoint=frame.t_endpoint,
                                 t_stt_final=frame.t, user_text=merged)
         self.history[-1] = Message("user", merged)  # this turn's words, so far the last message
         new = self._new_reply(merged, timeline)
         self.state = State.THINKING
-        return [CancelReply(reply.id), self._user_transcript(text, frame),
-                StartReply(new.id, merged, tuple(self.history[:-1]))]
+        cancel: list[Action] = [CancelReply(reply.id)] if reply is not None else []
+        return [*cancel, self._user_transcript(text, frame), StartReply(new.id, merged, tuple(self.history[:-1]))]
 
     def _after_going_on(self, frame: FinalTranscript) -> list[Action]:
         """The words of a caller who went on speaking while the agent thought: they join the turn, or (a sound,
         a backchannel) the held reply goes on."""
         reply = self.reply
         assert reply is not None
-        self._went_on = False
+        self._went_on, self._onset_t = False, 0.0
         text = frame.text.strip()
         if text and not is_backchannel(text):
-            return self._join_turn(text, frame)
+            return self._join_turn(text, frame, reply.user_text)
         actions: list[Action] = [self._heard_aside(text, frame)] if text else []
+        return actions + self._go_on(reply)
+
+    def _go_on(self, reply: Reply) -> list[Action]:
+        """The held reply goes on: its audio is played."""
+        self._went_on, self._onset_t = False, 0.0
         reply.speculative, held, reply.held = False, reply.held, []
         self.state = State.THINKING
+        actions: list[Action] = []
         for chunk in held:
             actions += self._play(reply, chunk)
         return actions + self._maybe_finish()
@@ -393,9 +460,19 @@ class TurnMachine(Acting):
         if frame.speech_ms:
             log.info("%s: barge-in after %d ms of caller speech; dropped %.2f s of queued audio",
                      self.cfg.name, frame.speech_ms, frame.dropped_frames * 0.02)
+        went_on = self._went_on_as_it_began(reply)
         actions = self._finish(reply, interrupted=bool(frame.speech_ms) or not reply.all_heard())
+        if frame.speech_ms and went_on and reply.user_text and self.state is State.INTERRUPTED:
+            self._rejoin = reply.user_text  # their words join that turn
         final, self._after_clear = self._after_clear, None
         return actions + self._final(final) if final is not None else actions
+
+    def _went_on_as_it_began(self, reply: Reply) -> bool:
+        """Did the caller's speech that stopped ``reply`` begin before they could have heard it?"""
+        if not reply.heard_text():
+            return True
+        first = reply.first_out()
+        return bool(first) and 0.0 < self._speech_start < first + REACTION_SECS
 
     def _maybe_finish(self) -> list[Action]:
         reply = self.reply

@@ -92,6 +92,10 @@ class Reply:
     def done(self) -> bool:
         return self.generated and self.synthesised and self.all_heard()
 
+    def first_out(self) -> float:
+        """When its first audio went to the caller (0.0: none yet)."""
+        return min((p.t_first_out for p in self.progress.values() if p.t_first_out), default=0.0)
+
     def heard_text(self) -> str:
         words: list[str] = []
         for index in sorted(self.chunks):
