@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 from agent.dialog.facts import example_facts_path, load_facts
-from agent.tools.bench.answers import ANSWER_QUESTIONS, Question, grade
+from agent.tools.bench.answers import ANSWER_QUESTIONS, Question, grade, judge
+from agent.tools.bench.questions import BUSINESSES
 
 FACTS = load_facts(example_facts_path()).describe()
 NOW = datetime.datetime(2026, 11, 29, 17, 10)
@@ -47,3 +49,50 @@ def test_the_time_is_checked_against_the_clock() -> None:
     assert grade(q("What time is it please?"), "It's 5:10 pm on Sunday, 29 November.", FACTS, NOW)["correct"]
     assert not grade(q("What time is it please?"), "It's 3 pm.", FACTS, NOW)["correct"]
     assert grade(q("What day is it today?"), "It's 5:10 pm on Sunday, 29 November.", FACTS, NOW)["correct"]
+
+
+def test_five_businesses_hold_at_least_200_questions_of_every_kind() -> None:
+    assert len(BUSINESSES) >= 5 and sum(len(b.questions) for b in BUSINESSES) >= 200
+    kinds = {"direct", "paraphrase", "follow-up", "out of scope", "near-miss", "person", "clock"}
+    for business in BUSINESSES:
+        facts = load_facts(business.facts)
+        assert facts.transfer_to and len(facts.facts) >= 15, business.name
+        assert {question.kind for question in business.questions} == kinds, business.name
+        texts = [question.text for question in business.questions if not question.before]
+        assert len(texts) == len(set(texts)), business.name
+        for question in business.questions:
+            for pattern in (*question.need, *question.bad):
+                re.compile(pattern.format(hour="1", weekday="Monday", day="1"))
+            assert question.kind != "follow-up" or question.before
+
+
+def test_an_out_of_scope_question_is_answered_by_rule_for_every_business() -> None:
+    """No model: the facts alone say they do not cover it (the model never sees it, so cannot invent)."""
+    for business in BUSINESSES:
+        facts = load_facts(business.facts)
+        for question in business.questions:
+            if question.kind == "out of scope":
+                assert facts.unknown_words(question.text), (business.name, question.text)
+
+
+def test_a_question_back_is_proper_after_a_mishearing_and_needless_after_a_clean_hearing() -> None:
+    asked = q("What are your opening hours on Saturday?")
+    back = "Sorry, did you ask about our hours on Saturday?"
+    graded = grade(asked, back, FACTS, NOW)
+    needless = judge(asked, "What are your opening hours on Saturday?", back, graded)
+    assert needless["clarified_needlessly"] and not needless["right"]
+    proper = judge(asked, "What's up you're opening our month Saturday?", back, graded)
+    assert proper["clarified_properly"] and proper["right"]
+    near = next(question for question in ANSWER_QUESTIONS if question.kind == "near-miss")
+    assert judge(near, near.text, back, grade(near, back, FACTS, NOW))["right"]
+
+
+def test_a_transfer_is_told_apart_from_an_offer() -> None:
+    person = q("Can I speak to a person please?")
+    put = "Of course. I'll put you through to the front desk now, please hold."
+    assert judge(person, person.text, put, grade(person, put, FACTS, NOW))["transfer_asked"]
+    walk = q("Do you take walk-ins?")
+    offer = "I'm sorry, I don't know that. I can put you through to the front desk, if you like."
+    assert not judge(walk, walk.text, offer, grade(walk, offer, FACTS, NOW))["transfer_unasked"]
+    cut = "I'm sorry, I'm not getting it. Let me put you through to the front desk, please hold."
+    assert judge(walk, "Do you talk walking?", cut, grade(walk, cut, FACTS, NOW))["transfer_unasked"]

@@ -36,9 +36,11 @@ Phases (each starts the agent as in production, in its own process):
   accuracy                  (not by default, ~18 min) 40 phone requests x 3 voices and the example facts' 35
                             questions x 6 espeak-ng variants over SIP, G.722 / PCMU / PCMU with noise at 15 dB
                             SNR: word error rate per codec, condition and voice
-  answers                   (not by default, ~4 min per LLM) 35 phone questions about the example facts
-                            over SIP, one call each: answers right, answers invented, questions asked back,
-                            replies cut by the grounding guard, voice to voice per LLM
+  answers                   (not by default, ~40 min per LLM) 216 phone questions to five businesses
+                            (restaurant, vet, plumber, hotel, hair salon; direct, paraphrased, follow-ups,
+                            out of scope, misheard) over SIP, one call each, Piper and espeak-ng voices:
+                            answers right, invented, asked back (properly or needlessly), transfers,
+                            replies cut by the grounding guard, voice to voice per business and LLM
   capacity                  (not by default, ~5 min) 1, 2, 3, 4 callers at once (processes of their own),
                             4 questions each: voice to voice p50/p95 per level, the agent's CPU and RSS,
                             and how many calls the box holds with p95 within 1.5 s
@@ -116,7 +118,7 @@ def _add_bench_parser(sub: Any) -> None:
                    "real people), answers, capacity "
                    "(default: tts,stt,v2v,bargein)")
     p.add_argument("--llm-models", default="", metavar="LIST", help="the LLMs the answers phase asks, e.g. "
-                   "qwen-0.5b,qwen-1.5b (default: every named LLM fetched; the default LLM with --quick)")
+                   "qwen-0.5b,qwen-1.5b (default: the default LLM); five businesses, 216 questions, ~40 min an LLM")
     p.add_argument("--neighbour", type=int, metavar="NICE", help="run a CPU-bound process at this nice value "
                    "(e.g. 19) all along, as a busy box would (default: none)")
     p.add_argument("--workdir", metavar="DIR", help="keep the agents' records here (default: a temporary folder)")

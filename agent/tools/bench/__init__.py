@@ -192,9 +192,14 @@ def _print(r: dict[str, Any]) -> None:
                 cuts = f", cut-offs {a['cut_offs']}/{a['paused']}" if "cut_offs" in a else ""
                 print(f"  {codec} {mode}: WER {a['wer']:.1%}{cuts}, words lost {a['words_lost']} ({groups})")
     for model, cell in r.get("answers", {}).items():
-        print(f"answers {model}: {cell['correct']}/{cell['n']} correct, {cell['invented']} invented, "
-              f"{cell.get('asked_back', 0)} asked back, {cell.get('guard_fired', 0)} cut by the guard; voice to "
-              f"voice p50 {cell['v2v_ms_p50']} ms, p95 {cell['v2v_ms_p95']} ms; by topic {cell['by_topic']}")
+        print(f"answers {model} (right = correct or properly asked back; invented; asked back needlessly; "
+              f"transfers not asked for; voice to voice p50 / p95):")
+        for name, c in [*cell["businesses"].items(), ("all", cell)]:
+            print(f"  {name}: right {c['right']}/{c['n']}, invented {c['invented']}, needless "
+                  f"{c['clarified_needlessly']}, asked back properly {c['clarified_properly']}, transfers "
+                  f"{c['transfers_asked']}/{c['persons_asked']} asked + {c['transfers_unasked']} not, guard "
+                  f"{c['guard_fired']}; {c['v2v_ms_p50']} / {c['v2v_ms_p95']} ms")
+        print(f"  by kind {cell['by_kind']}")
     capacity = r.get("capacity")
     if capacity:
         print(f"capacity (callers at once, {capacity['turns_per_call']} questions each; voice to voice on the wire, "

@@ -65,7 +65,7 @@ def _programme(piper: TtsEngine, texts: list[str], quick: bool) -> tuple[np.ndar
             voices[name] = lambda text, args=args: render_espeak(text, args)
         from .answers import ANSWER_QUESTIONS
 
-        questions = [question.text for question in ANSWER_QUESTIONS]
+        questions = [question.text for question in ANSWER_QUESTIONS if question.kind not in ("follow-up", "near-miss")]
     sets = [("requests", name, speak, texts) for name, speak in voices.items()]
     sets += [("facts-questions", name, lambda text, args=args: render_espeak(text, args), questions)
              for name, args in ESPEAK_VARIANTS.items() if questions]

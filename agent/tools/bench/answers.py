@@ -1,17 +1,20 @@
-"""The ``answers`` phase: are the agent's answers right, and how fast do they come, per LLM?
+"""The ``answers`` phase: does the agent answer right, ask when unsure, and how fast, per LLM?
 
-For each LLM an agent of its own (``--brain llm --facts`` with the example
-facts) is called once per question, so no answer leans on an earlier one.
-The caller asks with Piper's voice over SIP; the agent's transcript gives
-what it heard and what it answered, its timeline the voice-to-voice time.
-Each answer is graded automatically:
+Five businesses (:mod:`agent.tools.bench.questions`), each an agent of its own (``--brain llm --facts``
+with the business's facts).  Each question is one call, so no answer leans on an earlier one; a follow-up's
+call first asks the questions it leans on.  The caller asks over SIP in Piper's voice, every fourth question
+in an espeak-ng voice.  The agent's transcript gives what it heard and what it answered, its timeline the
+voice-to-voice time.  Each answer is graded automatically:
 
-- **correct**: every ``need`` pattern is found (the fact asked for, or "I
-  don't know" for a question the facts do not answer) and it invents
-  nothing;
-- **invented**: a ``bad`` pattern is found (a yes where the facts say
-  nothing, a booking made), or a number that is neither in the facts nor
-  in the question (a made-up price, time or date).
+- **correct**: every ``need`` pattern is found (the fact asked for, or "I don't know" for a question the
+  facts do not answer) and it invents nothing;
+- **invented**: a ``bad`` pattern is found (a yes where the facts say nothing, a booking made), or a number
+  that is neither in the facts nor in the question (a made-up price, time or date);
+- **clarified**: the agent asked back ("Sorry, did you ask about ...?", "Could you say it again?").  Properly
+  when the question was a near-miss or was misheard (what the agent heard is more than a quarter of the
+  words away from what was said), needlessly when it was heard right;
+- **right**: correct, or properly clarified;
+- **transfers**, asked for (a question for a person) or not.
 """
 
 from __future__ import annotations
@@ -21,75 +24,26 @@ import re
 import statistics
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from ...dialog.facts import example_facts_path, load_facts
-from ...models import DEFAULT_LLM, LLM_MODELS
+import numpy as np
+
+from ...dialog.facts import load_facts
+from ...models import DEFAULT_LLM
 from ..records import call_folders, timeline, transcript
+from .corpus import ESPEAK_VOICES, espeak_available, normalise, render_espeak, word_errors
+from .questions import BUSINESSES, DONT_KNOW, RESTAURANT, Business, Question
 
-__all__ = ["ANSWER_QUESTIONS", "Question", "answers_phase", "grade"]
+__all__ = ["ANSWER_QUESTIONS", "Question", "answers_phase", "grade", "judge"]
 
-
-@dataclass(frozen=True)
-class Question:
-    text: str
-    topic: str
-    need: tuple[str, ...] = ()
-    """Patterns that must all be in the answer (each may hold alternatives)."""
-    bad: tuple[str, ...] = ()
-    """Patterns of an invented answer."""
-    clock: bool = False
-    """The answer tells the time: its numbers come from the clock, not the facts."""
-
-
-PERSON = r"put you through|can't put you through"
-DONT_KNOW = r"don't know|do not know|not sure|no information"
-INVENTS = (r"\byes\b", r"\bwe (do|have|offer)\b", r"\bpounds?\b")
-ANSWER_QUESTIONS: tuple[Question, ...] = (
-    Question("What are your opening hours on Saturday?", "hours", (r"10:30|10\.30|half past ten",)),
-    Question("Are you open on Monday?", "hours", (r"closed|not open",), (r"\byes\b",)),
-    Question("What time do you close on Sunday?", "hours", (r"\b9\b|\bnine\b",)),
-    Question("When do you open for lunch on Wednesday?", "hours", (r"\b12\b|noon|twelve",)),
-    Question("Are you open for dinner on Friday?", "hours", (r"\b6\b|\bsix\b",), (r"\bclosed\b",)),
-    Question("Until when are you open on Sunday evening?", "hours", (r"\b9\b|\bnine\b",)),
-    Question("Can I book a table for four tonight?", "booking", (r"front desk|put you through",),
-             (r"i (have|'ve) (booked|reserved)|is booked for you|you can book a table for four tonight",)),
-    Question("I would like to make a reservation for Saturday.", "booking", (r"front desk|put you through",),
-             (r"i (have|'ve) (booked|reserved)",)),
-    Question("Do you have a table for twelve people?", "booking", (r"manager|front desk|put you through|\b8\b|eight",),
-             (r"\byes\b",)),
-    Question("Do you take walk-ins?", "booking", (r"welcome|table is free",), (r"\bno\b",)),
-    Question("How much is the set lunch?", "prices", (r"\b16\b|\b20\b|sixteen|twenty",)),
-    Question("How much is a three course lunch?", "prices", (r"\b20\b|twenty",)),
-    Question("How much does a pizza cost?", "prices", (r"\b11\b|eleven",)),
-    Question("What do you charge for corkage?", "prices", (r"\b10\b|\bten\b",)),
-    Question("How much is the pasta?", "prices", (r"\b18\b|eighteen",)),
-    Question("Do you have gluten free pasta?", "menu", (r"gluten",), (r"not available|\bno\b",)),
-    Question("Do you have vegan food?", "menu", (r"vegan",), (r"\bno\b|\bnot\b",)),
-    Question("What kind of food do you serve?", "menu", (r"pasta|pizza|fish|italian",)),
-    Question("What is your address?", "directions", (r"harbour street",)),
-    Question("How do I get to you from the station?", "directions",
-             (r"queen'?s road|harbour street|five minutes|\bwalk",)),
-    Question("Where can I park my car?", "directions", (r"church street|no parking|(not|n't) have (any )?parking",)),
-    Question("What is your phone number?", "directions", (r"01273|\b555\b",)),
-    Question("Can I bring my dog?", "policies", (r"terrace",)),
-    Question("Can I pay by cheque?", "policies", (r"cheque|check|cards? and cash",), (r"\byes\b",)),
-    Question("Do you take credit cards?", "policies", (r"cards",), (r"\bno\b",)),
-    Question("Can I hire the back room for a birthday party?", "policies",
-             (r"manager|back room|\b20\b|twenty|private",)),
-    Question("Do you do takeaway?", "unknown", (DONT_KNOW,), INVENTS),
-    Question("Is there live music on Friday nights?", "unknown", (DONT_KNOW,), INVENTS),
-    Question("How much is a bottle of house wine?", "unknown", (DONT_KNOW,), INVENTS),
-    Question("Do you have a children's menu?", "unknown", (DONT_KNOW,), INVENTS),
-    Question("Is the restaurant wheelchair accessible?", "unknown", (DONT_KNOW,), INVENTS),
-    Question("What time is it please?", "clock", ("{hour}",), clock=True),
-    Question("What day is it today?", "clock", ("{weekday}",), clock=True),
-    Question("Can I speak to a person please?", "person", (PERSON,)),
-    Question("I would like to talk to the manager.", "person", (PERSON,)),
-)
-"""Phone questions about the example facts (``agent/dialog/example_facts.toml``)."""
-QUICK = (0, 6, 10, 22, 26, 31, 33)
+ANSWER_QUESTIONS = RESTAURANT
+"""The restaurant's questions (the example facts); the accuracy phase speaks them too."""
+QUICK_PER_BUSINESS = 6
+ESPEAK_EVERY = 4
+"""Every fourth question is asked in an espeak-ng voice (alternating), the others in Piper's."""
+MISHEARD_WER = 0.25
+CLARIFYING = re.compile(r"^sorry,? (did you ask|i didn't catch|i still didn't catch|about that)", re.IGNORECASE)
+TRANSFERRED = re.compile(r"put you through to .*(now|please hold)", re.IGNORECASE)
 
 
 def _numbers(text: str) -> set[str]:
@@ -99,11 +53,12 @@ def _numbers(text: str) -> set[str]:
 def grade(question: Question, answer: str, facts_text: str, now: datetime.datetime) -> dict[str, Any]:
     """``correct`` and ``invented`` for one answer (see the module docstring)."""
     hour = f"\\b({now.hour % 12 or 12}|{(now + datetime.timedelta(minutes=1)).hour % 12 or 12})\\b"
-    fill = {"hour": hour, "weekday": f"{now:%A}"}
+    fill = {"hour": hour, "weekday": f"{now:%A}", "day": f"\\b{now.day}\\b"}
     text = answer.lower()
     missing = [p for p in question.need if not re.search(p.format(**fill), text, re.IGNORECASE)]
     bad = [p for p in question.bad if re.search(p, text, re.IGNORECASE)]
-    made_up = set() if question.clock else _numbers(text) - _numbers(facts_text) - _numbers(question.text)
+    asked = " ".join((*question.before, question.text))
+    made_up = set() if question.clock else _numbers(text) - _numbers(facts_text) - _numbers(asked)
     invented = bool(bad or made_up)
     if question.topic != "unknown" and re.search(DONT_KNOW, text):
         missing.append("an answer (the facts hold it)")
@@ -111,81 +66,156 @@ def grade(question: Question, answer: str, facts_text: str, now: datetime.dateti
             "made_up_numbers": sorted(made_up)}
 
 
-def _ask(bench: Any, uri: str, question: Question) -> bool:
+def judge(question: Question, heard: str, answer: str, graded: dict[str, Any]) -> dict[str, Any]:
+    """Clarified (properly or needlessly), transferred (asked for or not) and right, for one graded answer."""
+    said = normalise(question.text)
+    misheard = word_errors(said, normalise(heard)) / max(len(said), 1) > MISHEARD_WER
+    clarified = bool(CLARIFYING.search(answer.strip()))
+    proper = clarified and (question.kind == "near-miss" or misheard)
+    transferred = bool(TRANSFERRED.search(answer))
+    return {"misheard": misheard, "clarified": clarified, "clarified_properly": proper,
+            "clarified_needlessly": clarified and not proper,
+            "transfer_asked": transferred and question.topic == "person",
+            "transfer_unasked": transferred and question.topic != "person",
+            "right": bool(graded["correct"] or proper) and not graded["invented"]}
+
+
+class _Voices:
+    """Piper's voice, or every ``ESPEAK_EVERY``-th question an espeak-ng voice; each text rendered once."""
+
+    def __init__(self, bench: Any) -> None:
+        self.bench = bench
+        self.espeak = espeak_available()
+        self._cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def pick(self, index: int) -> str:
+        if not self.espeak or index % ESPEAK_EVERY != ESPEAK_EVERY - 1:
+            return "piper"
+        names = list(ESPEAK_VOICES)
+        return names[(index // ESPEAK_EVERY) % len(names)]
+
+    def audio(self, voice: str, text: str) -> np.ndarray:
+        if voice == "piper":
+            return self.bench.audio(text)
+        if (voice, text) not in self._cache:
+            self._cache[(voice, text)] = render_espeak(text, ESPEAK_VOICES[voice])
+        return self._cache[(voice, text)]
+
+
+def _ask(bench: Any, uri: str, question: Question, voice: str, voices: _Voices) -> bool:
     caller = bench.caller
     ok = False
     if caller.dial(uri):
-        t_asked = caller.say(bench.audio(question.text))
-        caller.pump_until(lambda: not caller.playout.playing, 15.0)
-        ok = caller.wait_agent_audio(t_asked, 30.0) is not None
-        if ok:
+        ok = True
+        for text in (*question.before, question.text):
+            t_asked = caller.say(voices.audio(voice, text))
+            caller.pump_until(lambda: not caller.playout.playing, 15.0)
+            ok = caller.wait_agent_audio(t_asked, 30.0) is not None
+            if not ok:
+                break
             caller.wait_agent_quiet(1.2, 30.0)
     bench.end_call()
     return ok
 
 
-def _model_phase(bench: Any, model: str, questions: list[Question], say: Callable[[str], None]) -> dict[str, Any]:
-    facts = load_facts(example_facts_path())
+def _graded_turn(lines: list[dict[str, Any]], earlier: int) -> tuple[str, str, list[str]]:
+    """What the agent heard of the graded question, its answer, and its decisions: everything after the
+    caller's first ``earlier`` utterances (the questions asked before it)."""
+    users = [i for i, r in enumerate(lines) if r.get("role") == "user"]
+    start = users[min(earlier, len(users) - 1)] if users else len(lines)
+    rest = lines[start:]
+    heard = " ".join(str(r["text"]) for r in rest if r.get("role") == "user")
+    answer = " ".join(str(r["text"]) for r in rest if r.get("role") == "assistant")
+    decided = [f"{r['by']}: {r['kind']}" for r in rest if r.get("action") == "decision"]
+    return heard, answer, decided
+
+
+def _business_phase(bench: Any, model: str, business: Business, questions: list[Question],
+                    voices: _Voices, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    facts = load_facts(business.facts)
     zone = zoneinfo.ZoneInfo(facts.timezone)
-    agent, records = bench.agent(f"answers-{model}", "--brain", "llm", "--llm-model", model,
-                                 "--facts", str(example_facts_path()))
+    agent, records = bench.agent(f"answers-{model}-{business.name}", "--brain", "llm", "--llm-model", model,
+                                 "--facts", str(business.facts))
     rows: list[dict[str, Any]] = []
     try:
-        for question in questions:
+        for index, question in enumerate(questions):
+            voice = voices.pick(index)
             before = len(call_folders(records))
-            answered = _ask(bench, agent.uri, question)
+            answered = _ask(bench, agent.uri, question, voice, voices)
             agent.wait_for(r"lasted", 10.0, count=before + 1)
             now = datetime.datetime.now(zone)
             folders = call_folders(records)[before:]
             lines = transcript(folders[0]) if folders else []
-            heard = " ".join(str(r["text"]) for r in lines if r.get("role") == "user")
-            answer = " ".join(str(r["text"]) for r in lines if r.get("role") == "assistant")
+            heard, answer, decided = _graded_turn(lines, len(question.before))
             turns = timeline(folders[0]) if folders else []
-            v2v = turns[0].get("voice_to_voice_ms") if turns else None
-            decided = [f"{r['by']}: {r['kind']}" for r in lines if r.get("action") == "decision"]
-            row = {"question": question.text, "topic": question.topic, "heard": heard, "answer": answer,
-                   "answered": answered, "voice_to_voice_ms": v2v, "decisions": decided,
-                   **grade(question, answer, facts.describe(), now)}
+            turn = turns[min(len(question.before), len(turns) - 1)] if turns else {}
+            graded = grade(question, answer, facts.describe(), now)
+            row = {"business": business.name, "question": question.text, "kind": question.kind,
+                   "topic": question.topic, "before": list(question.before), "voice": voice, "heard": heard,
+                   "answer": answer, "answered": answered, "voice_to_voice_ms": turn.get("voice_to_voice_ms"),
+                   "decisions": decided, **graded}
+            row.update(judge(question, heard, answer, graded))
             rows.append(row)
-            mark = "ok" if row["correct"] else "INVENTED" if row["invented"] else "wrong"
-            say(f"answers {model}: {mark}: {question.text} -> {answer[:90]!r}")
+            mark = ("INVENTED" if row["invented"] else "ok" if row["correct"] else
+                    "asked back" if row["clarified_properly"] else "NEEDLESS" if row["clarified"] else "wrong")
+            say(f"answers {model} {business.name}: {mark}: {question.text} [{voice}] heard {heard!r} -> "
+                f"{answer[:100]!r}")
     finally:
         agent.stop()
-    return _summary(rows)
+    return rows
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     times = sorted(r["voice_to_voice_ms"] for r in rows if r["voice_to_voice_ms"] is not None)
-    by_topic: dict[str, list[bool]] = {}
+    by: dict[str, dict[str, list[bool]]] = {"topic": {}, "kind": {}}
     for row in rows:
-        by_topic.setdefault(row["topic"], []).append(row["correct"])
+        by["topic"].setdefault(row["topic"], []).append(row["right"])
+        by["kind"].setdefault(row["kind"], []).append(row["right"])
+    n = len(rows)
     return {
-        "n": len(rows),
+        "n": n,
+        "right": sum(r["right"] for r in rows),
+        "right_rate": round(sum(r["right"] for r in rows) / n, 3) if n else None,
         "correct": sum(r["correct"] for r in rows),
         "invented": sum(r["invented"] for r in rows),
-        "correct_rate": round(sum(r["correct"] for r in rows) / len(rows), 3) if rows else None,
-        "by_topic": {t: f"{sum(v)}/{len(v)}" for t, v in by_topic.items()},
+        "clarified_properly": sum(r["clarified_properly"] for r in rows),
+        "clarified_needlessly": sum(r["clarified_needlessly"] for r in rows),
+        "needless_rate": round(sum(r["clarified_needlessly"] for r in rows) / n, 3) if n else None,
+        "misheard": sum(r["misheard"] for r in rows if r["kind"] != "near-miss"),
+        "transfers_asked": sum(r["transfer_asked"] for r in rows),
+        "transfers_unasked": sum(r["transfer_unasked"] for r in rows),
+        "persons_asked": sum(r["topic"] == "person" for r in rows),
         "guard_fired": sum(any(d.startswith("guard") for d in r.get("decisions", [])) for r in rows),
-        "asked_back": sum("rule: ask back" in r.get("decisions", []) for r in rows),
+        "by_topic": {t: f"{sum(v)}/{len(v)}" for t, v in by["topic"].items()},
+        "by_kind": {t: f"{sum(v)}/{len(v)}" for t, v in by["kind"].items()},
         "v2v_ms_p50": round(statistics.median(times)) if times else None,
         "v2v_ms_p95": round(times[min(len(times) - 1, int(0.95 * len(times)))]) if times else None,
-        "rows": rows,
     }
 
 
 def answers_phase(bench: Any, quick: bool, say: Callable[[str], None],
                   models: list[str] | None = None) -> dict[str, Any]:
-    """Per LLM: the share of right answers, inventions and voice to voice over SIP."""
+    """Per LLM (``--llm-models``, else the default): per business and in all, right, invented, clarified,
+    transfers and voice to voice over SIP."""
     from ...errors import ModelError
     from ...models import resolve_llm
 
-    questions = [ANSWER_QUESTIONS[i] for i in QUICK] if quick else list(ANSWER_QUESTIONS)
+    voices = _Voices(bench)
+    if not voices.espeak:
+        say("answers: espeak-ng is not installed, so every question in Piper's voice (apt-get install espeak-ng)")
     out: dict[str, Any] = {}
-    for model in models or ([DEFAULT_LLM] if quick else list(LLM_MODELS)):
+    for model in models or [DEFAULT_LLM]:
         try:
             resolve_llm(model)
         except ModelError as error:
             say(f"answers: {model} skipped ({error})")
             continue
-        out[model] = _model_phase(bench, model, questions, say)
+        rows: list[dict[str, Any]] = []
+        cells: dict[str, Any] = {}
+        for business in BUSINESSES:
+            questions = list(business.questions[:QUICK_PER_BUSINESS] if quick else business.questions)
+            mine = _business_phase(bench, model, business, questions, voices, say)
+            cells[business.name] = _summary(mine)
+            rows += mine
+        out[model] = {**_summary(rows), "businesses": cells, "rows": rows}
     return out
