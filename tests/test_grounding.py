@@ -39,15 +39,15 @@ def hear(model_says: str, question: str, can_transfer: bool = True) -> tuple[str
 
 
 @pytest.mark.parametrize(("question", "reply"), [
-    ("What time do you open on Saturday?", "On Saturday we are open from 12 noon to 10:30 pm."),
-    ("When do you open for lunch on Wednesday?", "From Tuesday to Friday, lunch is from 12 noon to 2:30 pm."),
+    ("Can we have lunch on Saturday?", "On Saturday we are open from 12 noon to 10:30 pm."),
+    ("Is there a lunch menu on Wednesday?", "From Tuesday to Friday, lunch is from 12 noon to 2:30 pm."),
     ("How much is the corkage?", "Corkage is ten pounds a bottle."),
     ("How much is a three course lunch?", "The set lunch with three courses is 20 pounds."),
-    ("Do you have a table for twelve people?", "For 12 people, the manager books the table; shall I put you through?"),
+    ("How many people can the front desk seat?", "For more than 8 people, the manager books the table."),
     ("Where are you?", "We are at 14 Harbour Street in Brighton, near Queen's Road."),
     ("What is your phone number?", "Our number is 01273 555 019."),
     ("What is your address?", "The address of Trattoria Bella is 14 Harbour Street, Brighton, BN1 2AB."),
-    ("Until when are you open on Sunday evening?", "On Sunday we close at nine in the evening."),
+    ("How late can we come for dinner on Sunday?", "On Sunday we close at nine in the evening."),
     ("Are you open now?", "Yes, it is 5:10 pm on Sunday and we are open until 9 pm."),
 ])
 def test_a_reply_the_facts_support_is_said_whole(question: str, reply: str) -> None:
@@ -65,8 +65,6 @@ def test_a_reply_the_facts_support_is_said_whole(question: str, reply: str) -> N
      "number", "Corkage is — sorry, to be exact: Corkage, 10 pounds a bottle."),
     ("How much does a pizza cost?", "A pizza costs from eleven to nineteen pounds.",
      "number", "A pizza costs from eleven to — sorry, to be exact: Pizza, from 11 to 16 pounds."),
-    ("What time do you open on Saturday?", "We close on Sunday at 9 pm.",
-     "day", "We close on — sorry, to be exact: Saturday, 12 noon to 10:30 pm."),
     ("Where can I park my car?", "You can park on Kings Street, two minutes away.",
      "name", "You can park on — sorry, to be exact: Five minutes' walk from Brighton station"),
     ("How much is the set lunch?", "13 pounds.", "number", "Set lunch, two courses, 16 pounds."),
@@ -77,6 +75,13 @@ def test_a_claim_the_facts_do_not_hold_is_cut_and_the_fact_said_instead(question
     assert heard.startswith(said), heard
     assert [d.kind for d in decided] == [kind] and decided[0].by == "guard"
     assert model.closed  # the model was stopped
+
+
+def test_another_day_than_the_one_asked_about_is_cut() -> None:
+    """(The hours on a day are answered by rule; the guard still reads a model reply about a day.)"""
+    guard = Guard(FACTS.describe(), "What time do you open on Saturday?", "Hours, Saturday: 12 noon to 10:30 pm")
+    assert guard.feed("We close on Sunday at 9 pm.") == "We close on" and guard.slip is not None
+    assert guard.slip.kind == "day"
 
 
 def test_with_no_fact_to_say_the_guard_says_it_does_not_know() -> None:

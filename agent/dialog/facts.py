@@ -16,6 +16,8 @@ no chance to invent an answer.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 import tomllib
 import zoneinfo
@@ -42,6 +44,11 @@ ASKING = (
     "party event events private birthday room group groups hire rent function celebration",
     "menu food dish dishes eat serve",
     "walk-in walk-ins walk in",
+    "cut cuts haircut haircuts trim trims",
+    "child children kid kids",
+    "teeth tooth dental dentist",
+    "bag bags luggage suitcase suitcases",
+    "appointment appointments visit visits",
 )
 """Word families of phone questions: a question word in a family stands for every word in it."""
 
@@ -61,6 +68,10 @@ monday tuesday wednesday thursday friday saturday sunday
 i'm i've i'd i'll you're you've you'd you'll we're we've we'd we'll they're it's it'll that's there's here's
 what's where's how's when's who's let's can't won't don't doesn't didn't isn't aren't wasn't haven't hasn't
 wouldn't couldn't shouldn't
+accept allow arrange buy change clean cover deal fit fix handle happen help hold keep look mean miss order pick
+provide reach send sell show speak stay stop talk try wait work
+exactly quickly soon long fast extra per usually normally still already ever often actually maybe
+weekday weekdays
 """.split())
 """Words that carry no topic of their own in a question (days and times are read from the facts)."""
 
@@ -71,6 +82,8 @@ _TOP_KEYS = {"name", "kind", "timezone", "transfer"}
 def stem(word: str) -> str:
     """A crude English stem, enough to match "dogs"/"dog", "booked"/"book", "opening"/"open"."""
     word = word.lower().removesuffix("'s")
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
     if word.endswith(("ches", "shes", "sses", "xes", "zes")) and len(word) > 4:
         return word[:-2]
     for suffix in ("ing", "ed", "s"):
@@ -129,15 +142,69 @@ class Facts:
     def unknown_words(self, question: str) -> set[str]:
         """Words of substance in ``question`` that no fact (nor a caller's phrasing of one) explains."""
         known = set().union(*(fact.words for fact in self.facts)) | _stems(f"{self.name} {self.kind}")
-        return {w for w in substance_words(question) if w not in known and not _family_of(w, known)}
+        return {w for w in substance_words(question)
+                if w not in known and not _family_of(w, known) and not _related(w, known)}
+
+    def heard_as(self, question: str) -> tuple[str, str] | None:
+        """``question`` with its unknown words read as the facts' words they sound like, and the first word
+        so read: ("How much is the set lunch?", "lunch") for "How much is the set lunge?", ("What time is
+        checkin?", "check-in") for "What time is chick in?".  None unless every unknown word is explained.
+
+        A recogniser mishears a word as a near spelling of it ("lunge"), or splits it ("brake fast",
+        "high lights"); a question about something the facts do not hold ("house wine", "takeaway") has
+        words no fact word is spelled like."""
+        unknown = self.unknown_words(question)
+        if not unknown:
+            return None
+        words = self._spellings()
+        said = re.findall(_WORD.pattern, question, re.IGNORECASE)
+        tokens = [token.lower() for token in said]
+        out, first, i, explained = [], "", 0, set()
+        while i < len(tokens):
+            found = None
+            if any(stem(token) in unknown for token in tokens[i:i + 3]):
+                found = _sounds_like(tokens, i, words, unknown)
+                later = _sounds_like(tokens, i + 1, words, unknown) if stem(tokens[i]) not in unknown else None
+                if found is not None and later is not None and later[0] >= found[0]:
+                    found = None  # "is brake fast": the run starts at "brake"
+            if found is None:
+                out.append(said[i])
+                i += 1
+                continue
+            _ratio, span, word = found
+            explained |= {stem(t) for t in tokens[i:i + span]}
+            out.append(word)
+            first = first or word
+            i += span
+        if not unknown <= explained:
+            return None
+        repaired = " ".join(out)
+        return repaired[:1].upper() + repaired[1:] + "?", first
+
+    def _spellings(self) -> dict[str, str]:
+        """The words of the facts, without hyphens ("checkin") -> as written ("check-in")."""
+        words: dict[str, str] = {}
+        for fact in self.facts:
+            for word in _WORD.findall(f"{fact.key} {fact.text}".lower()):
+                if len(word) >= 4 and word not in FUNCTION_WORDS and not word.isdigit():
+                    words.setdefault(word.replace("-", "").replace("'", ""), word)
+        return words
 
     def relevant(self, question: str, limit: int = 4) -> list[Fact]:
         """The facts ``question`` is about, best first (none: the facts do not cover it)."""
         asked = {w for w in _stems(question) if not w.isdigit()} - _FUNCTION_STEMS
         days = _stems(question) & _DAYS
+        words = set(_WORD.findall(question.lower()))
+        if words & {"weekday", "weekdays"}:
+            days |= _WEEKDAYS
+        if words & {"weekend", "weekends"}:
+            days |= _DAYS - _WEEKDAYS
         scored = []
         for index, fact in enumerate(self.facts):
-            score = len(asked & fact.words) + 0.5 * len(days & _stems(f"{fact.key} {fact.text}"))
+            named = _days_of(f"{fact.key} {fact.text}")
+            score = len(asked & fact.words) + 0.5 * len(days & named)
+            if days and named and not days & named:
+                score -= 1  # "lunch on Saturday": not the lunch hours of Tuesday to Friday
             if score > 0:
                 scored.append((-score, index, fact))
         return [fact for _score, _index, fact in sorted(scored)[:limit]]
@@ -158,6 +225,87 @@ def substance_words(question: str) -> set[str]:
 
 _FUNCTION_STEMS = {stem(w) for w in FUNCTION_WORDS} - set().union(*_FAMILIES)
 _DAYS = {stem(day) for day in "monday tuesday wednesday thursday friday saturday sunday".split()}
+
+
+SOUNDS_LIKE = 0.8
+"""How close (difflib's ratio of letters) a misheard word must be spelled to a word of the facts."""
+
+
+def _sounds_like(tokens: list[str], i: int, words: dict[str, str],
+                 unknown: set[str]) -> tuple[float, int, str] | None:
+    """The words at ``tokens[i]`` (one, or two or three run together) as a word of the facts: (how close,
+    how many tokens, the word).  A run must sound more like its word than any of its tokens alone does (so that
+    "emergency cool" is not read as "emergency")."""
+    best: tuple[float, int, str] | None = None
+    for span in (3, 2, 1):
+        part = tokens[i:i + span]
+        if len(part) < span or not any(stem(t) in unknown for t in part):
+            continue
+        joined = "".join(part).replace("-", "").replace("'", "")
+        ratio, word = max((_likeness(joined, w), w) for w in words)
+        if span > 1 and any(_likeness(t.replace("'", ""), word) >= ratio for t in part):
+            continue
+        if ratio >= SOUNDS_LIKE and (best is None or ratio > best[0]):
+            best = (ratio, span, words[word])
+    return best
+
+
+_WEEKDAYS = {stem(day) for day in "monday tuesday wednesday thursday friday".split()}
+_WEEK = [stem(day) for day in "monday tuesday wednesday thursday friday saturday sunday".split()]
+
+
+def _days_of(text: str) -> set[str]:
+    """The days ``text`` names, a range ("Tuesday to Friday") with the days between."""
+    words = [stem(word) for word in _WORD.findall(text.lower())]
+    days = {word for word in words if word in _DAYS}
+    for i in range(1, len(words) - 1):
+        if words[i] == "to" and words[i - 1] in _DAYS and words[i + 1] in _DAYS:
+            first, last = _WEEK.index(words[i - 1]), _WEEK.index(words[i + 1])
+            days |= {_WEEK[j % 7] for j in range(first, last + 1 if last >= first else last + 8)}
+    return days
+
+
+def _likeness(heard: str, word: str) -> float:
+    """How alike two words are, spelled or as said: the better of difflib's ratio of their letters and of
+    their rough sounds ("why fight" and "wi-fi", "boy let" and "boiler" are alike only as said)."""
+    spelled = difflib.SequenceMatcher(None, heard, word).ratio()
+    if len(heard) < 4 or len(word) < 4:
+        return spelled  # ("cat" and "cut": too short to tell by sound)
+    return max(spelled, difflib.SequenceMatcher(None, _sound(heard), _sound(word)).ratio())
+
+
+_SOUNDS = [("tion", "shun"), ("sion", "shun"), ("ph", "f"), ("wh", "w"), ("ck", "k"), ("gh", ""), ("qu", "kw"),
+           ("x", "ks"), ("ew", "u"), ("ee", "i"), ("ea", "i"), ("ie", "i"), ("oo", "u"), ("ou", "u"), ("ow", "o"),
+           ("oy", "oi"), ("ay", "ei"), ("ai", "ei"), ("y", "i"), ("ch", "tsh"), ("dge", "dsh"), ("ge", "dsh"),
+           ("j", "dsh"), ("c", "k"), ("z", "s")]
+
+
+@functools.lru_cache(maxsize=4096)
+def _sound(word: str) -> str:
+    """A rough spelling of how ``word`` is said (English letters to sounds, doubled letters once)."""
+    word = re.sub(r"c(?=[eiy])", "s", word)
+    for letters, sound in _SOUNDS:
+        word = word.replace(letters, sound)
+    word = re.sub(r"(.)\1+", r"\1", word)
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word
+
+
+def _related(word: str, known: set[str]) -> bool:
+    """Is ``word`` another form of a known word: "child" of "children", "electrical" of "electrics",
+    "cancel" of "cancellation", "unblock" of "blocked"?  (One is the other with an ending, the shorter of
+    at least 4 letters, or they share their first 6; "takeaway" is not a form of "take".)"""
+    if word.startswith("un") and len(word) >= 6 and _related(word[2:], known):
+        return True
+    for other in known:
+        short, long_ = sorted((word, other), key=len)
+        if len(short) >= 4 and long_.startswith(short) and long_[len(short):] in _ENDINGS \
+                or len(short) >= 6 and long_[:6] == short[:6]:
+            return True
+    return False
+
+
+_ENDINGS = frozenset("e s es ed er ers ing ings al als ally ly ion ions ation ations lation ren ry y ment ments "
+                     "ic ics ical ist ists ness able".split())
 
 
 def _family_of(word: str, known: set[str]) -> bool:

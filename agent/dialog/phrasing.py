@@ -47,7 +47,9 @@ def plain(text: str) -> str:
 
 _STAFF = (r"(?:some ?one|some ?body|any ?one|any ?body|a (?:real |live |actual )?(?:person|human(?: being)?)|"
           r"(?:a |the |your )?(?:manager|owner|staff|member of (?:the )?staff|receptionist|reception|operator|"
-          r"agent|front desk|chef|boss|supervisor|colleague|team)|a real one|(?:him|her|them)|"
+          r"agent|front desk|chef|boss|supervisor|colleague|team|nurses?|vets?|doctor|plumbers?|engineers?|"
+          r"technician|electrician|stylists?|hairdressers?|barber|reservations|(?:the )?office|sales|accounts|"
+          r"billing|support)|a real one|(?:him|her|them)|"
           r"(?:a |the )?(?:human|people) (?:there|in charge))")
 _ASK_FOR = re.compile(
     rf"\b(?:speak|talk|chat) (?:to|with) {_STAFF}\b"

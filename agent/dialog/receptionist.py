@@ -11,7 +11,17 @@ words (:mod:`agent.dialog.phrasing` reads them):
   as said; "okay, and what time do you close?" is a new question.
 - "What time is it?" / "What's the date?" -> read from the clock, in the
   facts' time zone.  "Are you a robot?" -> what the agent is.
-- Words the facts cannot explain, in a question about one of their topics
+- "Are you open on Monday?", "What time do you close on Sunday?", "And on
+  Tuesday?" after a question about the hours, "Are you open tomorrow / at
+  the weekend?" -> the hours of those days, read from the facts' hours
+  (keys that name days: "Tuesday to Friday", "Sunday and Monday").
+- "Can I book a table / an appointment?" when a fact says who books ("The
+  receptionist cannot take bookings: the front desk books tables...") ->
+  that fact, said as the agent's own words, and the offer of a person.
+- Words the facts cannot explain but that are spelled like words of the
+  facts ("what time is chick in") -> a question back that quotes them
+  ("Sorry, did you ask about check-in?"); "yes" to it answers the question
+  as so read.  Unknown words in a question mostly about one of their topics
   ("what's up you're opening our month Saturday") -> a question back that
   quotes the topic ("Sorry, did you ask about our hours on Saturday?");
   "yes" to it answers that topic.  Words that fit no topic -> "I'm sorry,
@@ -72,7 +82,7 @@ _NOT_THAT = "Sorry about that. What would you like to know?"
 _NO_THANKS = "All right. Is there anything else I can help you with?"
 _CLARIFYING = (CLARIFY, _ASKED_ABOUT, _AGAIN, _NOT_THAT)
 _FOLLOW_UP = re.compile(r"^(?:and|also|so|then|what about|how about|and what about|and how about|same|the same)\b")
-_ANAPHORA = re.compile(r"\b(?:that|it|those|them|this|these|one|ones|then|there)\b")
+_ANAPHORA = re.compile(r"\b(?:that|it|those|them|they|this|these|one|ones|then|there)\b")
 _DAY_NAMES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 
@@ -172,7 +182,9 @@ class Receptionist(Brain):
             return _Rule(f"It's {spoken_time(self.now())}.", "clock")
         if last.startswith(_ASKED_ABOUT) and answer == "no":
             return _Rule(_NOT_THAT, "ask back", "the topic asked back was not it")
-        if self.facts is None or not self.facts.unknown_words(text) or answer == "yes":
+        if self.facts is not None and answer != "yes" and not self.facts.unknown_words(text):
+            return self._booking(text) or self._hours(history, text)
+        if self.facts is None or answer == "yes":
             return None
         unknown = ", ".join(sorted(self.facts.unknown_words(text)))
         tries = _questions_back(history)
@@ -183,11 +195,58 @@ class Receptionist(Brain):
             return _Rule(DONT_KNOW, "not understood", unknown)
         if tries == 1:
             return _Rule(_AGAIN, "ask back", unknown)
+        heard_as = self.facts.heard_as(text)
+        if heard_as is not None:  # "what time is chick in" -> "Sorry, did you ask about check-in?"
+            days = [day.capitalize() for day in plain(heard_as[0]).split() if day in _DAY_NAMES]
+            about = f"{heard_as[1]}{f' on {days[0]}' if days else ''}"
+            return _Rule(f"{_ASKED_ABOUT}{about}?", "ask back", f"{unknown}, heard as {heard_as[1]}")
         about = self._about(history, text) if _mostly_known(text, len(unknown.split(", "))) else ""
         if about:
             return _Rule(f"{_ASKED_ABOUT}{about}?", "ask back", unknown)
         offer = f" {self._offer()}" if self.transfer_to else ""
         return _Rule(f"{DONT_KNOW}{offer}", "not in the facts", unknown)
+
+    def _booking(self, text: str) -> _Rule | None:
+        """A request to book, when the facts say who books (a fact that begins "The receptionist cannot"): what
+        they say, and the offer of a person.  A model asked "Can I book a table?" says "Yes, you can"."""
+        if self.facts is None or not _BOOKING.search(plain(text)):
+            return None
+        for fact in self.facts.facts:
+            said = _CANNOT.sub("I can't ", fact.text, count=1)
+            if said != fact.text and "book" in fact.text.lower():
+                said = _sentence(_OFFER_NOTE.sub("", said))
+                offer = f" {self._offer()}" if self.transfer_to else ""
+                return _Rule(f"{said}{offer}", "booking", fact.line())
+        return None
+
+    def _hours(self, history: list[Message], text: str) -> _Rule | None:
+        """Opening hours on a day said (or today, tomorrow, the weekend): read from the facts' hours, which name
+        their days ("Tuesday to Friday", "Sunday and Monday").  A model asked "Are you open on Monday?" may say
+        "Yes" whatever the facts say."""
+        if self.facts is None:
+            return None
+        words = plain(text)
+        days = _days_said(words, self.now())
+        if not days and is_follow_up(text) and not _HOURS.search(words):
+            return None
+        if not _HOURS.search(words):
+            earlier = [m.text for m in history if m.role == "user"]
+            if not (days and is_follow_up(text) and earlier and _HOURS.search(plain(earlier[-1]))):
+                return None  # "And on Sunday?" after a question about the hours
+        if not days and is_follow_up(text):
+            earlier = [m.text for m in history if m.role == "user"]
+            days = _days_said(plain(earlier[-1]), self.now()) if earlier else []
+        hours = {day: fact for fact in self.facts.facts if fact.topic.lower() in _HOURS_TOPICS
+                 for day in _days_named(fact.key)}
+        if not days or not all(day in hours for day in days):
+            return None
+        parts = []
+        for day in days:
+            said = hours[day].text.rstrip(".")
+            parts.append(f"on {day.capitalize()}, we're {said}" if said.lower().startswith("closed")
+                         else f"on {day.capitalize()}, we're open {said}")
+        answer = "; and ".join(parts)
+        return _Rule(f"{answer[0].upper()}{answer[1:]}.", "hours", ", ".join(hours[day].line() for day in days))
 
     def _about(self, history: list[Message], text: str) -> str:
         """What a question is about, as said back to the caller ("our hours on Saturday"); "" for no topic."""
@@ -207,11 +266,14 @@ class Receptionist(Brain):
         """The facts ``text`` is about; a follow-up is looked up with the question before it."""
         if self.facts is None:
             return []
-        asked = text
-        if is_follow_up(text):
-            earlier = [m.text for m in history if m.role == "user"]
-            asked = f"{earlier[-1]} {text}" if earlier else text
-        return self.facts.relevant(asked, limit=limit)
+        earlier = [m.text for m in history if m.role == "user"]
+        if not is_follow_up(text) or not earlier:
+            return self.facts.relevant(text, limit=limit)
+        merged = self.facts.relevant(f"{earlier[-1]} {text}", limit=limit + 8)
+        before = self.facts.relevant(earlier[-1], limit=1)
+        # "And the pasta?" after "How much is a pizza?": the follow-up's own words pick within the topic before
+        own = [fact for fact in self.facts.relevant(text, limit=limit + 8) if before and fact.topic == before[0].topic]
+        return [*own, *(fact for fact in merged if fact not in own)][:limit]
 
     def _topic(self, history: list[Message], text: str) -> str | None:
         relevant = self._relevant(history, text, 1)
@@ -266,7 +328,10 @@ class Receptionist(Brain):
         asked = user_text
         last = _last_reply(history)
         if last.startswith(_ASKED_ABOUT) and answers_offer(user_text) == "yes":
-            asked = f"Tell me about {last.removeprefix(_ASKED_ABOUT).rstrip('?')}."  # the topic said back
+            earlier = [m.text for m in history if m.role == "user"]
+            heard_as = self.facts.heard_as(earlier[-1]) if self.facts is not None and earlier else None
+            # the question as the words it sounded like, else the topic said back
+            asked = heard_as[0] if heard_as else f"Tell me about {last.removeprefix(_ASKED_ABOUT).rstrip('?')}."
         topic = self._topic(history, asked)
         later = any(message.role == "user" for message in history)
         lines = self._note_lines(history, asked, topic, later) if topic is not None else []
@@ -347,6 +412,46 @@ class Receptionist(Brain):
 
     def close(self) -> None:
         self.inner.close()
+
+
+_BOOKING = re.compile(r"\b(?:book|reserve|reservation)\b|\b(?:make|get|have|want|need|like|arrange) (?:an |a )?"
+                      r"(?:appointment|booking)\b|\b(?:appointment|booking) for\b|\btable for\b|\bcome and\b"
+                      r"|\bcome (?:out|round|over) (?:and|to (?:fix|look|see|repair))\b")
+_CANNOT = re.compile(r"^the receptionist cannot ", re.IGNORECASE)
+_OFFER_NOTE = re.compile(r",? so offer to put the caller through", re.IGNORECASE)
+_HOURS = re.compile(r"\b(?:open|opening|opens|close|closing|closes|closed|hours|shut)\b")
+_HOURS_TOPICS = {"hours", "opening hours", "opening times"}
+_WEEK = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+def _days_said(words: str, now: datetime.datetime) -> list[str]:
+    """The days a question asks about, in its order ("saturdays" is Saturday, "the weekend" is both)."""
+    days: list[str] = []
+    for word in words.split():
+        day = word[:-1] if word.endswith("s") and word[:-1] in _DAY_NAMES else word
+        found = [day] if day in _DAY_NAMES else []
+        if word in ("today", "tonight"):
+            found = [_WEEK[now.weekday()]]
+        elif word == "tomorrow":
+            found = [_WEEK[(now.weekday() + 1) % 7]]
+        elif word in ("weekend", "weekends"):
+            found = ["saturday", "sunday"]
+        days += [d for d in found if d not in days]
+    return days
+
+
+def _days_named(key: str) -> list[str]:
+    """The days an hours fact names: "Tuesday to Friday", "Sunday and Monday", "Saturday"."""
+    words = plain(key).split()
+    if len(words) == 3 and words[1] == "to" and words[0] in _DAY_NAMES and words[2] in _DAY_NAMES:
+        first, last = _WEEK.index(words[0]), _WEEK.index(words[2])
+        return [_WEEK[i % 7] for i in range(first, last + 1 if last >= first else last + 8)]
+    return [word for word in words if word in _DAY_NAMES] if set(words) <= _DAY_NAMES | {"and"} else []
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 def _as_said(line: str) -> str:
