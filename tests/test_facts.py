@@ -192,6 +192,15 @@ def test_a_question_that_sounds_like_a_fact_is_asked_back_and_yes_answers_it() -
     assert model.asked[-1].endswith("What time is check-in?")
 
 
+@pytest.mark.parametrize(("question", "facts_say"), [
+    ("Is there Wi-Fi?", "wifi"), ("Can you keep our bags after checkout?", "check-out"),
+    ("How much is the color?", "colour"), ("How much is a man's cut?", "men's cuts"),
+])
+def test_a_word_written_another_way_is_the_facts_word(question: str, facts_say: str) -> None:
+    facts = parse_facts(f'name = "X"\n[services]\nall = "{facts_say}, bags"\n', "x.toml")
+    assert facts.unknown_words(question) == set()
+
+
 def test_weekdays_and_weekends_are_the_days_they_name() -> None:
     assert FACTS.unknown_words("Are you open on weekdays?") == set()
     assert "Hours, Saturday" in "".join(fact.line() for fact in FACTS.relevant("Are you open at the weekend?"))
@@ -247,6 +256,13 @@ def test_the_facts_a_model_answer_used_are_recorded() -> None:
     (look_up,) = actions(Receptionist(Echo(), FACTS), "What are your opening hours?")
     assert isinstance(look_up, LookUp) and look_up.topic == "Hours"
     assert "Saturday: 12 noon to 10:30 pm" in " ".join(look_up.facts)
+
+
+def test_the_facts_a_rule_read_are_recorded() -> None:
+    (look_up,) = actions(Receptionist(Echo(), FACTS, clock=lambda: SUNDAY_5PM), "Are you open at the weekend?")
+    assert look_up == LookUp("Hours", ("Hours, Saturday: 12 noon to 10:30 pm", "Hours, Sunday: 12 noon to 9 pm"))
+    (booking,) = actions(Receptionist(Echo(), FACTS, can_transfer=True), "Can I book a table?")
+    assert isinstance(booking, LookUp) and booking.topic == "Policies" and "front desk books" in booking.facts[0]
 
 
 @pytest.mark.parametrize(("text", "problem"), [

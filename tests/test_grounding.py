@@ -77,6 +77,15 @@ def test_a_claim_the_facts_do_not_hold_is_cut_and_the_fact_said_instead(question
     assert model.closed  # the model was stopped
 
 
+def test_a_no_to_what_the_facts_hold_is_cut_and_the_fact_said_instead() -> None:
+    heard, decided, model = hear("No, we do not have vegan food.", "Do you have vegan pizza?")
+    assert heard == "Vegetarian dishes are marked on the menu; vegan pizza and pasta are available."
+    assert [d.kind for d in decided] == ["no"] and model.closed
+    # a "No" the facts give (they say "no cheques") is the model's to say
+    heard, decided, _model = hear("No, we take cards and cash.", "Can I pay by cheque?")
+    assert heard == "No, we take cards and cash." and decided == []
+
+
 def test_another_day_than_the_one_asked_about_is_cut() -> None:
     """(The hours on a day are answered by rule; the guard still reads a model reply about a day.)"""
     guard = Guard(FACTS.describe(), "What time do you open on Saturday?", "Hours, Saturday: 12 noon to 10:30 pm")

@@ -27,7 +27,8 @@ from typing import Any
 
 from agent.errors import ConfigError
 
-__all__ = ["Fact", "Facts", "load_facts", "parse_facts", "stem", "example_facts_path", "substance_words"]
+__all__ = ["Fact", "Facts", "asking_word", "load_facts", "parse_facts", "stem", "example_facts_path",
+           "substance_words"]
 
 ASKING = (
     "open opening opens close closing closes closed hour hours late early",
@@ -82,6 +83,8 @@ _TOP_KEYS = {"name", "kind", "timezone", "transfer"}
 def stem(word: str) -> str:
     """A crude English stem, enough to match "dogs"/"dog", "booked"/"book", "opening"/"open"."""
     word = word.lower().removesuffix("'s")
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
     if word.endswith(("ches", "shes", "sses", "xes", "zes")) and len(word) > 4:
@@ -92,9 +95,13 @@ def stem(word: str) -> str:
     return word
 
 
+_IRREGULAR = {"men": "man", "women": "woman", "children": "child", "teeth": "tooth", "feet": "foot",
+              "mice": "mouse", "geese": "goose", "wives": "wife", "knives": "knife", "shelves": "shelf"}
+
+
 def _stems(text: str) -> set[str]:
     words = _WORD.findall(text.lower())
-    return {stem(part) for word in words for part in (word, *word.split("-"))}
+    return {stem(part) for word in words for part in (word, word.replace("-", ""), *word.split("-"))}
 
 
 _FAMILIES = [_stems(family) for family in ASKING]
@@ -142,8 +149,13 @@ class Facts:
     def unknown_words(self, question: str) -> set[str]:
         """Words of substance in ``question`` that no fact (nor a caller's phrasing of one) explains."""
         known = set().union(*(fact.words for fact in self.facts)) | _stems(f"{self.name} {self.kind}")
+        # "Wi-Fi" is the facts' "wifi", "checkout" their "check-out"
+        joined = [word for word in _WORD.findall(question.lower()) if "-" in word]
+        question = " ".join(word.replace("-", "") if stem(word.replace("-", "")) in known else word
+                            for word in _WORD.findall(question.lower())) if joined else question
         return {w for w in substance_words(question)
-                if w not in known and not _family_of(w, known) and not _related(w, known)}
+                if w not in known and not _family_of(w, known) and not _related(w, known)
+                and not _spelled_alike(w, known)}
 
     def heard_as(self, question: str) -> tuple[str, str] | None:
         """``question`` with its unknown words read as the facts' words they sound like, and the first word
@@ -265,6 +277,12 @@ def _days_of(text: str) -> set[str]:
     return days
 
 
+def _spelled_alike(word: str, known: set[str]) -> bool:
+    """Is ``word`` a known word spelled another way ("color" and "colour", "jewelry" and "jewellery")?"""
+    return len(word) >= 5 and any(len(other) >= 5 and abs(len(other) - len(word)) <= 2
+                                  and difflib.SequenceMatcher(None, word, other).ratio() >= 0.9 for other in known)
+
+
 def _likeness(heard: str, word: str) -> float:
     """How alike two words are, spelled or as said: the better of difflib's ratio of their letters and of
     their rough sounds ("why fight" and "wi-fi", "boy let" and "boiler" are alike only as said)."""
@@ -306,6 +324,11 @@ def _related(word: str, known: set[str]) -> bool:
 
 _ENDINGS = frozenset("e s es ed er ers ing ings al als ally ly ion ions ation ations lation ren ry y ment ments "
                      "ic ics ical ist ists ness able".split())
+
+
+def asking_word(word: str) -> bool:
+    """Is ``word`` (a stem) one of the ways callers ask ("much", "cost", "open"), not a thing asked about?"""
+    return any(word in family for family in _FAMILIES)
 
 
 def _family_of(word: str, known: set[str]) -> bool:

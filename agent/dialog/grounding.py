@@ -13,7 +13,10 @@ the clock) do not support:
   when the caller asked about one day, a reply that names other days but
   not that one is about the wrong day;
 - a name (a capitalised word inside a sentence): a word of the facts or
-  the question.
+  the question;
+- a "No" that begins the answer to a yes-no question whose subject the
+  facts hold without a "not" ("Do you come out to Shoreham?" when the
+  area is "Brighton, Hove, Lewes and Shoreham").
 
 The first claim that fails stops the reply where it is; the caller hears,
 instead of the rest, the fact line that best matches the question, or an
@@ -112,6 +115,8 @@ class Guard:
     about: str = ""
     """The facts the question is about (and the clock): a number must come from these, the question or the
     clock, not from anywhere in ``facts`` ("corkage is 12 pounds": 12 is a pasta price, not corkage's)."""
+    holds: bool = False
+    """The facts hold what a yes-no question asks about, without a "not": a reply that begins "No" denies them."""
     slip: Slip | None = None
     _numbers: set[int] = field(init=False)
     _days: set[str] = field(init=False)
@@ -167,6 +172,8 @@ class Guard:
         """The first claim of ``piece`` (a word and what sticks to it) that fails, after ``said``."""
         sentence_start = not said.strip() or bool(_SENTENCE_END.search(said))
         for token in _TOKEN.findall(piece):
+            if self.holds and not said.strip() and token.lower() == "no":
+                return Slip("no", token)  # "Do you come out to Shoreham?" "No, ..." when the facts list Shoreham
             if _numbers_of(token) - self._numbers:
                 return Slip("number", token)
             word = token.lower().rstrip(".,")

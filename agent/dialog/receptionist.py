@@ -56,7 +56,7 @@ from dataclasses import dataclass
 
 from agent.dialog.actions import CallAction, Decision, LookUp, Transfer
 from agent.dialog.base import Brain, Message
-from agent.dialog.facts import Fact, Facts, substance_words
+from agent.dialog.facts import Fact, Facts, asking_word, substance_words
 from agent.dialog.grounding import Guard
 from agent.dialog.phrasing import answers_offer, asks_if_human, asks_the_date, asks_the_time, plain, wants_a_person
 
@@ -124,6 +124,7 @@ class _Rule:
     kind: str
     why: str = ""
     transfer: bool = False
+    looked_up: LookUp | None = None  # the facts the words were read from
 
 
 class Receptionist(Brain):
@@ -216,7 +217,7 @@ class Receptionist(Brain):
             if said != fact.text and "book" in fact.text.lower():
                 said = _sentence(_OFFER_NOTE.sub("", said))
                 offer = f" {self._offer()}" if self.transfer_to else ""
-                return _Rule(f"{said}{offer}", "booking", fact.line())
+                return _Rule(f"{said}{offer}", "booking", fact.line(), looked_up=LookUp(fact.topic, (fact.line(),)))
         return None
 
     def _hours(self, history: list[Message], text: str) -> _Rule | None:
@@ -246,7 +247,22 @@ class Receptionist(Brain):
             parts.append(f"on {day.capitalize()}, we're {said}" if said.lower().startswith("closed")
                          else f"on {day.capitalize()}, we're open {said}")
         answer = "; and ".join(parts)
-        return _Rule(f"{answer[0].upper()}{answer[1:]}.", "hours", ", ".join(hours[day].line() for day in days))
+        lines = tuple(dict.fromkeys(hours[day].line() for day in days))
+        return _Rule(f"{answer[0].upper()}{answer[1:]}.", "hours", ", ".join(lines),
+                     looked_up=LookUp(hours[days[0]].topic, lines))
+
+    def _holds(self, question: str) -> Fact | None:
+        """Is ``question`` a yes-no question about something the facts hold without a "not" (the facts with all
+        its words, else with its rarest)?  Then "No" is not the model's to say."""
+        if self.facts is None or not _YES_NO.match(plain(question)):
+            return None
+        words = substance_words(question)
+        with_all = [fact for fact in self.facts.facts if words and words <= fact.words]
+        if not with_all and words:
+            counts = {word: sum(word in fact.words for fact in self.facts.facts) for word in words}
+            rarest = min((n, word) for word, n in counts.items() if n) if any(counts.values()) else None
+            with_all = [fact for fact in self.facts.facts if rarest and rarest[1] in fact.words]
+        return next((fact for fact in with_all if not _DENIES.search(fact.text)), None)
 
     def _about(self, history: list[Message], text: str) -> str:
         """What a question is about, as said back to the caller ("our hours on Saturday"); "" for no topic."""
@@ -272,7 +288,10 @@ class Receptionist(Brain):
         merged = self.facts.relevant(f"{earlier[-1]} {text}", limit=limit + 8)
         before = self.facts.relevant(earlier[-1], limit=1)
         # "And the pasta?" after "How much is a pizza?": the follow-up's own words pick within the topic before
-        own = [fact for fact in self.facts.relevant(text, limit=limit + 8) if before and fact.topic == before[0].topic]
+        # ("How much is it?" has none: the question before decides)
+        words = {word for word in substance_words(text) if not asking_word(word)}
+        own = [fact for fact in self.facts.relevant(text, limit=limit + 8)
+               if before and fact.topic == before[0].topic and words & fact.words]
         return [*own, *(fact for fact in merged if fact not in own)][:limit]
 
     def _topic(self, history: list[Message], text: str) -> str | None:
@@ -321,6 +340,8 @@ class Receptionist(Brain):
             logger.info("receptionist %x: %r answered by rule: %s%s", id(self), user_text, rule.kind,
                         f" ({rule.why})" if rule.why else "")
             yield Decision("rule", rule.kind, rule.why)
+            if rule.looked_up is not None:
+                yield rule.looked_up
             yield rule.text
             if rule.transfer:
                 yield Transfer(self.transfer_to, self.transfer_who)
@@ -347,13 +368,16 @@ class Receptionist(Brain):
             return
         about = [fact.line() for fact in self._relevant(history, asked, ABOUT_FACTS)]
         clock = seen[seen.rfind("(It is "):] if seen.endswith(".)") and "(It is " in seen else ""
-        guard = Guard(f"{self.facts.describe()}\n{self.transfer_who}\n{seen}", asked, "\n".join([*about, clock]))
-        yield from self._guarded(replies, guard, about)
+        held = self._holds(asked)
+        guard = Guard(f"{self.facts.describe()}\n{self.transfer_who}\n{seen}", asked, "\n".join([*about, clock]),
+                      holds=held is not None)
+        yield from self._guarded(replies, guard, about, held)
 
-    def _guarded(self, replies: Iterator[str | CallAction], guard: Guard,
-                 lines: list[str]) -> Iterator[str | CallAction]:
+    def _guarded(self, replies: Iterator[str | CallAction], guard: Guard, lines: list[str],
+                 held: Fact | None = None) -> Iterator[str | CallAction]:
         """The model's reply up to its first claim the facts do not support; then the fact that best answers
-        the question instead (or "I don't know"), and the model is stopped."""
+        the question instead (for a "No", the fact that holds what was asked; or "I don't know"), and the model
+        is stopped."""
         said = False
         try:
             for delta in replies:
@@ -376,6 +400,8 @@ class Receptionist(Brain):
                 close()  # the model stops at once: its request is abandoned
         if guard.slip is None:
             return
+        if guard.slip.kind == "no" and held is not None:
+            lines = [held.line()]
         fact = _as_said(lines[0]) if lines else ""
         if fact:
             instead = f" — sorry, to be exact: {fact}" if said else fact
@@ -417,6 +443,8 @@ class Receptionist(Brain):
 _BOOKING = re.compile(r"\b(?:book|reserve|reservation)\b|\b(?:make|get|have|want|need|like|arrange) (?:an |a )?"
                       r"(?:appointment|booking)\b|\b(?:appointment|booking) for\b|\btable for\b|\bcome and\b"
                       r"|\bcome (?:out|round|over) (?:and|to (?:fix|look|see|repair))\b")
+_YES_NO = re.compile(r"^(?:do|does|can|could|is|are|will|would|have|has|may)\b")
+_DENIES = re.compile(r"\b(?:no|not|never|closed|except|only|cannot)\b|n't\b", re.IGNORECASE)
 _CANNOT = re.compile(r"^the receptionist cannot ", re.IGNORECASE)
 _OFFER_NOTE = re.compile(r",? so offer to put the caller through", re.IGNORECASE)
 _HOURS = re.compile(r"\b(?:open|opening|opens|close|closing|closes|closed|hours|shut)\b")
@@ -459,6 +487,8 @@ def _as_said(line: str) -> str:
     pm."."""
     head, _sep, text = line.partition(": ")
     key = head.partition(", ")[2]
+    if key and key.lower().rstrip("s") in text.lower():  # "Weddings, Wedding and event hair": the text says it
+        key = ""
     return f"{key}, {text.rstrip('.')}." if key else f"{text.rstrip('.')}."
 
 

@@ -136,7 +136,7 @@ VET: tuple[Question, ...] = (
     Question("What is your phone number?", "directions", (r"01273|\b555\b",)),
     Question("Can I book an appointment for my cat?", "booking", (r"nurses|put you through",), (BOOKED,)),
     Question("What should I do in an emergency at night?", "policies", (r"vets now|911",)),
-    Question("Do you take new clients?", "policies", (r"welcome|register",), (r"\bno\b",)),
+    Question("Do you take new clients?", "policies", (r"welcome|register|^yes\b",), (r"\bno\b",)),
     Question("How long does a repeat prescription take?", "policies", (r"\b48\b",)),
     Question("Can I pay by card?", "policies", (r"card",), (r"\bno\b",)),
     Question("Do you handle pet insurance claims?", "policies", (r"insurance|claim|\b15\b",)),
