@@ -159,7 +159,7 @@ class Conductor:
 
     # -- actions ------------------------------------------------------------
     def _start_reply(self, action: StartReply) -> None:
-        request = ReplyRequest(action.reply, action.text, action.history)
+        request = ReplyRequest(action.reply, action.text, action.history, unsure=action.unsure)
         self._requests = {action.reply: request}  # one reply at a time: older ones are over
         self._tags = []
         self.to_dialog.put(request)

@@ -140,11 +140,13 @@ class Transcript(Frame):
 
     ``confidence`` (0..1): how sure the recogniser is of its least certain stretch of
     the text (Whisper: the mean token probability); 1.0 from recognisers that do not say.
+    ``unsure``: the words of the text it was unsure of (lower case; none from recognisers that do not say).
     """
 
     text: str
     final: bool
     confidence: float = 1.0
+    unsure: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class SpeechPaused(Frame):
     text: str
     t_end_of_speech: float
     confidence: float = 1.0
+    unsure: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,8 @@ class FinalTranscript(Frame):
     whole: str = ""
     """When the caller went on before hearing the reply to their last words: those words and these, decoded
     again as one piece (more accurate than the two pieces apart); else empty."""
+    unsure: tuple[str, ...] = ()
+    """The words of ``text`` the recogniser was unsure of (see :class:`Transcript`)."""
 
     @property
     def t_ready(self) -> float:
@@ -189,6 +194,8 @@ class ReplyRequest(Frame):
     history: tuple[Any, ...]
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
     prepare: bool = False
+    unsure: tuple[str, ...] = ()
+    """The words of ``text`` the recogniser was unsure of."""
 
 
 @dataclass(frozen=True)

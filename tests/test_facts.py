@@ -34,14 +34,15 @@ class Echo(Brain):
     def prepare(self, history: list[Message]) -> None:
         self.prepared.append(history)
 
-    def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
+    def reply(self, history: list[Message], user_text: str, cancel: threading.Event,
+              unsure: tuple[str, ...] = ()) -> Iterator[str]:
         self.asked.append(user_text)
         self.histories.append(history)
         yield f"model: {user_text}"
 
 
-def answer(brain: Brain, text: str, history: list[Message] | None = None) -> str:
-    return "".join(d for d in brain.reply(history or [], text, threading.Event()) if isinstance(d, str))
+def answer(brain: Brain, text: str, history: list[Message] | None = None, unsure: tuple[str, ...] = ()) -> str:
+    return "".join(d for d in brain.reply(history or [], text, threading.Event(), unsure) if isinstance(d, str))
 
 
 def actions(brain: Brain, text: str, history: list[Message] | None = None) -> list[object]:
@@ -204,6 +205,24 @@ def test_a_word_written_another_way_is_the_facts_word(question: str, facts_say: 
 def test_weekdays_and_weekends_are_the_days_they_name() -> None:
     assert FACTS.unknown_words("Are you open on weekdays?") == set()
     assert "Hours, Saturday" in "".join(fact.line() for fact in FACTS.relevant("Are you open at the weekend?"))
+
+
+def test_a_word_the_recogniser_was_unsure_of_and_the_facts_do_not_hold_is_asked_about() -> None:
+    model = Echo()
+    brain = Receptionist(model, FACTS, can_transfer=True)
+    heard = "Do you have a gen?"  # "gym", as Whisper heard it, unsure of it
+    asked = answer(brain, heard, unsure=("gen",))
+    assert asked == 'Sorry, I didn\'t catch "gen". Could you say it again?'
+    assert answer(brain, heard).startswith(DONT_KNOW)  # sure of it: a question about something else
+    history = [Message("user", heard), Message("assistant", asked)]
+    # the caller says it again and the same word is heard: it was heard right, and the facts do not have it
+    assert answer(brain, "Do you have a gen?", history, unsure=("gen",)) == (
+        f"{DONT_KNOW} I can put you through to the front desk, if you like.")
+    said = answer(brain, "How much is the corkage?", history)  # said another way: answered
+    assert said.startswith("model:") and "corkage" in model.asked[-1].lower()
+    # unsure of a word the facts hold, or of a little word: no question back
+    assert answer(brain, "How much is the corkage?", unsure=("corkage",)).startswith("model:")
+    assert answer(brain, "Do you do live music?", unsure=("do",)).startswith(DONT_KNOW)
 
 
 @pytest.mark.parametrize(("question", "said"), [

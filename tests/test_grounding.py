@@ -23,7 +23,8 @@ class Says(Brain):
         self.text = text
         self.closed = False
 
-    def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
+    def reply(self, history: list[Message], user_text: str, cancel: threading.Event,
+              unsure: tuple[str, ...] = ()) -> Iterator[str]:
         try:
             for i in range(0, len(self.text), 2):
                 yield self.text[i:i + 2]

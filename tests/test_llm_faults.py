@@ -118,7 +118,8 @@ def test_a_failed_reply_is_spoken_as_the_fallback_and_the_next_turn_is_answered(
 class Failing(Brain):
     """A brain that says a few words and then fails."""
 
-    def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
+    def reply(self, history: list[Message], user_text: str, cancel: threading.Event,
+              unsure: tuple[str, ...] = ()) -> Iterator[str]:
         yield "Let me see."
         raise RuntimeError("a bug")
 

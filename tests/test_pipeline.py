@@ -299,7 +299,8 @@ def test_the_dialog_stage_streams_a_reply_as_numbered_chunks_and_ends_it(at_once
     class AtOnce(ScriptedBrain):
         """The whole reply in one delta: one delta completes several chunks."""
 
-        def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
+        def reply(self, history: list[Message], user_text: str, cancel: threading.Event,
+              unsure: tuple[str, ...] = ()) -> Iterator[str]:
             yield "".join(d for d in super().reply(history, user_text, cancel) if isinstance(d, str)) + " "
 
     inbox, to_tts, reports = FrameQueue(), FrameQueue(), FrameQueue()

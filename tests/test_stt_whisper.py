@@ -17,7 +17,7 @@ import pytest
 
 from agent.errors import ModelError
 from agent.stt.base import DEFAULT_STT, create_stt
-from agent.stt.whisper import MAX_STRETCH_SECS, WhisperEngine, WhisperStream
+from agent.stt.whisper import MAX_STRETCH_SECS, Decoded, WhisperEngine, WhisperStream
 from tests.agent_proc import REPO, AgentProcess, _env, run_caller
 from tests.speech_helpers import frames_of, silence_16k, speech_16k
 
@@ -75,6 +75,18 @@ def test_speech_that_comes_back_empty_is_decoded_again_behind_a_little_silence(e
     assert engine.decode(first_group).replace(",", "").replace(" ", "") == "220"
     assert engine.retries == retries + 1
     assert engine.decode(np.zeros(16000, dtype=np.int16)) == ""
+
+
+def test_the_words_it_was_unsure_of_are_marked(engine: WhisperEngine) -> None:
+    """Piper's "gym" is heard as another word, one the decoder gave a low probability; a clear request has
+    no word it was unsure of, and a stream's final carries them too."""
+    decoded = engine.decode_tokens(speech_16k("Do you have a gym?"))
+    assert "gym" not in words(decoded.text) and decoded.unsure and set(decoded.unsure) <= set(words(decoded.text))
+    assert engine.decode_tokens(speech_16k(BOOKING)).unsure == ()
+    stream = engine.new_stream()
+    feed(stream, np.concatenate([speech_16k("Do you have a gym?"), silence_16k(300)]), True)
+    final = stream.finish()
+    assert final.unsure == decoded.unsure, final
 
 
 def test_a_pause_decodes_and_the_final_then_needs_no_decode(engine: WhisperEngine) -> None:
@@ -231,24 +243,30 @@ def test_a_phrase_the_decoder_loops_to_its_length_cap_is_said_once() -> None:
 
 
 def test_one_unsure_piece_does_not_taint_the_turn_s_confidence() -> None:
-    """The turn's confidence is the mean token probability of all its pieces, not the worst piece."""
-    whole = ("Stop. Wait a moment, I have a question.", 3 * math.log(0.5) + 9 * math.log(0.95), 12)
-    pieces = iter([("Stop.", 3 * math.log(0.5), 3), ("Wait a moment, I have a question.", 9 * math.log(0.95), 9),
+    """The turn's confidence is the mean token probability of all its pieces, not the worst piece; its unsure
+    words are those of its pieces, or of the whole turn once it is decoded again whole."""
+    whole = Decoded("Stop. Wait a moment, I have a question.", 3 * math.log(0.5) + 9 * math.log(0.95), 12,
+                    ("stop",))
+    pieces = iter([Decoded("Stop.", 3 * math.log(0.5), 3, ("stop",)),
+                   Decoded("Wait a moment, I have a question.", 9 * math.log(0.95), 9, ("moment",)),
                    whole])  # the turn decoded again whole at its end
 
     class Pieces:
-        def decode_tokens(self, samples: np.ndarray, prompt: str = "") -> tuple[str, float, int]:
+        def decode_tokens(self, samples: np.ndarray, prompt: str = "") -> Decoded:
             return next(pieces)
 
     stream = WhisperStream(Pieces())  # type: ignore[arg-type]
     feed(stream, silence_16k(200), True)
     first = stream.pause()
-    assert first is not None and first.confidence == pytest.approx(0.5)
+    assert first is not None and first.confidence == pytest.approx(0.5) and first.unsure == ("stop",)
     feed(stream, silence_16k(200), True)
     second = stream.pause()
     assert second is not None and second.text == "Stop. Wait a moment, I have a question."
     assert second.confidence == pytest.approx(math.exp((3 * math.log(0.5) + 9 * math.log(0.95)) / 12))
-    assert second.confidence > 0.78 and stream.finish().confidence == pytest.approx(second.confidence)
+    assert second.unsure == ("stop", "moment")
+    final = stream.finish()
+    assert second.confidence > 0.78 and final.confidence == pytest.approx(second.confidence)
+    assert final.unsure == ("stop",)
 
 
 @pytest.mark.parametrize("codec", ["G722", "PCMU"])

@@ -61,13 +61,15 @@ class Brain(abc.ABC):
         history: list[Message],
         user_text: str,
         cancel: threading.Event,
+        unsure: tuple[str, ...] = (),
     ) -> Iterator[str | CallAction]:
         """Stream the reply to ``user_text`` as text deltas, with any call actions among them.
 
         A call action (:mod:`agent.dialog.actions`: transfer, send digits, hang
         up, facts looked up) is carried out once the caller has heard the reply.
 
-        ``history`` holds earlier turns (not ``user_text``).  When ``cancel``
+        ``history`` holds earlier turns (not ``user_text``); ``unsure`` the words
+        of ``user_text`` the recogniser was unsure of.  When ``cancel``
         is set the iterator stops promptly (within one delta).  A brain that
         competes with synthesis for the CPU (a local LLM) should produce the
         next delta only when it is asked for: the pipeline holds back its

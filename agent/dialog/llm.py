@@ -330,7 +330,8 @@ class LlmBrain(Brain):
         logger.info("llm %x: %d prompt prefixes kept in %.2f s", id(self), len(user_prefixes),
                     self._clock() - started)
 
-    def reply(self, history: list[Message], user_text: str, cancel: threading.Event) -> Iterator[str]:
+    def reply(self, history: list[Message], user_text: str, cancel: threading.Event,
+              unsure: tuple[str, ...] = ()) -> Iterator[str]:
         """Stream the model's reply; stops within one token of ``cancel``.
 
         The next token is computed only once the one before it was taken from the iterator.  A reply the

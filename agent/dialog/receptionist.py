@@ -80,7 +80,8 @@ _ASKED_ABOUT = "Sorry, did you ask about "
 _AGAIN = "Sorry, I still didn't catch that. Could you put it another way?"
 _NOT_THAT = "Sorry about that. What would you like to know?"
 _NO_THANKS = "All right. Is there anything else I can help you with?"
-_CLARIFYING = (CLARIFY, _ASKED_ABOUT, _AGAIN, _NOT_THAT)
+_DIDNT_CATCH = "Sorry, I didn't catch "
+_CLARIFYING = (CLARIFY, _ASKED_ABOUT, _AGAIN, _NOT_THAT, _DIDNT_CATCH)
 _FOLLOW_UP = re.compile(r"^(?:and|also|so|then|what about|how about|and what about|and how about|same|the same)\b")
 _ANAPHORA = re.compile(r"\b(?:that|it|those|them|they|this|these|one|ones|then|there)\b")
 _DAY_NAMES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
@@ -164,8 +165,8 @@ class Receptionist(Brain):
         return _Rule(f"Of course. I'll put you through to {self.transfer_who} now, please hold.", "person",
                      transfer=True)
 
-    def _rule(self, history: list[Message], text: str) -> _Rule | None:
-        """The reply by rule, or None for the model."""
+    def _rule(self, history: list[Message], text: str, unsure: tuple[str, ...] = ()) -> _Rule | None:
+        """The reply by rule, or None for the model; ``unsure``: the words the recogniser was unsure of."""
         last = _last_reply(history)
         offered = self.transfer_to and last.endswith(self._offer())
         answer = answers_offer(text) if offered or last.startswith(_ASKED_ABOUT) else None
@@ -188,6 +189,9 @@ class Receptionist(Brain):
         if self.facts is None or answer == "yes":
             return None
         unknown = ", ".join(sorted(self.facts.unknown_words(text)))
+        if last.startswith(_DIDNT_CATCH) and self._heard_again(history, text):
+            offer = f" {self._offer()}" if self.transfer_to else ""  # the same words twice: heard right
+            return _Rule(f"{DONT_KNOW}{offer}", "not in the facts", f"{unknown}, heard the same again")
         tries = _questions_back(history)
         if tries >= 2:  # two questions back did not help: a person can
             if self.transfer_to:
@@ -204,8 +208,28 @@ class Receptionist(Brain):
         about = self._about(history, text) if _mostly_known(text, len(unknown.split(", "))) else ""
         if about:
             return _Rule(f"{_ASKED_ABOUT}{about}?", "ask back", unknown)
+        doubtful = self._doubtful(text, unsure)
+        if doubtful:  # "Do you have a gem?": not a question about something else, a word misheard
+            return _Rule(f'{_DIDNT_CATCH}"{doubtful}". Could you say it again?', "ask back",
+                         f"{unknown}, unsure of {doubtful}")
         offer = f" {self._offer()}" if self.transfer_to else ""
         return _Rule(f"{DONT_KNOW}{offer}", "not in the facts", unknown)
+
+    def _doubtful(self, text: str, unsure: tuple[str, ...]) -> str:
+        """The words of ``text`` the facts do not hold and the recogniser was unsure of, as heard ("" for
+        none): the stretch from the first to the last of them."""
+        assert self.facts is not None
+        words = re.findall(r"[\w'-]+", text)
+        doubtful = [i for i, word in enumerate(words) if word.lower() in unsure and self.facts.unknown_words(word)]
+        return " ".join(words[doubtful[0]:doubtful[-1] + 1]) if doubtful else ""
+
+    def _heard_again(self, history: list[Message], text: str) -> bool:
+        """Did the caller, asked to say it again, say what was heard before: the same words the facts do not
+        hold?  Then they were heard right."""
+        assert self.facts is not None
+        earlier = [m.text for m in history if m.role == "user"]
+        unknown = self.facts.unknown_words(text)
+        return bool(earlier) and bool(unknown) and unknown <= self.facts.unknown_words(earlier[-1])
 
     def _booking(self, text: str) -> _Rule | None:
         """A request to book, when the facts say who books (a fact that begins "The receptionist cannot"): what
@@ -333,9 +357,9 @@ class Receptionist(Brain):
         keep(notes)  # a call without a greeting
         keep(notes, [Message("assistant", self.greeting() or "")])  # the first turn after this greeting
 
-    def reply(self, history: list[Message], user_text: str,
-              cancel: threading.Event) -> Iterator[str | CallAction]:
-        rule = self._rule(history, user_text)
+    def reply(self, history: list[Message], user_text: str, cancel: threading.Event,
+              unsure: tuple[str, ...] = ()) -> Iterator[str | CallAction]:
+        rule = self._rule(history, user_text, unsure)
         if rule is not None:
             logger.info("receptionist %x: %r answered by rule: %s%s", id(self), user_text, rule.kind,
                         f" ({rule.why})" if rule.why else "")

@@ -236,6 +236,7 @@ class ScriptedBrain(Brain):
         history: list[Message],
         user_text: str,
         cancel: threading.Event,
+        unsure: tuple[str, ...] = (),
     ) -> Iterator[str | CallAction]:
         """Stream :meth:`answer` word by word (each word keeps its trailing space), then the rule's actions."""
         text, actions = self._answer(user_text)

@@ -99,7 +99,7 @@ class DialogStage(Worker):
         """The brain's reply; if it raises, :data:`FALLBACK_REPLY` after what it gave (see the module docstring)."""
         said = False
         try:
-            for delta in self.brain.reply(list(job.history), job.text, job.cancel):
+            for delta in self.brain.reply(list(job.history), job.text, job.cancel, job.unsure):
                 said = said or isinstance(delta, str) and bool(delta.strip())
                 yield delta
         except Exception as error:

@@ -75,6 +75,7 @@ class SttStage(Worker):
         self._stream: SttStream | None = None
         self._last_partial = ""
         self._last_confidence = 1.0
+        self._last_unsure: tuple[str, ...] = ()
         self._pause_reported = 0.0
         self._pause_decoded = 0.0
         self._utterance: list[np.ndarray] = []
@@ -110,7 +111,7 @@ class SttStage(Worker):
             if self._last_partial and item.t_end_of_speech != self._pause_reported:
                 self._pause_reported = item.t_end_of_speech
                 self._emit(SpeechPaused(as_said(self._last_partial), item.t_end_of_speech, self._last_confidence,
-                                        t=self._clock()))
+                                        self._last_unsure, t=self._clock()))
         elif isinstance(item, SpeechEnded):
             self._final(stream, item)
 
@@ -122,7 +123,8 @@ class SttStage(Worker):
     def _partial(self, partial: Transcript | None) -> None:
         if partial is not None:
             self._last_partial, self._last_confidence = partial.text, partial.confidence
-            self._emit(Transcript(partial.text, False, partial.confidence, t=self._clock()))
+            self._last_unsure = partial.unsure
+            self._emit(Transcript(partial.text, False, partial.confidence, partial.unsure, t=self._clock()))
 
     def _final(self, stream: SttStream, ended: SpeechEnded) -> None:
         t_asked = self._clock()
@@ -132,10 +134,10 @@ class SttStage(Worker):
         log.debug("%s: final %r %.0f ms after the endpoint (queue %.0f ms, recogniser %.0f ms)", self.name, text,
                   (t_ready - ended.t_endpoint) * 1000.0, (t_asked - ended.t_endpoint) * 1000.0,
                   (t_ready - t_asked) * 1000.0)
-        self._last_partial, self._last_confidence = "", 1.0
+        self._last_partial, self._last_confidence, self._last_unsure = "", 1.0, ()
         whole = as_said(self._whole(text))
         self._emit(FinalTranscript(text, ended.t_end_of_speech, ended.t_endpoint, final.confidence, whole,
-                                   t=self._clock() if whole else t_ready))
+                                   final.unsure, t=self._clock() if whole else t_ready))
 
     def _whole(self, text: str) -> str:
         """The caller went on before hearing the reply to their last turn: decode it and these words again

@@ -14,6 +14,10 @@ window.  The output is capped per second of audio and a no-speech
 probability above :data:`NO_SPEECH_PROB` gives no text (Whisper otherwise
 "hears" words in noise).  One decode runs at a time per engine, on
 ``threads`` CTranslate2 threads.
+
+Each word decoded greedily comes with the probability the decoder gave it;
+the words below :data:`UNSURE_WORD_PROB` are the transcript's ``unsure``
+words, which the receptionist asks about instead of answering a guess.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,6 +59,10 @@ FRAMES_PER_SEC = 100
 FULL_WINDOW_SECS = 30.0
 WINDOW_SECS = 10.0
 """The shortest window a stretch is decoded in (whisper.cpp's ``audio_ctx``): ~5x faster than 30 s."""
+UNSURE_WORD_PROB = 0.5
+"""A word the decoder gave less than this probability (its least likely token) is one it was unsure of.
+On the answers bench's 216 questions (tiny.en, Piper and espeak-ng voices) 24 of the ~30 words it got wrong
+that the facts do not hold were below 0.5, and 6 of the 49 it got right (rare words: "radiators", "live")."""
 WHOLE_TURN_SECS = WINDOW_SECS
 """A turn decoded in stretches is decoded again whole at its end if it fits one window: the cost is one
 window's decode, whatever the turn's length (a longer turn keeps its stretches: no wait grows with it)."""
@@ -123,24 +131,24 @@ class WhisperEngine(SttEngine):
 
     def decode_scored(self, samples: np.ndarray, prompt: str = "") -> tuple[str, float]:
         """(text, confidence): the confidence is the mean probability of its tokens (1.0 for no text)."""
-        text, logprob, tokens = self.decode_tokens(samples, prompt)
-        return text, math.exp(logprob / tokens) if tokens else 1.0
+        decoded = self.decode_tokens(samples, prompt)
+        return decoded.text, math.exp(decoded.logprob / decoded.tokens) if decoded.tokens else 1.0
 
-    def decode_tokens(self, samples: np.ndarray, prompt: str = "") -> tuple[str, float, int]:
-        """(text, summed log-probability of its tokens, their number); 0 tokens for no text.
+    def decode_tokens(self, samples: np.ndarray, prompt: str = "") -> Decoded:
+        """The text, the summed log-probability of its tokens, their number (0 for no text) and its unsure words.
 
         A stretch of speech that comes back empty is decoded once more behind :data:`RETRY_LEAD_SECS` of
         silence: on a second or two of speech Whisper sometimes ends its text before the first word, and
         where the stretch starts decides it (three digits read over PCMU came back empty when cut at 1.05 or
         1.10 s and as "2 2 0" when cut at 1.00 or 1.15 s)."""
-        text, score, tokens = self._decode_once(samples, prompt)
-        if not text and len(samples) >= RETRY_MIN_SECS * SAMPLE_RATE:
+        decoded = self._decode_once(samples, prompt)
+        if not decoded.text and len(samples) >= RETRY_MIN_SECS * SAMPLE_RATE:
             lead = np.zeros(int(RETRY_LEAD_SECS * SAMPLE_RATE), dtype=np.int16)
-            text, score, tokens = self._decode_once(np.concatenate([lead, np.asarray(samples, np.int16)]), prompt)
+            decoded = self._decode_once(np.concatenate([lead, np.asarray(samples, np.int16)]), prompt)
             self.retries += 1
-        return text, score, tokens
+        return decoded
 
-    def _decode_once(self, samples: np.ndarray, prompt: str) -> tuple[str, float, int]:
+    def _decode_once(self, samples: np.ndarray, prompt: str) -> Decoded:
         audio = samples.astype(np.float32) / 32768.0
         secs = len(audio) / SAMPLE_RATE
         with SCHEDULER.slot("stt", self.threads), self._lock:
@@ -152,15 +160,49 @@ class WhisperEngine(SttEngine):
             tokens = self._model.get_prompt(self._tokenizer, previous[-200:], without_timestamps=True,
                                             hotwords=self.vocabulary or None)
             cap = min(self._model.max_length, len(tokens) + 2 * int(10 + TOKENS_PER_SEC * secs))
+            greedy = self.beam_size == 1  # (the probability of each token is the greedy decoder's)
             result = self._model.model.generate(encoded, [tokens], beam_size=self.beam_size, max_length=cap,
                                                 return_no_speech_prob=True, return_scores=True,
-                                                suppress_blank=True, suppress_tokens=[-1], no_repeat_ngram_size=0)[0]
+                                                return_logits_vocab=greedy, suppress_blank=True,
+                                                suppress_tokens=[-1], no_repeat_ngram_size=0)[0]
         if result.no_speech_prob > NO_SPEECH_PROB:
-            return "", 0.0, 0
+            return Decoded("", 0.0, 0)
         ids = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
         text = without_repeats(str(self._tokenizer.decode(ids)).strip())
+        if not text:
+            return Decoded("", 0.0, 0)
+        unsure = self._unsure_words(ids, result.logits[0]) if greedy and result.logits else ()
         # the confidence is built from CTranslate2's score as it comes (the barge-in thresholds were set on it)
-        return (text, result.scores[0], len(ids) + 1) if text else ("", 0.0, 0)
+        return Decoded(text, result.scores[0], len(ids) + 1, unsure)
+
+    def _unsure_words(self, ids: list[int], logits: Any) -> tuple[str, ...]:
+        """The words of ``ids`` whose least likely token had a probability below :data:`UNSURE_WORD_PROB`."""
+        words: list[tuple[str, float]] = []
+        for token, step in zip(ids, logits, strict=False):  # (the last step is the end of the text)
+            row = np.asarray(step, dtype=np.float64).reshape(-1)
+            top = row.max()
+            logprob = float(row[token] - top - math.log(np.exp(row - top).sum()))
+            piece = str(self._tokenizer.decode([token]))
+            if piece[:1].isspace() or not words:
+                words.append((piece, logprob))
+            else:
+                words[-1] = (words[-1][0] + piece, min(words[-1][1], logprob))
+        unsure = (word_key(word) for word, logprob in words if logprob < math.log(UNSURE_WORD_PROB))
+        return tuple(dict.fromkeys(word for word in unsure if word))
+
+
+class Decoded(NamedTuple):
+    """One decode: its text, the summed log-probability of its tokens, their number, and its unsure words."""
+
+    text: str
+    logprob: float
+    tokens: int
+    unsure: tuple[str, ...] = ()
+
+
+def word_key(word: str) -> str:
+    """A word as the unsure words hold it: lower case, without the punctuation around it ("Gem?" -> "gem")."""
+    return re.sub(r"^[^\w']+|[^\w']+$", "", word.strip().lower())
 
 
 LOOP_WORDS = 4
@@ -242,6 +284,7 @@ class WhisperStream(SttStream):
         self._samples = 0
         self._committed = ""
         self._logprob, self._tokens = 0.0, 0
+        self._unsure: tuple[str, ...] = ()
         self._speech_since_commit = False
         self._turn: list[np.ndarray] = []
         """All the turn's audio: a turn decoded in stretches is decoded again whole at its end."""
@@ -257,14 +300,14 @@ class WhisperStream(SttStream):
         if self._samples < MAX_STRETCH_SECS * SAMPLE_RATE:
             return None
         self._commit()  # a long stretch without a pause: decode it now
-        return Transcript(self._committed, final=False, confidence=self._confidence)
+        return Transcript(self._committed, final=False, confidence=self._confidence, unsure=self._unsure)
 
     def pause(self) -> Transcript | None:
         """The caller paused: decode what was said since the last pause and commit it."""
         if not self._speech_since_commit:
             return None
         self._commit()
-        return Transcript(self._committed, final=False, confidence=self._confidence)
+        return Transcript(self._committed, final=False, confidence=self._confidence, unsure=self._unsure)
 
     def finish(self) -> Transcript:
         if self._speech_since_commit:
@@ -274,16 +317,16 @@ class WhisperStream(SttStream):
             # decoded in stretches, each with the words before as its prompt, Whisper drops and mangles words
             # (digits read in groups most of all); the whole turn at once is what it hears best
             self.decodes += 1
-            text, logprob, tokens = self._engine.decode_tokens(np.concatenate(self._turn))
-            if text:
-                self._committed, self._logprob, self._tokens = text, logprob, tokens
-        text, confidence = self._committed, self._confidence
+            whole = self._engine.decode_tokens(np.concatenate(self._turn))
+            if whole.text:
+                self._committed, self._logprob, self._tokens, self._unsure = whole
+        final = Transcript(self._committed, final=True, confidence=self._confidence, unsure=self._unsure)
         self.reset()
-        return Transcript(text, final=True, confidence=confidence)
+        return final
 
     def reset(self) -> None:
         self._audio, self._samples, self._committed, self._speech_since_commit = [], 0, "", False
-        self._logprob, self._tokens = 0.0, 0
+        self._logprob, self._tokens, self._unsure = 0.0, 0, ()
         self._turn, self._stretches = [], 0
 
     @property
@@ -296,6 +339,7 @@ class WhisperStream(SttStream):
         self._audio, self._samples, self._speech_since_commit = [], 0, False
         self.decodes += 1
         self._stretches += 1
-        text, logprob, tokens = self._engine.decode_tokens(samples, self._committed)
-        self._committed = f"{self._committed} {text}".strip()
-        self._logprob, self._tokens = self._logprob + logprob, self._tokens + tokens
+        decoded = self._engine.decode_tokens(samples, self._committed)
+        self._committed = f"{self._committed} {decoded.text}".strip()
+        self._logprob, self._tokens = self._logprob + decoded.logprob, self._tokens + decoded.tokens
+        self._unsure = tuple(dict.fromkeys((*self._unsure, *decoded.unsure)))

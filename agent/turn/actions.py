@@ -25,6 +25,8 @@ class StartReply:
     reply: int
     text: str
     history: tuple[Any, ...]
+    unsure: tuple[str, ...] = ()
+    """The words of ``text`` the recogniser was unsure of."""
 
 
 @dataclass(frozen=True)

@@ -315,7 +315,7 @@ class TurnMachine(Acting):
         reply = self._new_reply(text, TurnTimeline(turn=0, user_text=text))
         reply.speculative = True
         self.state = State.SPECULATING
-        return [StartReply(reply.id, text, tuple(self.history))]
+        return [StartReply(reply.id, text, tuple(self.history), frame.unsure)]
 
     def _final(self, frame: FinalTranscript) -> list[Action]:
         actions: list[Action] = []
@@ -363,7 +363,7 @@ class TurnMachine(Acting):
         self.history.append(Message("user", text))
         reply = self._new_reply(text, timeline)
         self.state = State.THINKING
-        return [*actions, StartReply(reply.id, text, history)]
+        return [*actions, StartReply(reply.id, text, history, frame.unsure)]
 
     def _join_turn(self, text: str, frame: FinalTranscript, previous: str) -> list[Action]:
         """The caller went on before hearing a word of the reply to ``previous``: what they added joins their
@@ -381,7 +381,8 @@ class TurnMachine(Acting):
         new = self._new_reply(merged, timeline)
         self.state = State.THINKING
         cancel: list[Action] = [CancelReply(reply.id)] if reply is not None else []
-        return [*cancel, self._user_transcript(text, frame), StartReply(new.id, merged, tuple(self.history[:-1]))]
+        return [*cancel, self._user_transcript(text, frame),
+                StartReply(new.id, merged, tuple(self.history[:-1]), frame.unsure)]
 
     def _after_going_on(self, frame: FinalTranscript) -> list[Action]:
         """The words of a caller who went on speaking while the agent thought: they join the turn, or (a sound,
