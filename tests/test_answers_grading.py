@@ -87,6 +87,17 @@ def test_a_question_back_is_proper_after_a_mishearing_and_needless_after_a_clean
     assert judge(near, near.text, back, grade(near, back, FACTS, NOW))["right"]
 
 
+def test_a_question_back_that_quotes_what_it_did_not_catch_is_judged_on_those_words() -> None:
+    asked = q("I would like to make a reservation for Saturday.")
+    heard = "I would like to make a reformation for Saturday."  # one word in nine: not misheard as a whole
+    back = 'Sorry, I didn\'t catch "reformation". Could you say it again?'
+    assert judge(asked, heard, back, grade(asked, back, FACTS, NOW))["clarified_properly"]
+    music = q("Is there live music on Friday nights?")
+    back = 'Sorry, I didn\'t catch "live". Could you say it again?'  # the caller said "live"
+    assert judge(music, "In their live music on Friday night,", back, grade(music, back, FACTS, NOW))[
+        "clarified_needlessly"]
+
+
 def test_a_transfer_is_told_apart_from_an_offer() -> None:
     person = q("Can I speak to a person please?")
     put = "Of course. I'll put you through to the front desk now, please hold."

@@ -12,7 +12,9 @@ voice-to-voice time.  Each answer is graded automatically:
   that is neither in the facts nor in the question (a made-up price, time or date);
 - **clarified**: the agent asked back ("Sorry, did you ask about ...?", "Could you say it again?").  Properly
   when the question was a near-miss or was misheard (what the agent heard is more than a quarter of the
-  words away from what was said), needlessly when it was heard right;
+  words away from what was said), needlessly when it was heard right.  A question back that quotes the
+  words it did not catch ('Sorry, I didn't catch "gen"') is judged on them: properly when the caller did
+  not say them;
 - **right**: correct, or properly clarified;
 - **transfers**, asked for (a question for a person) or not.
 """
@@ -43,6 +45,7 @@ ESPEAK_EVERY = 4
 """Every fourth question is asked in an espeak-ng voice (alternating), the others in Piper's."""
 MISHEARD_WER = 0.25
 CLARIFYING = re.compile(r"^sorry,? (did you ask|i didn't catch|i still didn't catch|about that)", re.IGNORECASE)
+QUOTED = re.compile(r"^sorry,? i didn't catch " + r'"([^"]+)"', re.IGNORECASE)
 TRANSFERRED = re.compile(r"put you through to .*(now|please hold)", re.IGNORECASE)
 
 
@@ -72,6 +75,9 @@ def judge(question: Question, heard: str, answer: str, graded: dict[str, Any]) -
     misheard = word_errors(said, normalise(heard)) / max(len(said), 1) > MISHEARD_WER
     clarified = bool(CLARIFYING.search(answer.strip()))
     proper = clarified and (question.kind == "near-miss" or misheard)
+    quoted = QUOTED.search(answer)
+    if clarified and quoted and question.kind != "near-miss":
+        proper = not set(normalise(quoted.group(1))) <= set(said)
     transferred = bool(TRANSFERRED.search(answer))
     return {"misheard": misheard, "clarified": clarified, "clarified_properly": proper,
             "clarified_needlessly": clarified and not proper,
