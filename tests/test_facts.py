@@ -196,6 +196,7 @@ def test_a_question_that_sounds_like_a_fact_is_asked_back_and_yes_answers_it() -
 @pytest.mark.parametrize(("question", "facts_say"), [
     ("Is there Wi-Fi?", "wifi"), ("Can you keep our bags after checkout?", "check-out"),
     ("How much is the color?", "colour"), ("How much is a man's cut?", "men's cuts"),
+    ("Can you unblock a drain?", "blocked drains"),
 ])
 def test_a_word_written_another_way_is_the_facts_word(question: str, facts_say: str) -> None:
     facts = parse_facts(f'name = "X"\n[services]\nall = "{facts_say}, bags"\n', "x.toml")

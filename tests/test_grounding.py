@@ -87,6 +87,13 @@ def test_a_no_to_what_the_facts_hold_is_cut_and_the_fact_said_instead() -> None:
     assert heard == "No, we take cards and cash." and decided == []
 
 
+def test_a_name_written_another_way_is_the_facts_name() -> None:
+    guard = Guard("Facilities, wifi: Free wifi in every room", "Is there internet?", "Facilities, wifi: Free wifi")
+    said = guard.feed("Yes, there is free Wi-Fi in every room.") + guard.finish()
+    assert said == "Yes, there is free Wi-Fi in every room."
+    assert guard.slip is None
+
+
 def test_another_day_than_the_one_asked_about_is_cut() -> None:
     """(The hours on a day are answered by rule; the guard still reads a model reply about a day.)"""
     guard = Guard(FACTS.describe(), "What time do you open on Saturday?", "Hours, Saturday: 12 noon to 10:30 pm")

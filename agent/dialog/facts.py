@@ -99,6 +99,11 @@ _IRREGULAR = {"men": "man", "women": "woman", "children": "child", "teeth": "too
               "mice": "mouse", "geese": "goose", "wives": "wife", "knives": "knife", "shelves": "shelf"}
 
 
+def _undone(word: str, known: set[str]) -> bool:
+    """Is ``word`` a word the facts hold with "un" before it ("unblock" for their "blocked")?"""
+    return word.startswith("un") and len(word) > 5 and word[2:] in known
+
+
 def _stems(text: str) -> set[str]:
     words = _WORD.findall(text.lower())
     return {stem(part) for word in words for part in (word, word.replace("-", ""), *word.split("-"))}
@@ -155,7 +160,7 @@ class Facts:
                             for word in _WORD.findall(question.lower())) if joined else question
         return {w for w in substance_words(question)
                 if w not in known and not _family_of(w, known) and not _related(w, known)
-                and not _spelled_alike(w, known)}
+                and not _spelled_alike(w, known) and not _undone(w, known)}
 
     def heard_as(self, question: str) -> tuple[str, str] | None:
         """``question`` with its unknown words read as the facts' words they sound like, and the first word

@@ -182,7 +182,7 @@ class Guard:
                                 and not _days_in(said) & self._first_days):
                 return Slip("day", token)  # not a day of the facts, or another day than the one asked about
             if (token[:1].isupper() and not sentence_start and word not in self._names and word not in _ALWAYS_NAMES
-                    and day not in DAYS and not word.isdigit()):
+                    and word.replace("-", "") not in self._names and day not in DAYS and not word.isdigit()):
                 return Slip("name", token)
             sentence_start = False
         return None
