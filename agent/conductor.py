@@ -213,7 +213,10 @@ class Conductor:
 
     def _write_transcript(self, action: WriteTranscript) -> None:
         if self._transcript:
-            self._transcript.write({"role": action.role, "text": action.text,
-                                    "start_secs": round(action.t_start - self._t0, 3),
-                                    "end_secs": round(action.t_end - self._t0, 3),
-                                    "interrupted": action.interrupted})
+            record = {"role": action.role, "text": action.text,
+                      "start_secs": round(action.t_start - self._t0, 3),
+                      "end_secs": round(action.t_end - self._t0, 3),
+                      "interrupted": action.interrupted}
+            if action.unsure:
+                record["unsure"] = list(action.unsure)
+            self._transcript.write(record)

@@ -96,6 +96,13 @@ def say_reply(m: TurnMachine, reply: int, chunks: list[str], t: float = 102.0) -
     return actions
 
 
+def test_the_words_the_recogniser_was_unsure_of_reach_the_transcript_and_the_reply() -> None:
+    m, _clock = machine()
+    (transcript, start) = m.on_frame(FinalTranscript("do you have a gen", 100.5, 100.98, t=101.0, unsure=("gen",)))
+    assert isinstance(transcript, WriteTranscript) and transcript.unsure == ("gen",)
+    assert isinstance(start, StartReply) and start.unsure == ("gen",)
+
+
 def test_a_final_starts_a_reply_that_is_played_then_recorded() -> None:
     m, clock = machine()
     (transcript, start) = m.on_frame(final("what is the weather"))

@@ -114,9 +114,9 @@ class WhisperEngine(SttEngine):
         self.beam_size = beam_size
         self.threads = threads
         self.vocabulary = ""
+        """Text that precedes every decode: the business's own words (:mod:`agent.stt.vocabulary`)."""
         self.retries = 0
         """Empty decodes tried again (see :meth:`decode_tokens`)."""
-        """Text that precedes every decode: the business's own words (:mod:`agent.stt.vocabulary`)."""
         self._lock = threading.Lock()
         self.decode(np.zeros(SAMPLE_RATE, dtype=np.int16))  # the first decode is slow: not while a call waits
         log.info("whisper %x: loaded %s (%d threads, %.0f s window) in %.2f s", id(self), folder.name, threads,

@@ -94,6 +94,8 @@ class WriteTranscript:
     t_start: float
     t_end: float
     interrupted: bool
+    unsure: tuple[str, ...] = ()
+    """The caller's words the recogniser was unsure of (recorded for tuning what is asked back)."""
 
 
 @dataclass(frozen=True)

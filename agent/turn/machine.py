@@ -526,7 +526,7 @@ class TurnMachine(Acting):
 
     def _user_transcript(self, text: str, frame: FinalTranscript) -> WriteTranscript:
         return WriteTranscript("user", text, self._speech_start or frame.t_end_of_speech, frame.t_end_of_speech,
-                               False)
+                               False, frame.unsure)
 
 
 def _overlap(whole: str, part: str) -> float:
