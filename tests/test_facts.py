@@ -390,3 +390,40 @@ def test_no_call_sees_what_the_model_saw_in_another() -> None:
     answer(one, "Can I bring my dog?", history)
     assert model.histories[-1][0].text.endswith("Are you open now? (It is 5:10 pm on Sunday, 29 November.)")
     assert shared._seen == {}
+
+
+BENCH = REPO / "agent" / "tools" / "bench" / "businesses"
+
+
+@pytest.mark.parametrize(("business", "heard", "repaired", "word"), [
+    ("vet", "How much is it to new to a cat?", "How much is it to neutering a cat?", "neutering"),
+    ("salon", "Do you take walk cans?", "Do you take walk-ins?", "walk-ins"),
+    ("salon", "How much is a blow drive?", "How much is a blow-dry?", "blow-dry"),
+])
+def test_known_words_run_together_that_sound_like_a_word_of_the_facts_are_read_as_it(
+        business: str, heard: str, repaired: str, word: str) -> None:
+    facts = load_facts(BENCH / f"{business}.toml")
+    assert facts.unknown_words(heard) == set()  # every word is known: only the run gives the mishearing away
+    assert facts.run_heard_as(heard) == (repaired, word)
+    brain = Receptionist(Echo(), facts, can_transfer=True)
+    assert answer(brain, heard) == f"Sorry, did you ask about {word}?"
+
+
+@pytest.mark.parametrize(("business", "question"), [
+    ("hotel", "What time is check in?"),  # the facts' word written apart is that word, not a mishearing
+    ("vet", "Do you treat horses?"), ("vet", "How much is it to neuter a cat?"),
+    ("plumber", "Do you come out at the weekend?"), ("salon", "How much is a women's cut and blow-dry?"),
+    ("hotel", "Can I bring my dog?"), ("hotel", "Is breakfast included?"),
+])
+def test_a_question_said_right_is_not_read_as_another_word(business: str, question: str) -> None:
+    assert load_facts(BENCH / f"{business}.toml").run_heard_as(question) is None
+
+
+@pytest.mark.parametrize(("business", "heard", "word"), [
+    ("vet", "Do you see courses?", "horses"),  # "our" after c said as in "course", not "nurses"
+    ("plumber", "How much is a boy let service?", "boiler"),
+    ("hotel", "What time is break fast?", "breakfast"),
+])
+def test_a_word_heard_is_read_as_the_facts_word_it_sounds_like(business: str, heard: str, word: str) -> None:
+    found = load_facts(BENCH / f"{business}.toml").heard_as(heard)
+    assert found is not None and found[1] == word

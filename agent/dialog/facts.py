@@ -198,13 +198,32 @@ class Facts:
         repaired = " ".join(out)
         return repaired[:1].upper() + repaired[1:] + "?", first
 
+    def run_heard_as(self, question: str) -> tuple[str, str] | None:
+        """Like :meth:`heard_as`, for a question whose words are all known but two or three of them run
+        together sound like a word of the facts it does not say: ("How much is it to neuter a cat?", "neuter")
+        for "How much is it to new to a cat?".  None when there is no such run."""
+        words = self._spellings()
+        said = re.findall(_WORD.pattern, question, re.IGNORECASE)
+        tokens = [token.lower() for token in said]
+        for i in range(len(tokens)):
+            found = _sounds_like_run(tokens, i, words)
+            if found is not None and found[2] not in tokens:
+                _ratio, span, word = found
+                repaired = " ".join([*said[:i], word, *said[i + span:]])
+                return repaired[:1].upper() + repaired[1:] + "?", word
+        return None
+
     def _spellings(self) -> dict[str, str]:
-        """The words of the facts, without hyphens ("checkin") -> as written ("check-in")."""
+        """The words of the facts, without hyphens ("checkin"), and their stems ("neuter") -> as written
+        ("check-in", "neutering")."""
         words: dict[str, str] = {}
         for fact in self.facts:
             for word in _WORD.findall(f"{fact.key} {fact.text}".lower()):
                 if len(word) >= 4 and word not in FUNCTION_WORDS and not word.isdigit():
                     words.setdefault(word.replace("-", "").replace("'", ""), word)
+        for written, word in list(words.items()):  # "neuter" for "neutering", "landlord" for "landlord's"
+            if len(stem(written)) >= 4 and (word.endswith("'s") or not word.endswith("s")):
+                words.setdefault(stem(word), word)
         return words
 
     def relevant(self, question: str, limit: int = 4) -> list[Fact]:
@@ -258,13 +277,49 @@ def _sounds_like(tokens: list[str], i: int, words: dict[str, str],
         part = tokens[i:i + span]
         if len(part) < span or not any(stem(t) in unknown for t in part):
             continue
-        joined = "".join(part).replace("-", "").replace("'", "")
+        joined = _run(part)
         ratio, word = max((_likeness(joined, w), w) for w in words)
         if span > 1 and any(_likeness(t.replace("'", ""), word) >= ratio for t in part):
             continue
         if ratio >= SOUNDS_LIKE and (best is None or ratio > best[0]):
             best = (ratio, span, words[word])
     return best
+
+
+def _run(tokens: list[str]) -> str:
+    """Words run together as one, as said: "new to" is "newta" (an unstressed "to" is a schwa, as in
+    "neuter")."""
+    said = [("ta" if token == "to" and k else token) for k, token in enumerate(tokens)] if len(tokens) > 1 else tokens
+    return "".join(said).replace("-", "").replace("'", "")
+
+
+def _sounds_like_run(tokens: list[str], i: int, words: dict[str, str]) -> tuple[float, int, str] | None:
+    """Known words at ``tokens[i]`` (two or three) that, run together, are a word of the facts the caller did
+    not say ("new to" for "neuter", "walk cans" for "walk-ins"): (how close, how many tokens, the word).  The
+    run must start as the word does, and with a word of substance, each word alone be far from it, and no words
+    of the run be the word itself written apart ("check in")."""
+    written = {"".join(tokens[j:j + span]).replace("-", "").replace("'", "")
+               for j in range(i, min(i + 3, len(tokens))) for span in (2, 3)}
+    if written & set(words):
+        return None
+    best: tuple[float, int, str] | None = None
+    for span in (2, 3):
+        part = tokens[i:i + span]
+        joined = _run(part)
+        if len(part) < span or len(joined) < 5 or part[0] in FUNCTION_WORDS:
+            continue  # ("we come" is not "welcome")
+        ratio, word = max((_likeness(joined, w), w) for w in words)
+        if (ratio < RUN_SOUNDS_LIKE or len(word) < 5 or joined[0] != word[0]
+                or (best is not None and ratio <= best[0])):
+            continue
+        if any(_likeness(t.replace("'", ""), word) >= SOUNDS_LIKE or t == words[word] for t in part):
+            continue
+        best = (ratio, span, words[word])
+    return best
+
+
+RUN_SOUNDS_LIKE = 0.85
+"""How close words the facts know, run together, must sound to another word of the facts to be read as it."""
 
 
 _WEEKDAYS = {stem(day) for day in "monday tuesday wednesday thursday friday".split()}
@@ -294,7 +349,8 @@ def _likeness(heard: str, word: str) -> float:
     spelled = difflib.SequenceMatcher(None, heard, word).ratio()
     if len(heard) < 4 or len(word) < 4:
         return spelled  # ("cat" and "cut": too short to tell by sound)
-    return max(spelled, difflib.SequenceMatcher(None, _sound(heard), _sound(word)).ratio())
+    return max(spelled, difflib.SequenceMatcher(None, _sound(heard), _sound(word)).ratio(),
+               difflib.SequenceMatcher(None, _sound(heard, True), _sound(word, True)).ratio())
 
 
 _SOUNDS = [("tion", "shun"), ("sion", "shun"), ("ph", "f"), ("wh", "w"), ("ck", "k"), ("gh", ""), ("qu", "kw"),
@@ -304,9 +360,13 @@ _SOUNDS = [("tion", "shun"), ("sion", "shun"), ("ph", "f"), ("wh", "w"), ("ck", 
 
 
 @functools.lru_cache(maxsize=4096)
-def _sound(word: str) -> str:
-    """A rough spelling of how ``word`` is said (English letters to sounds, doubled letters once)."""
+def _sound(word: str, schwa: bool = False) -> str:
+    """A rough spelling of how ``word`` is said (English letters to sounds, doubled letters once; "our" after
+    c, f, p or y as in "course"); ``schwa``: a last "er" as in "neuter" (a schwa, as "to" in "new to")."""
     word = re.sub(r"c(?=[eiy])", "s", word)
+    word = re.sub(r"(?<=[cfpy])our", "or", word).replace("eu", "u")
+    if schwa:
+        word = re.sub(r"(?<=\w\w)er$", "a", word)
     for letters, sound in _SOUNDS:
         word = word.replace(letters, sound)
     word = re.sub(r"(.)\1+", r"\1", word)
