@@ -113,3 +113,33 @@ def test_with_no_fact_to_say_the_guard_says_it_does_not_know() -> None:
 def test_numbers_in_words_and_digits() -> None:
     assert numbers_in("10:30 pm, twelve pounds, twenty-one, half past ten, £16") == {10, 30, 12, 21, 16}
     assert numbers_in("the one on the left") == set()
+
+
+def test_a_yes_to_what_the_facts_deny_is_cut_and_the_fact_said_instead() -> None:
+    heard, decided, model = hear("Yes, you can pay by cheque.", "Can I pay by cheque?")
+    assert "cheque" in heard.lower() and not heard.startswith("Yes") and "no cheques" in heard.lower(), heard
+    assert [d.kind for d in decided] == ["yes"] and model.closed
+
+
+@pytest.mark.parametrize(("reply", "said"), [
+    ("Yes, vegan pizza and pasta are available.", "Yes, vegan pizza and pasta are available."),
+    ("Yes, it is marked on the menu.", "Yes, it is marked on the menu."),  # held, then vouched for
+])
+def test_a_yes_that_goes_on_to_say_what_the_facts_hold_is_said_whole(reply: str, said: str) -> None:
+    heard, decided, _model = hear(reply, "Do you have vegan pizza?")
+    assert heard == said and decided == []
+
+
+@pytest.mark.parametrize("reply", ["Yes, we have vegan pizza.", "Yes", "Yes, of course. Anything else?",
+                                   "Yes, we do! It is marked on the menu."])  # the first sentence must say it
+def test_a_yes_that_says_nothing_the_facts_hold_is_not_said(reply: str) -> None:
+    """("Do you accept pets?" "Yes, the hotel accepts pets." when the facts say only dogs are welcome.)"""
+    heard, decided, model = hear(reply, "Do you have vegan pizza?")
+    assert not heard.startswith("Yes"), heard
+    assert "vegan pizza and pasta are available" in heard
+    assert [d.kind for d in decided] == ["yes"]
+
+
+def test_a_yes_is_held_only_for_a_yes_no_question() -> None:
+    guard = Guard(FACTS.describe(), "How much is the corkage?", "Prices, Corkage: 10 pounds a bottle")
+    assert guard.feed("Yes, it is ") == "Yes, it is" and guard.slip is None

@@ -16,12 +16,18 @@ the clock) do not support:
   the question;
 - a "No" that begins the answer to a yes-no question whose subject the
   facts hold without a "not" ("Do you come out to Shoreham?" when the
-  area is "Brighton, Hove, Lewes and Shoreham").
+  area is "Brighton, Hove, Lewes and Shoreham"), and a "Yes" that begins the
+  answer to one whose facts all say "no" or "not" ("Can I pay by cheque?"
+  when they say "no cheques"); and a "Yes" whose first sentence says no word
+  of the facts the question is about beyond the question's own ("Do you
+  accept pets?" "Yes, the hotel accepts pets."): it is held back until it
+  does, and cut if it does not.
 
 The first claim that fails stops the reply where it is; the caller hears,
 instead of the rest, the fact line that best matches the question, or an
 honest "I don't have that" (see :class:`Guard`).  Only whole words are
-held back, so a reply that passes is no slower.
+held back (and a "Yes" until it says what the facts hold), so a reply that
+passes is hardly slower.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from agent.dialog.facts import stem
 
 __all__ = ["Guard", "Slip", "numbers_in"]
 
@@ -117,6 +125,12 @@ class Guard:
     clock, not from anywhere in ``facts`` ("corkage is 12 pounds": 12 is a pasta price, not corkage's)."""
     holds: bool = False
     """The facts hold what a yes-no question asks about, without a "not": a reply that begins "No" denies them."""
+    denies: bool = False
+    """The facts say "no" or "not" to what a yes-no question asks: a reply that begins "Yes" contradicts them."""
+    support: frozenset[str] = frozenset()
+    """For a yes-no question, the stems of the words of the facts it is about that the question does not say: a
+    reply that begins "Yes" is held back until it says one of them, and cut if its first sentence ends first
+    ("Do you accept pets?" "Yes, the hotel accepts pets." says nothing the facts hold)."""
     slip: Slip | None = None
     _numbers: set[int] = field(init=False)
     _days: set[str] = field(init=False)
@@ -126,6 +140,9 @@ class Guard:
     _names: set[str] = field(init=False)
     _held: str = field(init=False, default="")
     _said: str = field(init=False, default="")
+    _vouching: bool = field(init=False, default=False)
+    """A "Yes" is held back until the reply says a word of ``support``."""
+    _withheld: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         self._numbers = numbers_in(self.about or self.facts) | numbers_in(self.question)
@@ -153,18 +170,33 @@ class Guard:
         if self.slip is not None:
             return ""
         rest, self._held = self._held, ""
-        return self._pass(rest)
+        out = self._pass(rest)
+        if self._vouching and self.slip is None:
+            self.slip, self._withheld = Slip("yes", "a yes and nothing more"), ""
+        return out
 
     def _pass(self, text: str) -> str:
         """``text`` up to its first unsupported claim (all of it if none), remembered as said."""
         out = ""
         for piece in re.split(r"(\s+)", text):
-            slip = self._check(piece, self._said + out)
+            said = self._said + self._withheld + out
+            if self.support and not said.strip() and piece.lower().strip(",.!") == "yes":
+                self._vouching = True
+            slip = self._check(piece, said)
+            if slip is None and self._vouching:
+                if {stem(w) for w in _words(piece)} & self.support:
+                    self._vouching, out, self._withheld = False, self._withheld + out, ""
+                elif _SENTENCE_END.search(piece):
+                    slip = Slip("yes", piece.strip())  # a "Yes" and nothing the facts hold
             if slip is not None:
                 self.slip = slip
                 out = out.rstrip()
                 break
             out += piece
+        if self._vouching:
+            self._withheld, out = self._withheld + out, ""
+        if self.slip is not None:
+            self._withheld = ""  # never said
         self._said += out
         return out
 
@@ -174,6 +206,8 @@ class Guard:
         for token in _TOKEN.findall(piece):
             if self.holds and not said.strip() and token.lower() == "no":
                 return Slip("no", token)  # "Do you come out to Shoreham?" "No, ..." when the facts list Shoreham
+            if self.denies and not said.strip() and token.lower() == "yes":
+                return Slip("yes", token)  # "Can I pay by cheque?" "Yes, ..." when the facts say "no cheques"
             if _numbers_of(token) - self._numbers:
                 return Slip("number", token)
             word = token.lower().rstrip(".,")

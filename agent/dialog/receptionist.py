@@ -20,8 +20,10 @@ words (:mod:`agent.dialog.phrasing` reads them):
   that fact, said as the agent's own words, and the offer of a person.
 - Words the facts cannot explain but that are spelled like words of the
   facts ("what time is chick in") -> a question back that quotes them
-  ("Sorry, did you ask about check-in?"); "yes" to it answers the question
-  as so read.  Unknown words in a question mostly about one of their topics
+  ("Sorry, did you ask about check-in?"), and so are known words that, run
+  together, sound like a word of the facts the question lacks ("how much is
+  it to new to a cat" -> "Sorry, did you ask about neutering?"); "yes" to it
+  answers the question as so read.  Unknown words in a question mostly about one of their topics
   ("what's up you're opening our month Saturday") -> a question back that
   quotes the topic ("Sorry, did you ask about our hours on Saturday?");
   "yes" to it answers that topic.  Words that fit no topic -> "I'm sorry,
@@ -185,6 +187,10 @@ class Receptionist(Brain):
         if last.startswith(_ASKED_ABOUT) and answer == "no":
             return _Rule(_NOT_THAT, "ask back", "the topic asked back was not it")
         if self.facts is not None and answer != "yes" and not self.facts.unknown_words(text):
+            run = self.facts.run_heard_as(text) if not _questions_back(history) else None
+            if run is not None:  # "how much is it to new to a cat" -> "Sorry, did you ask about neutering?"
+                word = run[1].removesuffix("'s")
+                return _Rule(f"{_ASKED_ABOUT}{word}?", "ask back", f"heard as {run[1]}")
             return self._booking(text) or self._hours(history, text)
         if self.facts is None or answer == "yes":
             return None
@@ -203,7 +209,8 @@ class Receptionist(Brain):
         heard_as = self.facts.heard_as(text)
         if heard_as is not None:  # "what time is chick in" -> "Sorry, did you ask about check-in?"
             days = [day.capitalize() for day in plain(heard_as[0]).split() if day in _DAY_NAMES]
-            about = f"{heard_as[1]}{f' on {days[0]}' if days else ''}"
+            word = heard_as[1].removesuffix("'s")
+            about = f"{word}{f' on {days[0]}' if days else ''}"
             return _Rule(f"{_ASKED_ABOUT}{about}?", "ask back", f"{unknown}, heard as {heard_as[1]}")
         about = self._about(history, text) if _mostly_known(text, len(unknown.split(", "))) else ""
         if about:
@@ -287,6 +294,23 @@ class Receptionist(Brain):
             rarest = min((n, word) for word, n in counts.items() if n) if any(counts.values()) else None
             with_all = [fact for fact in self.facts.facts if rarest and rarest[1] in fact.words]
         return next((fact for fact in with_all if not _DENIES.search(fact.text)), None)
+
+    def _denied(self, question: str) -> Fact | None:
+        """Is ``question`` a yes-no question whose facts all say "no" or "not" ("Can I pay by cheque?" when the
+        payment fact is "Cards and cash; no cheques")?  Then "Yes" is not the model's to say."""
+        if self.facts is None or not _YES_NO.match(plain(question)):
+            return None
+        words = substance_words(question)
+        with_all = [fact for fact in self.facts.facts if words and words <= fact.words]
+        return with_all[0] if with_all and all(_DENIES.search(fact.text) for fact in with_all) else None
+
+    def _support(self, question: str, about: list[str]) -> frozenset[str]:
+        """For a yes-no question, the words (stems) of the facts it is about that it does not say itself: a
+        "Yes" must go on to say one of them (see :class:`~agent.dialog.grounding.Guard`)."""
+        if self.facts is None or not any(_YES_NO.match(plain(part)) for part in re.split(r"[,;]", question)):
+            return frozenset()  # ("My toilet won't flush, can you help?" asks yes or no too)
+        said = substance_words(f"{question} {self.facts.name} {self.facts.kind}") | {"yes"}
+        return frozenset(substance_words(" ".join(line.partition(": ")[2] for line in about)) - said)
 
     def _about(self, history: list[Message], text: str) -> str:
         """What a question is about, as said back to the caller ("our hours on Saturday"); "" for no topic."""
@@ -374,7 +398,8 @@ class Receptionist(Brain):
         last = _last_reply(history)
         if last.startswith(_ASKED_ABOUT) and answers_offer(user_text) == "yes":
             earlier = [m.text for m in history if m.role == "user"]
-            heard_as = self.facts.heard_as(earlier[-1]) if self.facts is not None and earlier else None
+            heard_as = (self.facts.heard_as(earlier[-1]) or self.facts.run_heard_as(earlier[-1])
+                        if self.facts is not None and earlier else None)
             # the question as the words it sounded like, else the topic said back
             asked = heard_as[0] if heard_as else f"Tell me about {last.removeprefix(_ASKED_ABOUT).rstrip('?')}."
         topic = self._topic(history, asked)
@@ -392,16 +417,16 @@ class Receptionist(Brain):
             return
         about = [fact.line() for fact in self._relevant(history, asked, ABOUT_FACTS)]
         clock = seen[seen.rfind("(It is "):] if seen.endswith(".)") and "(It is " in seen else ""
-        held = self._holds(asked)
+        held, denied = self._holds(asked), self._denied(asked)
         guard = Guard(f"{self.facts.describe()}\n{self.transfer_who}\n{seen}", asked, "\n".join([*about, clock]),
-                      holds=held is not None)
-        yield from self._guarded(replies, guard, about, held)
+                      holds=held is not None, denies=denied is not None, support=self._support(asked, about))
+        yield from self._guarded(replies, guard, about, held or denied)
 
     def _guarded(self, replies: Iterator[str | CallAction], guard: Guard, lines: list[str],
                  held: Fact | None = None) -> Iterator[str | CallAction]:
         """The model's reply up to its first claim the facts do not support; then the fact that best answers
-        the question instead (for a "No", the fact that holds what was asked; or "I don't know"), and the model
-        is stopped."""
+        the question instead (for a "No", the fact that holds what was asked, for a "Yes" the one that denies
+        it; or "I don't know"), and the model is stopped."""
         said = False
         try:
             for delta in replies:
@@ -424,7 +449,7 @@ class Receptionist(Brain):
                 close()  # the model stops at once: its request is abandoned
         if guard.slip is None:
             return
-        if guard.slip.kind == "no" and held is not None:
+        if guard.slip.kind in ("no", "yes") and held is not None:
             lines = [held.line()]
         fact = _as_said(lines[0]) if lines else ""
         if fact:
@@ -513,7 +538,7 @@ def _as_said(line: str) -> str:
     key = head.partition(", ")[2]
     if key and key.lower().rstrip("s") in text.lower():  # "Weddings, Wedding and event hair": the text says it
         key = ""
-    return f"{key}, {text.rstrip('.')}." if key else f"{text.rstrip('.')}."
+    return f"{key[:1].upper()}{key[1:]}, {text.rstrip('.')}." if key else f"{text.rstrip('.')}."
 
 
 def _last_reply(history: list[Message]) -> str:
