@@ -107,3 +107,19 @@ def test_a_transfer_is_told_apart_from_an_offer() -> None:
     assert not judge(walk, walk.text, offer, grade(walk, offer, FACTS, NOW))["transfer_unasked"]
     cut = "I'm sorry, I'm not getting it. Let me put you through to the front desk, please hold."
     assert judge(walk, "Do you talk walking?", cut, grade(walk, cut, FACTS, NOW))["transfer_unasked"]
+
+
+def test_a_question_back_heard_without_a_word_of_substance_is_proper() -> None:
+    """One word in four is not "misheard" by word count, but "courses" for "horses" is the question lost."""
+    horses = next(question for business in BUSINESSES for question in business.questions
+                  if question.text == "Do you see horses?")
+    back = "Sorry, did you ask about horses?"
+    assert judge(horses, "Do you see courses?", back, grade(horses, back, FACTS, NOW))["clarified_properly"]
+    assert judge(horses, "Do you see horses?", back, grade(horses, back, FACTS, NOW))["clarified_needlessly"]
+
+
+def test_the_words_a_question_back_quotes_are_not_claims() -> None:
+    asked = q("What is your address?")
+    back = 'Sorry, I didn\'t catch "BN3". Could you say it again?'
+    assert not grade(asked, back, FACTS, NOW)["invented"]
+    assert grade(asked, "We are at 3 Harbour Street.", FACTS, NOW)["invented"]

@@ -9,10 +9,12 @@ voice-to-voice time.  Each answer is graded automatically:
 - **correct**: every ``need`` pattern is found (the fact asked for, or "I don't know" for a question the
   facts do not answer) and it invents nothing;
 - **invented**: a ``bad`` pattern is found (a yes where the facts say nothing, a booking made), or a number
-  that is neither in the facts nor in the question (a made-up price, time or date);
+  that is neither in the facts nor in the question (a made-up price, time or date) outside the quotes of a
+  question back (which repeat what was heard: 'Sorry, I didn't catch "BN3"');
 - **clarified**: the agent asked back ("Sorry, did you ask about ...?", "Could you say it again?").  Properly
   when the question was a near-miss or was misheard (what the agent heard is more than a quarter of the
-  words away from what was said), needlessly when it was heard right.  A question back that quotes the
+  words away from what was said, or lacks one of its words of substance: "Do you see courses?" for
+  "horses"), needlessly when it was heard right.  A question back that quotes the
   words it did not catch ('Sorry, I didn't catch "gen"') is judged on them: properly when the caller did
   not say them;
 - **right**: correct, or properly clarified;
@@ -30,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ...dialog.facts import load_facts
+from ...dialog.facts import load_facts, substance_words
 from ...models import DEFAULT_LLM
 from ..records import call_folders, timeline, transcript
 from .corpus import ESPEAK_VOICES, espeak_available, normalise, render_espeak, word_errors
@@ -61,7 +63,8 @@ def grade(question: Question, answer: str, facts_text: str, now: datetime.dateti
     missing = [p for p in question.need if not re.search(p.format(**fill), text, re.IGNORECASE)]
     bad = [p for p in question.bad if re.search(p, text, re.IGNORECASE)]
     asked = " ".join((*question.before, question.text))
-    made_up = set() if question.clock else _numbers(text) - _numbers(facts_text) - _numbers(asked)
+    claimed = re.sub(r'"[^"]*"', "", text)  # a question back quotes what was heard: not a claim of its own
+    made_up = set() if question.clock else _numbers(claimed) - _numbers(facts_text) - _numbers(asked)
     invented = bool(bad or made_up)
     if question.topic != "unknown" and re.search(DONT_KNOW, text):
         missing.append("an answer (the facts hold it)")
@@ -73,6 +76,7 @@ def judge(question: Question, heard: str, answer: str, graded: dict[str, Any]) -
     """Clarified (properly or needlessly), transferred (asked for or not) and right, for one graded answer."""
     said = normalise(question.text)
     misheard = word_errors(said, normalise(heard)) / max(len(said), 1) > MISHEARD_WER
+    misheard = misheard or not substance_words(question.text) <= substance_words(heard)
     clarified = bool(CLARIFYING.search(answer.strip()))
     proper = clarified and (question.kind == "near-miss" or misheard)
     quoted = QUOTED.search(answer)
@@ -124,16 +128,17 @@ def _ask(bench: Any, uri: str, question: Question, voice: str, voices: _Voices) 
     return ok
 
 
-def _graded_turn(lines: list[dict[str, Any]], earlier: int) -> tuple[str, str, list[str]]:
-    """What the agent heard of the graded question, its answer, and its decisions: everything after the
-    caller's first ``earlier`` utterances (the questions asked before it)."""
+def _graded_turn(lines: list[dict[str, Any]], earlier: int) -> tuple[str, str, list[str], list[str]]:
+    """What the agent heard of the graded question, its answer, its decisions and the words it was unsure
+    of: everything after the caller's first ``earlier`` utterances (the questions asked before it)."""
     users = [i for i, r in enumerate(lines) if r.get("role") == "user"]
     start = users[min(earlier, len(users) - 1)] if users else len(lines)
     rest = lines[start:]
     heard = " ".join(str(r["text"]) for r in rest if r.get("role") == "user")
     answer = " ".join(str(r["text"]) for r in rest if r.get("role") == "assistant")
     decided = [f"{r['by']}: {r['kind']}" for r in rest if r.get("action") == "decision"]
-    return heard, answer, decided
+    unsure = [str(word) for r in rest if r.get("role") == "user" for word in r.get("unsure", ())]
+    return heard, answer, decided, unsure
 
 
 def _business_phase(bench: Any, model: str, business: Business, questions: list[Question],
@@ -152,14 +157,14 @@ def _business_phase(bench: Any, model: str, business: Business, questions: list[
             now = datetime.datetime.now(zone)
             folders = call_folders(records)[before:]
             lines = transcript(folders[0]) if folders else []
-            heard, answer, decided = _graded_turn(lines, len(question.before))
+            heard, answer, decided, unsure = _graded_turn(lines, len(question.before))
             turns = timeline(folders[0]) if folders else []
             turn = turns[min(len(question.before), len(turns) - 1)] if turns else {}
             graded = grade(question, answer, facts.describe(), now)
             row = {"business": business.name, "question": question.text, "kind": question.kind,
                    "topic": question.topic, "before": list(question.before), "voice": voice, "heard": heard,
-                   "answer": answer, "answered": answered, "voice_to_voice_ms": turn.get("voice_to_voice_ms"),
-                   "decisions": decided, **graded}
+                   "unsure": unsure, "answer": answer, "answered": answered,
+                   "voice_to_voice_ms": turn.get("voice_to_voice_ms"), "decisions": decided, **graded}
             row.update(judge(question, heard, answer, graded))
             rows.append(row)
             mark = ("INVENTED" if row["invented"] else "ok" if row["correct"] else
