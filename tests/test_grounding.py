@@ -130,11 +130,11 @@ def test_a_yes_that_goes_on_to_say_what_the_facts_hold_is_said_whole(reply: str,
     assert heard == said and decided == []
 
 
-@pytest.mark.parametrize("reply", ["Yes, we have vegan pizza.", "Yes", "Yes, of course. Anything else?",
+@pytest.mark.parametrize("reply", ["Yes, we have vegan food.", "Yes", "Yes, of course. Anything else?",
                                    "Yes, we do! It is marked on the menu."])  # the first sentence must say it
 def test_a_yes_that_says_nothing_the_facts_hold_is_not_said(reply: str) -> None:
     """("Do you accept pets?" "Yes, the hotel accepts pets." when the facts say only dogs are welcome.)"""
-    heard, decided, model = hear(reply, "Do you have vegan pizza?")
+    heard, decided, model = hear(reply, "Do you have vegan food?")
     assert not heard.startswith("Yes"), heard
     assert "vegan pizza and pasta are available" in heard
     assert [d.kind for d in decided] == ["yes"]
@@ -143,3 +143,13 @@ def test_a_yes_that_says_nothing_the_facts_hold_is_not_said(reply: str) -> None:
 def test_a_yes_is_held_only_for_a_yes_no_question() -> None:
     guard = Guard(FACTS.describe(), "How much is the corkage?", "Prices, Corkage: 10 pounds a bottle")
     assert guard.feed("Yes, it is ") == "Yes, it is" and guard.slip is None
+
+
+def test_a_yes_the_facts_say_in_the_question_s_own_words_is_said_at_once() -> None:
+    """("Do you have vegan pizza?": "... vegan pizza and pasta are available"): nothing to wait for."""
+    heard, decided, _model = hear("Yes, we have vegan pizza.", "Do you have vegan pizza?")
+    assert heard == "Yes, we have vegan pizza." and decided == []
+    guard = Guard(FACTS.describe(), "Do you have vegan food?", "Menu, vegan: vegan pizza and pasta are available",
+                  support=frozenset({"pizza", "pasta"}))
+    assert guard.feed("Yes, we ") == ""  # held: nothing yet says what the facts hold
+    assert guard.feed("have pizza ") == "Yes, we have pizza" and guard.slip is None

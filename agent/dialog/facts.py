@@ -227,7 +227,9 @@ class Facts:
         return words
 
     def relevant(self, question: str, limit: int = 4) -> list[Fact]:
-        """The facts ``question`` is about, best first (none: the facts do not cover it)."""
+        """The facts ``question`` is about, best first (none: the facts do not cover it): the most words of the
+        question, with their families ("pay": card, cash, check), and then the most said as the question says them
+        ("Can I pay by card?": payment by card before a yearly health check)."""
         asked = {w for w in _stems(question) if not w.isdigit()} - _FUNCTION_STEMS
         days = _stems(question) & _DAYS
         words = set(_WORD.findall(question.lower()))
@@ -238,7 +240,8 @@ class Facts:
         scored = []
         for index, fact in enumerate(self.facts):
             named = _days_of(f"{fact.key} {fact.text}")
-            score = len(asked & fact.words) + 0.5 * len(days & named)
+            said = _stems(f"{fact.topic} {fact.key} {fact.text}")  # its own words, not their families
+            score = len(asked & fact.words) + 0.25 * len(asked & said) + 0.5 * len(days & named)
             if days and named and not days & named:
                 score -= 1  # "lunch on Saturday": not the lunch hours of Tuesday to Friday
             if score > 0:

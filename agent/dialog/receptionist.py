@@ -304,6 +304,16 @@ class Receptionist(Brain):
         with_all = [fact for fact in self.facts.facts if words and words <= fact.words]
         return with_all[0] if with_all and all(_DENIES.search(fact.text) for fact in with_all) else None
 
+    def _vouched(self, question: str) -> bool:
+        """Does a fact say every word of yes-no ``question`` itself, without a "not" ("Do you have gluten-free
+        pasta?": "Gluten-free pasta and pizza bases are available")?  Then a "Yes" is the facts' own and is said
+        at once."""
+        if self.facts is None:
+            return False
+        words = substance_words(question)
+        return bool(words) and any(words <= substance_words(f"{fact.topic} {fact.key} {fact.text}")
+                                   and not _DENIES.search(fact.text) for fact in self.facts.facts)
+
     def _support(self, question: str, about: list[str]) -> frozenset[str]:
         """For a yes-no question, the words (stems) of the facts it is about that it does not say itself: a
         "Yes" must go on to say one of them (see :class:`~agent.dialog.grounding.Guard`)."""
@@ -419,7 +429,8 @@ class Receptionist(Brain):
         clock = seen[seen.rfind("(It is "):] if seen.endswith(".)") and "(It is " in seen else ""
         held, denied = self._holds(asked), self._denied(asked)
         guard = Guard(f"{self.facts.describe()}\n{self.transfer_who}\n{seen}", asked, "\n".join([*about, clock]),
-                      holds=held is not None, denies=denied is not None, support=self._support(asked, about))
+                      holds=held is not None, denies=denied is not None,
+                      support=frozenset() if self._vouched(asked) else self._support(asked, about))
         yield from self._guarded(replies, guard, about, held or denied)
 
     def _guarded(self, replies: Iterator[str | CallAction], guard: Guard, lines: list[str],

@@ -97,7 +97,8 @@ RESTAURANT: tuple[Question, ...] = (
     Question("What is your phone number?", "directions", (r"01273|\b555\b",)),
     Question("Can I bring my dog?", "policies", (r"terrace",)),
     Question("Can I pay by cheque?", "policies", (r"cheque|check|cards? and cash",), (r"\byes\b",)),
-    Question("Do you take credit cards?", "policies", (r"cards",), (r"\bno\b",)),
+    Question("Do you take credit cards?", "policies", (r"cards",),  # ("Cards and cash; no cheques" is a yes)
+             (r"^no\b|(?:do not|don.t|cannot|can.t) (?:take|accept)",)),
     Question("Can I hire the back room for a birthday party?", "policies",
              (r"manager|back room|\b20\b|twenty|private",), kind="paraphrase"),
     _unknown("Do you do takeaway?"),
