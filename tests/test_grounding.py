@@ -153,3 +153,16 @@ def test_a_yes_the_facts_say_in_the_question_s_own_words_is_said_at_once() -> No
                   support=frozenset({"pizza", "pasta"}))
     assert guard.feed("Yes, we ") == ""  # held: nothing yet says what the facts hold
     assert guard.feed("have pizza ") == "Yes, we have pizza" and guard.slip is None
+
+
+def test_a_yes_cut_is_followed_by_the_fact_that_says_the_question_s_words() -> None:
+    """The vet's facts: "pay" stands for "check" too, and vaccinations come with a yearly health check; the
+    fact said instead of a bare "Yes" to "Can I pay by card?" is the one about paying by card."""
+    from agent.dialog.facts import load_facts
+    from tests.agent_proc import REPO
+    vet = load_facts(REPO / "agent" / "tools" / "bench" / "businesses" / "vet.toml")
+    model = Says("Yes, you can pay by card.")
+    out = list(Receptionist(model, vet, can_transfer=True).for_call().reply([], "Can I pay by card?",
+                                                                            threading.Event()))
+    said = "".join(d for d in out if isinstance(d, str))
+    assert "by card or cash" in said and "Vaccinations" not in said, said

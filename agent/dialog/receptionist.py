@@ -293,6 +293,7 @@ class Receptionist(Brain):
             counts = {word: sum(word in fact.words for fact in self.facts.facts) for word in words}
             rarest = min((n, word) for word, n in counts.items() if n) if any(counts.values()) else None
             with_all = [fact for fact in self.facts.facts if rarest and rarest[1] in fact.words]
+        with_all.sort(key=lambda fact: -len(words & _own_words(fact)))  # "card" said before a "check" of pay's
         return next((fact for fact in with_all if not _DENIES.search(fact.text)), None)
 
     def _denied(self, question: str) -> Fact | None:
@@ -311,8 +312,8 @@ class Receptionist(Brain):
         if self.facts is None:
             return False
         words = substance_words(question)
-        return bool(words) and any(words <= substance_words(f"{fact.topic} {fact.key} {fact.text}")
-                                   and not _DENIES.search(fact.text) for fact in self.facts.facts)
+        return bool(words) and any(words <= _own_words(fact) and not _DENIES.search(fact.text)
+                                   for fact in self.facts.facts)
 
     def _support(self, question: str, about: list[str]) -> frozenset[str]:
         """For a yes-no question, the words (stems) of the facts it is about that it does not say itself: a
@@ -550,6 +551,11 @@ def _as_said(line: str) -> str:
     if key and key.lower().rstrip("s") in text.lower():  # "Weddings, Wedding and event hair": the text says it
         key = ""
     return f"{key[:1].upper()}{key[1:]}, {text.rstrip('.')}." if key else f"{text.rstrip('.')}."
+
+
+def _own_words(fact: Fact) -> set[str]:
+    """The words (stems) ``fact`` says itself, without their families ("check" is not "card")."""
+    return substance_words(f"{fact.topic} {fact.key} {fact.text}")
 
 
 def _last_reply(history: list[Message]) -> str:
