@@ -120,6 +120,9 @@ class Fact:
     key: str
     text: str
     words: frozenset[str] = field(default=frozenset(), compare=False)
+    """The stems of its words and of every word of their families ("pay": card, cash, check)."""
+    said: frozenset[str] = field(default=frozenset(), compare=False)
+    """The stems of the words it says itself, without their families ("check" is not "card")."""
 
     def line(self) -> str:
         head = f"{self.topic}, {self.key}" if self.key else self.topic
@@ -127,11 +130,12 @@ class Fact:
 
 
 def _fact(topic: str, key: str, text: str) -> Fact:
-    words = _stems(f"{topic} {key} {text}")
+    said = _stems(f"{topic} {key} {text}")
+    words = set(said)
     for family in _FAMILIES:
         if words & family:
             words |= family
-    return Fact(topic, key, text, frozenset(words))
+    return Fact(topic, key, text, frozenset(words), frozenset(said))
 
 
 @dataclass(frozen=True)
@@ -200,8 +204,8 @@ class Facts:
 
     def run_heard_as(self, question: str) -> tuple[str, str] | None:
         """Like :meth:`heard_as`, for a question whose words are all known but two or three of them run
-        together sound like a word of the facts it does not say: ("How much is it to neuter a cat?", "neuter")
-        for "How much is it to new to a cat?".  None when there is no such run."""
+        together sound like a word of the facts it does not say: ("How much is it to neutering a cat?",
+        "neutering") for "How much is it to new to a cat?".  None when there is no such run."""
         words = self._spellings()
         said = re.findall(_WORD.pattern, question, re.IGNORECASE)
         tokens = [token.lower() for token in said]
@@ -240,8 +244,7 @@ class Facts:
         scored = []
         for index, fact in enumerate(self.facts):
             named = _days_of(f"{fact.key} {fact.text}")
-            said = _stems(f"{fact.topic} {fact.key} {fact.text}")  # its own words, not their families
-            score = len(asked & fact.words) + 0.25 * len(asked & said) + 0.5 * len(days & named)
+            score = len(asked & fact.words) + 0.25 * len(asked & fact.said) + 0.5 * len(days & named)
             if days and named and not days & named:
                 score -= 1  # "lunch on Saturday": not the lunch hours of Tuesday to Friday
             if score > 0:
@@ -303,7 +306,7 @@ def _sounds_like_run(tokens: list[str], i: int, words: dict[str, str]) -> tuple[
     of the run be the word itself written apart ("check in")."""
     written = {"".join(tokens[j:j + span]).replace("-", "").replace("'", "")
                for j in range(i, min(i + 3, len(tokens))) for span in (2, 3)}
-    if written & set(words):
+    if written & words.keys():
         return None
     best: tuple[float, int, str] | None = None
     for span in (2, 3):
