@@ -304,3 +304,25 @@ def test_a_calls_next_turn_starts_from_what_its_last_reply_left_even_after_anoth
     finally:
         bind(None)
         llm.close()
+
+
+def test_a_bare_yes_from_the_model_is_replaced_by_the_fact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default model says "Yes, I can help with that." to a plumber's caller: the guard holds the "Yes",
+    finds nothing of the facts in its sentence, and says the repairs fact instead."""
+    from agent.dialog.actions import Decision
+    from agent.dialog.facts import load_facts
+    from tests.agent_proc import REPO
+
+    facts = load_facts(REPO / "agent" / "tools" / "bench" / "businesses" / "plumber.toml")
+    monkeypatch.setattr(LlmBrain, "keep_prefixes", lambda *_args: None)
+    created = create_brain("llm", max_tokens=40, facts=facts, timezone="UTC", warm_up=False)
+    try:
+        assert isinstance(created, Receptionist)
+        call = created.for_call()
+        question = "My toilet won't flush, can you help?"
+        out = list(call.reply([], question, threading.Event()))
+        said = "".join(d for d in out if isinstance(d, str))
+        assert said == "Repairs, Leaks, burst pipes, blocked drains, dripping taps and toilets that will not flush."
+        assert [(d.by, d.kind) for d in out if isinstance(d, Decision)] == [("guard", "yes")]
+    finally:
+        created.close()
