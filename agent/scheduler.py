@@ -84,6 +84,9 @@ class CallDemand:
         state = self._state()
         return turn_priority(state, self._ahead() if state in _PLAYING else 0.0)
 
+    def ended(self) -> bool:
+        return self._state() is State.ENDED
+
     def rank(self) -> tuple[Priority, float]:
         """The priority now and since when the call has had it (first seen: it is read at every grant)."""
         priority = self.priority()

@@ -15,6 +15,7 @@ pytest.importorskip("llama_cpp")
 from agent.dialog.base import Message, create_brain
 from agent.dialog.llm import LlmBrain
 from agent.dialog.receptionist import Receptionist
+from agent.dialog.serving import Request
 from agent.errors import ModelError
 from agent.scheduler import CallDemand, Priority, bind
 from agent.turn.state import State
@@ -59,7 +60,7 @@ def test_reused_prompt_prefix_gives_a_faster_first_token(brain: LlmBrain) -> Non
     questions = ["How are you?", "Where is the station?", "What time do you open?"]
     cold: list[float] = []
     for question in questions:
-        brain._llama.reset()  # forget the KV cache: the whole prompt is evaluated
+        brain.forget()  # forget the KV cache: the whole prompt is evaluated
         cold.append(first_token_secs(brain, question))
     first_token_secs(brain, "Hello.")  # the system prompt is now cached
     warm = [first_token_secs(brain, question + " Thanks.") for question in questions]
@@ -75,7 +76,7 @@ def test_a_kept_prefix_answers_exactly_as_a_full_evaluation_would() -> None:
         asked = [notes[0] + "When do you open on Saturday?", notes[1] + "How much is a pizza?"]
         scratch = []
         for text in asked:
-            llm._llama.reset()
+            llm.forget()
             scratch.append("".join(llm.reply([], text, threading.Event())))
         llm.keep_prefixes(notes)
         again = ["".join(llm.reply([], text, threading.Event())) for text in asked + asked]
@@ -125,25 +126,26 @@ def test_a_reply_read_at_once_is_not_held(brain: LlmBrain) -> None:
     assert stats is not None and stats.held_secs < 0.2 * stats.generate_secs, stats
 
 
-def test_concurrent_requests_are_serialised(brain: LlmBrain, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two callers at once: the model is evaluated by the worker's thread alone, one call at a time, and each
+def test_concurrent_requests_are_evaluated_by_the_worker_alone(brain: LlmBrain,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two callers at once: the model is evaluated by the worker's thread alone, one batch at a time, and each
     caller gets a whole reply."""
     evals: list[str] = []
     running = [0]
     overlapped = threading.Event()
-    evaluate = brain._llama.eval
+    evaluate = brain._context.decode
 
-    def watched(tokens: list[int]) -> None:
+    def watched(rows: list) -> int:
         running[0] += 1
         if running[0] > 1:
             overlapped.set()
         evals.append(threading.current_thread().name)
         try:
-            evaluate(tokens)
+            return evaluate(rows)
         finally:
             running[0] -= 1
 
-    monkeypatch.setattr(brain._llama, "eval", watched)
+    monkeypatch.setattr(brain._context, "decode", watched)
     replies: dict[int, str] = {}
 
     def ask(n: int) -> None:
@@ -157,7 +159,7 @@ def test_concurrent_requests_are_serialised(brain: LlmBrain, monkeypatch: pytest
     assert not any(thread.is_alive() for thread in threads), "a caller still waits for its reply"
     assert sorted(replies) == [0, 1] and all(text.strip() for text in replies.values()), replies
     assert evals and set(evals) == {brain._worker.name}, set(evals)  # never on a caller's thread
-    assert not overlapped.is_set(), "two evaluations ran at once"
+    assert not overlapped.is_set(), "two batches ran at once"
 
 
 def test_missing_model_is_one_line_model_error(tmp_path: Path) -> None:
@@ -235,8 +237,8 @@ def _read(brain: LlmBrain, demand: CallDemand, question: str, out: dict[str, lis
 
 def test_a_waiting_caller_is_served_before_a_reply_already_playing_and_both_say_what_they_would_alone() -> None:
     """One model, two calls: a caller who has just stopped speaking (WAITING) gets the model between the
-    tokens of another call's reply that is playing with audio in hand (AHEAD); each request's KV state is
-    kept while the other runs, so both replies are word for word what they are when served alone."""
+    tokens of another call's reply that is playing with audio in hand (AHEAD); the two are evaluated in the same
+    batches, and both replies are word for word what they are when served alone."""
     llm = LlmBrain(max_tokens=40, temperature=0.0)
     try:
         playing = CallDemand("a", lambda: State.SPEAKING, lambda: 5.0)
@@ -257,12 +259,13 @@ def test_a_waiting_caller_is_served_before_a_reply_already_playing_and_both_say_
         assert "".join(out["a"]) == alone[long_q] and "".join(out["b"]) == alone[short_q]
         last_b = len(events) - 1 - events[::-1].index("b")
         assert "a" in events[last_b:], f"the playing reply finished before the waiting caller's: {events}"
-        assert llm._server.switches >= 1
+        assert llm._server.shared_steps >= 1
 
         # Two callers waiting at once: the one who has waited longer is served first (rather than both
         # waiting for both); once its reply plays with audio in hand, the other has the model.
         out.clear()
         events.clear()
+        llm.forget()  # both prompts evaluated whole: a prompt held already costs one row in the other's steps
         c_state = [State.THINKING]
         c = CallDemand("c", lambda: c_state[0], lambda: 5.0)
         d = CallDemand("d", lambda: State.THINKING, lambda: 0.0)
@@ -284,9 +287,9 @@ def test_a_waiting_caller_is_served_before_a_reply_already_playing_and_both_say_
         llm.close()
 
 
-def test_a_calls_next_turn_starts_from_what_its_last_reply_left_even_after_another_call() -> None:
-    """Call A asks, call B asks (its prompt takes the context), A asks again: A's second prompt is
-    evaluated from the state A's first reply left, and the words are those of a full evaluation."""
+def test_a_calls_next_turn_evaluates_only_its_new_words_even_after_another_call() -> None:
+    """Call A asks, call B asks, A asks again: A's second prompt is evaluated from what A's first turn left in
+    its sequence (its new words alone, counted), and the words are those of a full evaluation."""
     llm = LlmBrain(max_tokens=24, temperature=0.0)
     try:
         a, b = (CallDemand(n, lambda: State.THINKING, lambda: 0.0) for n in "ab")
@@ -298,9 +301,21 @@ def test_a_calls_next_turn_starts_from_what_its_last_reply_left_even_after_anoth
         bind(a)
         again = "".join(llm.reply(history, "What is my name?", threading.Event()))
         assert llm._server.call_hits == 1
-        llm._llama.reset()
+        stats = llm.last_stats
+        assert stats is not None
+        def prompt(history: list[Message], text: str) -> int:
+            tokens = llm._prompt_tokens(Request(llm._messages(history, text), threading.Event(), 1))
+            assert tokens is not None
+            return len(tokens)
+
+        whole = prompt(history, "What is my name?")
+        before = prompt([], history[0].text) + len(llm._llama.tokenize(first.strip().encode(), add_bos=False))
+        # the new words alone (the end of its last reply, the question and the turn's tags), never the history
+        assert 0 < stats.evaluated <= whole - before + 2 < 30, (stats.evaluated, whole, before)
+        llm.forget()
         bind(None)
         assert again == "".join(llm.reply(history, "What is my name?", threading.Event()))
+        assert llm.last_stats is not None and llm.last_stats.evaluated == whole  # the whole prompt
     finally:
         bind(None)
         llm.close()
@@ -326,3 +341,69 @@ def test_a_bare_yes_from_the_model_is_replaced_by_the_fact(monkeypatch: pytest.M
         assert [(d.by, d.kind) for d in out if isinstance(d, Decision)] == [("guard", "yes")]
     finally:
         created.close()
+
+
+def test_replies_in_one_batch_are_word_for_word_the_replies_alone() -> None:
+    """One, two, three and four calls asking at once: every step evaluates all of them in one batch, and each
+    reply is what the model says to that call alone (temperature 0)."""
+    llm = LlmBrain(max_tokens=24, temperature=0.0)
+    try:
+        questions = ["Say hello to Ann.", "What is the capital of Italy?", "Name three colours.",
+                     "How many legs does a spider have?"]
+        alone = {}
+        for question in questions:
+            llm.forget()
+            alone[question] = "".join(llm.reply([], question, threading.Event()))
+        for callers in (1, 2, 3, 4):
+            llm.forget()
+            steps, shared = llm._context.decodes, llm._server.shared_steps
+            out: dict[str, list[str]] = {}
+            events: list[str] = []
+            demands = [CallDemand(q, lambda: State.THINKING, lambda: 0.0) for q in questions[:callers]]
+            threads = [threading.Thread(target=_read, args=(llm, d, d.name, out, d.name, events)) for d in demands]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            assert {q: "".join(out[q]) for q in questions[:callers]} == {q: alone[q] for q in questions[:callers]}
+            if callers > 1:  # the replies were evaluated together, in fewer steps than one by one
+                assert llm._server.shared_steps - shared >= 10
+                assert llm._context.decodes - steps < len(events), (llm._context.decodes - steps, len(events))
+    finally:
+        bind(None)
+        llm.close()
+
+
+def test_a_call_that_hangs_up_mid_reply_frees_its_sequence_at_once() -> None:
+    llm = LlmBrain(max_tokens=60, temperature=0.0)
+    try:
+        state = [State.THINKING]
+        demand = CallDemand("gone", lambda: state[0], lambda: 0.0)
+        cancel = threading.Event()
+        bind(demand)
+        stream = llm.reply([], "Count from one to fifty in words.", cancel)
+        assert next(stream) and next(stream)
+        held = [seq for seq in llm._server._seqs if seq.demand is demand]
+        assert len(held) == 1 and held[0].owner is not None and llm._context.length(held[0].id) > 10
+        state[0] = State.ENDED  # the caller hangs up: the call ends, its reply is cancelled
+        cancel.set()
+        assert not list(stream)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and (held[0].demand is demand or held[0].tokens):
+            time.sleep(0.01)
+        assert held[0].demand is None and not held[0].tokens and llm._context.length(held[0].id) == 0
+        # a call that ends after its reply is over frees its sequence as well
+        state[0] = State.THINKING
+        other = CallDemand("later", lambda: state[0], lambda: 0.0)
+        bind(other)
+        assert "".join(llm.reply([], "Say hello.", threading.Event())).strip()
+        (kept,) = [seq for seq in llm._server._seqs if seq.demand is other]
+        assert kept.owner is None and llm._context.length(kept.id) > 10  # kept for its next turn
+        state[0] = State.ENDED
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and kept.tokens:
+            time.sleep(0.01)
+        assert not kept.tokens and llm._context.length(kept.id) == 0
+    finally:
+        bind(None)
+        llm.close()

@@ -203,12 +203,9 @@ def test_context_size_grows_in_steps_up_to_the_model_and_the_cap() -> None:
 
 def test_a_prefix_the_model_cannot_keep_fails_the_start_in_one_line(monkeypatch: pytest.MonkeyPatch,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
-    def broken(_brain: LlmBrain, _prompt: str) -> None:
-        raise RuntimeError("llama_decode returned -1")
-
     brain = LlmBrain(MODEL, warm_up=False)
     try:
-        monkeypatch.setattr(LlmBrain, "_keep_prefix", broken)
+        monkeypatch.setattr(brain._context, "decode", lambda _rows: -1)  # llama.cpp's code for an invalid batch
         with pytest.raises(ModelError) as caught:
             brain.keep_prefixes(["(Hours, Monday: closed)\n"])
         message = str(caught.value)

@@ -1,14 +1,14 @@
 """A brain backed by a local GGUF model through llama-cpp-python.
 
-One ``Llama`` instance is shared by every call and owned by a single worker
-thread that serves requests from a queue, one at a time.  Each request
-carries the chat messages, the caller's cancel event and an output queue of
-text deltas.  The worker computes a token only when the caller's iterator
-asks for it, so a pipeline that stops asking while
-synthesis needs the cores stops generation too.  llama-cpp-python keeps the KV cache of the previous prompt and
-only evaluates the tokens after the longest common prefix, so with a fixed
-system prompt (evaluated once at start-up by a warm-up request) the first
-token of a reply comes quickly.
+One model and one context are shared by every call and owned by a single
+worker thread, which serves every open request in each step, in one batch
+(:mod:`agent.dialog.serving`).  Each request carries the chat messages, the
+caller's cancel event and an output queue of text deltas.  The worker
+computes a token only when the caller's iterator asks for it, so a pipeline
+that stops asking while synthesis needs the cores stops generation too.  The
+context keeps a sequence per call, so a call's later turn evaluates only its
+new words; the system prompt and each topic's facts are evaluated once at
+start-up (a warm-up request and ``keep_prefixes``) and shared by every call.
 
 The worker is supervised (:class:`~agent.supervision.Supervisor`): if its loop
 crashes, the traceback is logged, ``/readyz`` and OPTIONS say 503 (``llm:
@@ -44,7 +44,7 @@ from typing import Any
 
 from agent.compute import CpuShare
 from agent.dialog.base import Brain, Message, ReplyFailed
-from agent.dialog.kvstate import save_state
+from agent.dialog.batch import BatchContext
 from agent.dialog.serving import (
     MARKDOWN_RE,
     POLL_SECS,
@@ -80,8 +80,15 @@ CONTEXT_ROOM_TOKENS = 1024
 facts that match best) is ~40 tokens and a reply ~30-50 (at most 80, ``max_tokens``): 16 x 50 + 80 = 880.
 Less room and a long call's prompt overflows the context; more costs ~28 kB of KV cache a token (Qwen-1.5B)."""
 MAX_CONTEXT_TOKENS = 8192
-"""The largest context the brain sizes itself up to (also never beyond the model's training context): ~230 MB
-of KV cache for Qwen-1.5B, and each call's kept state can be as large as the prompt (serving.KEPT_CALLS)."""
+"""The largest context a call's prompt and reply are given (also never beyond the model's training context)."""
+POOL_CALLS = 4
+"""Calls whose own tokens (history and reply) the shared context holds beside the longest prompt prefix before
+idle calls' sequences are dropped: a context of ``n_ctx + POOL_CALLS x CONTEXT_ROOM_TOKENS`` cells (~28 kB each
+for Qwen-1.5B).  Prefixes shared by several calls are held once."""
+SEQUENCES = 64
+"""Sequences of the shared context: the prefixes kept at start-up (two a topic) and the calls'."""
+BATCH_TOKENS = 512
+"""The most tokens one step evaluates (a step's replies and a slice of prompt stay far below)."""
 CONTEXT_STEP_TOKENS = 512
 """A context sized up is a multiple of this."""
 RESTART_DELAY_SECS = 1.0
@@ -285,10 +292,18 @@ class LlmBrain(Brain):
         self._requests: queue.Queue[object] = queue.Queue()
         self._nudge = threading.Event()
         """Set when a request arrives or a caller asks for a token: the worker looks again."""
-        self._server = ReplyServer(self._llama, clock=clock, temperature=temperature,
+        pool = fitted + POOL_CALLS * CONTEXT_ROOM_TOKENS
+        try:
+            self._context = BatchContext(self._llama, n_ctx=pool, n_seq=SEQUENCES, n_batch=BATCH_TOKENS,
+                                         threads=n_threads)
+        except ValueError as error:
+            self._llama.close()
+            raise ModelError(f"LLM model {path.name}: a context of {pool} tokens for {SEQUENCES} sequences cannot "
+                             f"be made: {error}") from None
+        self._server = ReplyServer(self._llama, self._context, clock=clock, temperature=temperature,
                                    sentence_stop_tokens=sentence_stop_tokens, tokenize=self._prompt_tokens,
-                                   exclusive=self._generate,
-                                   threads=self._fit_threads, on_done=self._done, stop_texts=CHATML_STOP)
+                                   exclusive=self._generate, threads=self._fit_threads, on_done=self._done,
+                                   stop_texts=CHATML_STOP, call_tokens=fitted)
         self._worker = _LlmWorker(self)
         self._worker.start()
         if warm_up:
@@ -353,6 +368,7 @@ class LlmBrain(Brain):
         """Stop the worker (after the request in progress) and free the model."""
         if not self._worker.stop(timeout_secs):
             return
+        self._context.close()
         close = getattr(self._llama, "close", None)
         if callable(close):
             close()
@@ -416,9 +432,10 @@ class LlmBrain(Brain):
 
     def _prompt_tokens(self, request: Request) -> list[int] | None:
         """The prompt of a request served a token at a time; None for one served whole (see ``_generate``)."""
-        if request.prompt is not None or not self.chatml:
+        if not self.chatml:
             return None
-        return list(self._llama.tokenize(chatml_prompt(request.messages).encode(), add_bos=True, special=True))
+        text = request.prompt if request.prompt is not None else chatml_prompt(request.messages)
+        return list(self._llama.tokenize(text.encode(), add_bos=True, special=True))
 
     def _restart(self, error: Exception) -> bool:
         """On the worker's thread, after its loop crashed: fail every open request, clear the context, and (unless
@@ -461,9 +478,7 @@ class LlmBrain(Brain):
         want = self._cpu_share.free_cores(self.max_threads)
         if want == self.threads:
             return want
-        import llama_cpp
-
-        llama_cpp.llama_set_n_threads(self._llama.ctx, want, want)
+        self._context.set_threads(want)
         self.threads = want
         logger.info("llm %x: %d thread(s) now (other processes keep %.1f cores busy)", id(self), want, others)
         return want
@@ -486,28 +501,20 @@ class LlmBrain(Brain):
                         "reply)", id(self), origin, prompt, n_ctx, size, size - prompt)
         return size
 
-    def _keep_prefix(self, prompt: str) -> None:
-        """Evaluate ``prompt`` and keep the KV state after it (sequence 0 only: a few MB)."""
-        llama = self._llama
-        tokens = llama.tokenize(prompt.encode(), add_bos=True, special=True)
-        llama.create_completion(tokens, max_tokens=1, temperature=0.0)
-        llama._ctx.kv_cache_seq_rm(0, len(tokens), -1)
-        llama.n_tokens = len(tokens)
-        self._server.prefixes.append(save_state(llama))
-
     @property
     def prefix_hits(self) -> int:
         """Replies whose prompt started from a kept prefix."""
         return self._server.prefix_hits
 
+    def forget(self) -> None:
+        """Drop what the context holds for calls and prefixes (tests: the next prompt is evaluated whole)."""
+        self._server.forget()
+
     def _generate(self, request: Request) -> LlmStats:
-        """Serve a request whole: a prefix to keep, or a reply from a model without ChatML (its own template)."""
+        """Serve a request whole: a reply from a model without ChatML (its own template)."""
         t_start = self._clock()
         options = {"stream": True, "max_tokens": request.max_tokens, "temperature": self.temperature,
                    "repeat_penalty": 1.1}
-        if request.prompt is not None:
-            self._keep_prefix(request.prompt)
-            return LlmStats(0.0, 0.0, self._clock() - t_start, 0, False)
         stream = self._llama.create_chat_completion(messages=request.messages, **options)
         tokens, t_first, held = 0, 0.0, request.wait_wanted()
         try:

@@ -1,28 +1,37 @@
-"""Serving every call's replies from one llama.cpp context, a token at a time.
+"""Serving every call's replies from one llama.cpp context, all of them in each step.
 
-One model, one context, one thread, several calls.  Served one reply after
-another, a caller who has just stopped speaking waits for another call's whole
-reply.  Here the LLM thread keeps every open request and, at each step, serves
-the one whose call needs it most (:mod:`agent.scheduler`: a waiting caller
-first, then speculation, then a reply already playing with audio in hand;
-at one priority the call that has had it longest): it evaluates the request's
-next token (or the next slice of its prompt, so a long prompt cannot hold the
-cores either) and samples one token.
+One model, one context, one thread, several calls.  The context holds a
+sequence per call (:mod:`agent.dialog.batch`): what the call's last turn
+evaluated stays there, so its next turn evaluates only its new words, never
+the system prompt, the facts or the history again.  At each step the LLM
+thread evaluates, in one batch, the next token of every reply whose caller
+asked for it and a slice of the prompts of the calls whose replies start;
+then it samples a token for each.  On a CPU a batch of two tokens costs less
+than two steps of one, and no call waits for another's whole reply.
 
-Switching from one request to another keeps the first one's KV state of
-sequence 0 (the tokens it has evaluated, ~28 kB a token for Qwen-1.5B) and
-loads the other's.  A fresh request starts from the longest of: what the
-context holds, or a prompt prefix kept at start-up.
+Who goes first still matters: a step takes a slice of one prompt only, the
+neediest's (:mod:`agent.scheduler`: a waiting caller first, then speculation,
+then a reply already playing with audio in hand; at one priority the call
+that has had it longest), so a caller who has waited longer is not held back
+by another's prompt, and the slice is short while a better-ranked reply is
+being spoken, so that reply's tokens keep coming.  The step holds one compute
+slot at the best priority in its batch.
+
+A fresh reply starts from the longest prompt start any sequence holds: its
+call's own (its last turn), a prefix kept at start-up (the system prompt and
+the start of a turn on each topic), or another call's (their cells are
+shared, not copied).  A sequence whose call has ended is dropped at once; the
+idle ones are dropped, least recently used first, when the cells run out.
 
 A request's next token is computed only once its caller asked for it
 (``wanted``): a call whose synthesis is busy leaves the model to the others.
-The request that has the context gets :data:`GRACE_SECS` to ask for its next
-token before another is served, so a reply is not switched out at every token.
+A reply just handed a token gets :data:`GRACE_SECS` to ask for the next one
+before a step goes without it.
 
-An error serving one request goes to that request's caller (the context
-starts afresh).  An error of the loop itself (choosing, admitting) is the LLM
-thread's to handle: it calls :meth:`ReplyServer.reset`, which fails every open
-request and clears the context, and serves on (:mod:`agent.dialog.llm`).
+An error evaluating a step goes to the callers in it (their sequences are
+dropped).  An error of the loop itself (choosing, admitting) is the LLM
+thread's to handle: it calls :meth:`ReplyServer.reset`, which fails every
+open request and clears the context, and serves on (:mod:`agent.dialog.llm`).
 """
 
 from __future__ import annotations
@@ -32,26 +41,25 @@ import queue
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.dialog.kvstate import KvState, common_prefix, load_state, save_state
+from agent.dialog.batch import BatchContext, ContextFull, Row
 from agent.metrics import METRICS
 from agent.scheduler import SCHEDULER, CallDemand, Priority, bound
 
 __all__ = ["GRACE_SECS", "MARKDOWN_RE", "POLL_SECS", "PREFILL_SLICE", "SENTENCE_END", "InjectedFault", "LlmStats",
-           "ReplyServer", "Request", "RequestDone"]
+           "ReplyServer", "Request", "RequestDone", "SHARED_SLICE", "common_prefix"]
 
 log = logging.getLogger(__name__)
 
 PREFILL_SLICE = 32
-"""Prompt tokens evaluated in one step (a slice of 32 takes ~0.3 s for Qwen-1.5B on 2 cores)."""
-KEPT_CALLS = 8
-"""Calls whose last reply's state is kept for their next turn (~10-30 MB each for Qwen-1.5B)."""
+"""Prompt tokens evaluated in one step (32 take ~0.65 s for Qwen-1.5B on 2 cores, one token ~35 ms)."""
+SHARED_SLICE = 8
+"""Prompt tokens a step takes while a better-ranked reply is being spoken in it."""
 GRACE_SECS = 0.015
-"""How long the request that has the context may take to ask for its next token before another is served."""
+"""How long a reply just handed a token may take to ask for the next one before a step goes without it."""
 POLL_SECS = 0.05
 MARKDOWN_RE = re.compile(r"[*#`_~]")
 SENTENCE_END = (".", "!", "?")
@@ -70,6 +78,8 @@ class LlmStats:
     cancelled: bool
     held_secs: float = 0.0
     """Waiting for the caller to ask for the next token (e.g. while its audio was synthesised)."""
+    evaluated: int = 0
+    """Prompt tokens evaluated for it: those no sequence held (a call's later turn: only its new words)."""
 
     @property
     def tokens_per_sec(self) -> float:
@@ -127,22 +137,38 @@ class RequestDone:
     stats: LlmStats | None
 
 
-@dataclass
+@dataclass(eq=False)
+class _Seq:
+    """A sequence of the context and what its cells hold."""
+
+    id: int
+    tokens: list[int] = field(default_factory=list)
+    """The tokens it holds, from position 0."""
+    demand: CallDemand | None = None
+    """The call it is kept for (None: for any request)."""
+    prefix: bool = False
+    """A prompt prefix kept at start-up (never dropped for a call's)."""
+    owner: _Generation | None = None
+    used: float = 0.0
+
+
+@dataclass(eq=False)
 class _Generation:
-    """A request's progress in the shared context."""
+    """A request's progress in its sequence."""
 
     request: Request
     tokens: list[int]
     """The prompt, then every token sampled."""
     sampler: Any
+    seq: _Seq
     pending: list[int] = field(default_factory=list)
-    """Tokens to evaluate before the next sample (None yet: the prompt, from where the context diverges)."""
-    saved: KvState | None = None
-    """While another request has the context: what this one had evaluated."""
-    parked: KvState | None = None
-    """The last state saved (its buffer is reused)."""
+    """Tokens to evaluate before the next sample: the prompt after what the sequence held, then the last token."""
+    keep: bool = False
+    """A prompt prefix to evaluate and keep: nothing is sampled."""
     t_start: float = 0.0
     t_first: float = 0.0
+    evaluated: int = 0
+    """Prompt tokens evaluated for it (the rest were in a sequence's cells)."""
     sampled: int = 0
     emitted: int = 0
     text: bytes = b""
@@ -165,18 +191,19 @@ class _Generation:
 
 
 class ReplyServer:
-    """The requests open on the LLM thread and the step that serves the neediest (see the module docstring).
+    """The requests open on the LLM thread and the step that serves them (see the module docstring).
 
-    Only the LLM thread calls it.  ``exclusive(request)`` serves a request whole
-    the old way (a prefix to keep, a model without ChatML); ``threads()`` fits and returns llama.cpp's
-    thread count; ``tokenize(messages)`` builds a request's prompt.
+    Only the LLM thread calls it.  ``exclusive(request)`` serves a request whole the old way (a model without
+    ChatML); ``threads()`` fits and returns llama.cpp's thread count; ``tokenize(request)`` builds a request's
+    prompt (None: served whole).  ``call_tokens``: what a call's prompt and reply may take of the context.
     """
 
-    def __init__(self, llama: Any, *, clock: Callable[[], float], temperature: float, sentence_stop_tokens: int,
-                 tokenize: Callable[[Request], list[int] | None],
+    def __init__(self, llama: Any, context: BatchContext, *, clock: Callable[[], float], temperature: float,
+                 sentence_stop_tokens: int, tokenize: Callable[[Request], list[int] | None],
                  exclusive: Callable[[Request], LlmStats], threads: Callable[[], int],
-                 on_done: Callable[[Request, LlmStats], None], stop_texts: list[str]) -> None:
+                 on_done: Callable[[Request, LlmStats], None], stop_texts: list[str], call_tokens: int) -> None:
         self._llama = llama
+        self.context = context
         self._clock = clock
         self.temperature = temperature
         self.sentence_stop_tokens = sentence_stop_tokens
@@ -184,132 +211,260 @@ class ReplyServer:
         self._exclusive = exclusive
         self._threads = threads
         self._on_done = on_done
+        self.call_tokens = call_tokens
         self._stop_ids = {llama.token_eos()}
         for text in stop_texts:
             ids = llama.tokenize(text.encode(), add_bos=False, special=True)
             if len(ids) == 1:
                 self._stop_ids.add(ids[0])
         self._open: list[_Generation | Request] = []
-        self._owner: _Generation | None = None
-        self.prefixes: list[KvState] = []
-        """Prompt prefixes kept at start-up (the system prompt and the start of a turn on each topic)."""
-        self._kept: OrderedDict[int, KvState] = OrderedDict()
-        """By call: what its last reply left in the context."""
+        self._seqs = [_Seq(n) for n in range(context.n_seq)]
+        self._forget = threading.Event()
         self.prefix_hits = 0
         self.call_hits = 0
-        """Requests that started from a kept prefix, from their call's last reply."""
-        self.switches = 0
-        """Times the context went from one unfinished request to another."""
+        """Requests that started from a kept prefix, from their call's last turn."""
+        self.shared_steps = 0
+        """Steps that evaluated the tokens of more than one request."""
 
     # -- the LLM thread's loop ---------------------------------------------
     def admit(self, request: Request) -> None:
         self._open.append(request)
 
+    def forget(self) -> None:
+        """Drop what the idle sequences hold at the next step (the next prompts are evaluated whole)."""
+        self._forget.set()
+
     def step(self) -> bool:
-        """Serve one step of the neediest request that is ready; False if none was."""
+        """Evaluate one batch: the next token of every reply whose caller asked for it, and a slice of the
+        prompts starting; False if no request was ready."""
         now = self._clock()
-        replies = any(not _request(item).background for item in self._open)
+        if self._forget.is_set():
+            self._forget.clear()
+            for seq in self._seqs:
+                if seq.owner is None:
+                    self._drop(seq)
+        self._drop_ended()
+        calls = {id(_request(item).demand) for item in self._open if not _request(item).background}
         for item in list(self._open):
             request = _request(item)
-            if request.stopped() or (replies and request.background and isinstance(item, Request)):
-                self._finish(item, cancelled=True)  # a prefill would only push a reply's state out
-        self._owner_asks_soon(now)
+            if request.stopped() or (request.background and request.demand is not None
+                                     and id(request.demand) in calls):
+                self._finish(item, cancelled=True)  # a reply for the call supersedes its prefill
+        self._wait_for_readers(now)
         ready = [item for item in self._open if not isinstance(item, _Generation) or item.ready(now)]
+        if any(not _request(item).background for item in self._open):
+            ready = [item for item in ready if not _request(item).background]  # prefill when no reply is open
         if not ready:
             return False
-        chosen = self._choose(ready)
-        if isinstance(chosen, Request) and chosen.fault:
-            chosen.fault = False
+        ready.sort(key=self._key)
+        first = ready[0]
+        if isinstance(first, Request) and first.fault:
+            first.fault = False
             raise InjectedFault("injected fault (SIP_AGENT_FAULT): a reply request's first step raised")
+        served = False
+        batch: list[_Generation] = []
+        for item in ready:
+            if isinstance(item, Request):
+                try:
+                    started = self._start(item)
+                except Exception as error:
+                    log.exception("llm: a request could not start")
+                    self._fail([item], error)
+                    served = True
+                    continue
+                served = served or item not in self._open
+                if started is None:
+                    continue
+                item = started
+            batch.append(item)
+        if not batch:
+            return served
         try:
-            generation = self._start(chosen) if isinstance(chosen, Request) else chosen
-            if generation is not None:
-                self._advance(generation)
+            self._advance(batch)
         except Exception as error:
             log.exception("llm: generation failed")
-            self._fail(chosen, error)
+            self._fail(batch, error)
         return True
 
-    def _fail(self, item: _Generation | Request, error: Exception) -> None:
-        """A request whose step raised: the error goes to its caller; the context starts afresh."""
-        for open_item in list(self._open):
-            if open_item is item or (isinstance(open_item, _Generation) and open_item.request is _request(item)):
-                self._open.remove(open_item)
-        if self._owner is None or self._owner.request is _request(item):
-            self._owner = None
-            self._llama._ctx.kv_cache_clear()
-            self._llama.n_tokens = 0
-        _request(item).out.put(error)
+    def _fail(self, items: list[_Generation] | list[Request], error: Exception) -> None:
+        """Requests whose step raised: the error goes to their callers; their sequences are dropped."""
+        for item in items:
+            if item in self._open:
+                self._open.remove(item)
+            if isinstance(item, _Generation):
+                item.seq.owner = None
+                self._drop(item.seq)
+            _request(item).out.put(error)
 
     def close(self) -> None:
         for item in list(self._open):
             self._finish(item, cancelled=True)
 
     def reset(self, error: BaseException) -> int:
-        """After the LLM thread's loop crashed: every open request gets ``error``, the context and the calls'
-        kept states are cleared; returns how many requests were failed.
-
-        The prefixes kept at start-up stay: copies made then, outside the context, by requests that succeeded.
-        """
+        """After the LLM thread's loop crashed: every open request gets ``error`` and the context is cleared
+        (the prefixes kept at start-up too); returns how many requests were failed."""
         failed = [_request(item) for item in self._open]
         self._open.clear()
-        self._owner = None
-        self._kept.clear()
         for request in failed:  # first: no caller waits for what follows
             request.out.put(error)
-        self._llama._ctx.kv_cache_clear()
-        self._llama.n_tokens = 0
+        self._seqs = [_Seq(n) for n in range(self.context.n_seq)]
+        self.context.clear()
         return len(failed)
 
     # -- choosing ------------------------------------------------------------
-    def _choose(self, ready: list[_Generation | Request]) -> _Generation | Request:
-        """The neediest: its call's priority, then the call that has had it longest, then the request that
-        has the context, then the oldest."""
-        def key(item: _Generation | Request) -> tuple[Priority, float, bool, float]:
-            request = _request(item)
-            return (*request.rank(), item is not self._owner, request.t_submitted)
+    @staticmethod
+    def _key(item: _Generation | Request) -> tuple[Priority, float, float]:
+        """The neediest first: its call's priority, then the call that has had it longest, then the oldest."""
+        request = _request(item)
+        return (*request.rank(), request.t_submitted)
 
-        return min(ready, key=key)
+    def _wait_for_readers(self, now: float) -> None:
+        """A reply just handed a token: its caller asks for the next one within a moment.  Wait that moment
+        rather than evaluate a batch without it."""
+        for item in self._open:
+            if not isinstance(item, _Generation) or item.ticket or not item.request.demand_driven \
+                    or not item.t_blocked:
+                continue
+            left = GRACE_SECS - (self._clock() - item.t_blocked)
+            if left > 0 and item.request.wanted.acquire(timeout=left):
+                item.ticket = True
+                item.held += self._clock() - item.t_blocked
 
-    def _owner_asks_soon(self, now: float) -> None:
-        """The request that has the context was just handed a token: its caller asks for the next one within
-        a moment.  Wait that moment rather than switch to another request and back."""
-        owner = self._owner
-        if owner is None or owner.ticket or not owner.request.demand_driven or owner not in self._open:
-            return
-        left = GRACE_SECS - (now - owner.t_blocked)
-        if left > 0 and owner.request.wanted.acquire(timeout=left):
-            owner.ticket = True
-            owner.held += self._clock() - owner.t_blocked
+    # -- sequences -------------------------------------------------------------
+    def _seq_for(self, request: Request) -> _Seq | None:
+        """The sequence a request starts in: its call's, else an empty one, else the least recently used idle
+        one that is not a kept prefix; None if every sequence is busy."""
+        idle = [seq for seq in self._seqs if seq.owner is None]
+        if request.prompt is None:
+            own = [seq for seq in idle if seq.tokens and not seq.prefix and seq.demand is request.demand]
+            if own:
+                return max(own, key=lambda seq: seq.used)
+        empty = [seq for seq in idle if not seq.tokens]
+        if empty:
+            return empty[0]
+        spare = [seq for seq in idle if not seq.prefix]
+        if not spare:
+            return None
+        seq = min(spare, key=lambda seq: seq.used)
+        self._drop(seq)
+        return seq
+
+    def _share(self, seq: _Seq, tokens: list[int], limit: int, request: Request) -> int:
+        """Make ``seq`` hold the longest start of ``tokens`` (up to ``limit``) any sequence holds; its length."""
+        source, length = seq, common_prefix(seq.tokens, tokens)
+        for other in self._seqs:
+            if other is not seq and len(other.tokens) > length:
+                shared = common_prefix(other.tokens, tokens)
+                if shared > length:
+                    source, length = other, shared
+        length = min(length, limit)
+        if source is seq:
+            self.context.keep(seq.id, length)
+            del seq.tokens[length:]
+        else:
+            self.context.copy(source.id, seq.id, length)
+            seq.tokens = tokens[:length]
+        if length and source.prefix:
+            self.prefix_hits += 1
+        elif length and source is seq and request.demand is not None and seq.demand is request.demand:
+            self.call_hits += 1
+        return length
+
+    def _drop(self, seq: _Seq) -> None:
+        if seq.tokens:
+            self.context.keep(seq.id, 0)
+        seq.tokens, seq.demand, seq.prefix = [], None, False
+
+    def _drop_ended(self) -> None:
+        """A call that has ended frees its sequence."""
+        for seq in self._seqs:
+            if seq.owner is None and seq.demand is not None and seq.demand.ended():
+                self._drop(seq)
+
+    def _drop_idle(self) -> bool:
+        """Out of cells: drop every idle sequence but the kept prefixes (then those too); False if none was."""
+        idle = [seq for seq in self._seqs if seq.owner is None and seq.tokens]
+        drop = [seq for seq in idle if not seq.prefix] or idle
+        for seq in drop:
+            self._drop(seq)
+        return bool(drop)
 
     # -- serving ---------------------------------------------------------------
     def _start(self, request: Request) -> _Generation | None:
-        """A request's first step: a whole-request one is served now; otherwise its generation starts."""
+        """A request's first step: a whole-request one is served now; otherwise its generation starts in a
+        sequence (None: none is free yet)."""
         tokens = self._tokenize(request)
         if tokens is None:
             self._open.remove(request)
-            self._park_owner()  # the whole-request path uses the context as it likes
             self._done(request, self._exclusive(request))
             return None
-        sampler = self._llama._init_sampler(temp=self.temperature, repeat_penalty=1.1)
-        generation = _Generation(request, tokens, sampler, t_start=self._clock())
+        keep = request.prompt is not None
+        need = len(tokens) + (0 if keep else request.max_tokens)
+        if need > self.call_tokens:
+            raise ValueError(f"the prompt takes {len(tokens)} tokens and its reply up to {request.max_tokens}: "
+                             f"more than the {self.call_tokens} a call has in the context")
+        seq = self._seq_for(request)
+        if seq is None:
+            return None
+        start = self._share(seq, tokens, len(tokens) if keep else len(tokens) - 1, request)
+        sampler = None if keep else self._llama._init_sampler(temp=self.temperature, repeat_penalty=1.1)
+        generation = _Generation(request, tokens, sampler, seq, pending=tokens[start:], keep=keep,
+                                 t_start=self._clock())
+        seq.owner, seq.demand, seq.prefix, seq.used = generation, request.demand, keep, generation.t_start
         self._open[self._open.index(request)] = generation
         generation.ready(generation.t_start)  # takes the first token's ticket
+        if keep and not generation.pending:  # a prefix held already
+            self._finish(generation)
+            return None
         return generation
 
-    def _advance(self, generation: _Generation) -> None:
-        request = generation.request
-        with SCHEDULER.slot("llm", self._threads(), demand=request.demand,
-                            priority=Priority.BACKGROUND if request.background else None):
-            self._activate(generation)
-            if len(generation.pending) > PREFILL_SLICE + 1:
-                self._llama.eval(generation.pending[:PREFILL_SLICE])
-                generation.pending = generation.pending[PREFILL_SLICE:]
-                return
-            self._llama.eval(generation.pending)
-            generation.pending = []
-            token = generation.sampler.sample(self._llama._ctx, -1)
-        self._take(generation, token)
+    def _advance(self, batch: list[_Generation]) -> None:
+        """Evaluate one batch for ``batch`` (neediest first) and sample a token for each reply due one."""
+        rows: list[Row] = []
+        sampled: list[tuple[_Generation, int]] = []
+        taken: list[tuple[_Generation, int]] = []
+        speaking = [g for g in batch if len(g.pending) == 1 and not g.keep]
+        starting = [g for g in batch if g not in speaking]
+        for generation in speaking:
+            sampled.append((generation, len(rows)))
+            rows.append(Row(generation.pending[0], len(generation.seq.tokens), generation.seq.id, True))
+            taken.append((generation, 1))
+        if starting:  # the neediest prompt alone: another's slice would hold back its first token
+            generation = starting[0]
+            budget = PREFILL_SLICE
+            if speaking and self._key(speaking[0]) < self._key(generation):
+                budget = SHARED_SLICE
+            part = generation.pending[:budget]
+            last = len(part) == len(generation.pending) and not generation.keep
+            at = len(generation.seq.tokens)
+            rows.extend(Row(token, at + n, generation.seq.id, False) for n, token in enumerate(part))
+            if last:
+                rows[-1] = Row(part[-1], at + len(part) - 1, generation.seq.id, True)
+                sampled.append((generation, len(rows) - 1))
+            taken.append((generation, len(part)))
+            generation.evaluated += len(part)
+        best = batch[0].request
+        with SCHEDULER.slot("llm", self._threads(), demand=best.demand,
+                            priority=Priority.BACKGROUND if best.background else None):
+            code = self.context.decode(rows)
+            if code == 1 and self._drop_idle():
+                code = self.context.decode(rows)
+            if code == 1:
+                raise ContextFull(f"the context's {self.context.n_ctx} cells are all in use")
+            if code != 0:
+                raise RuntimeError(f"llama_decode returned {code}")
+            tokens = [(generation, self.context.sample(generation.sampler, index)) for generation, index in sampled]
+        if len(taken) > 1:
+            self.shared_steps += 1
+        now = self._clock()
+        for generation, count in taken:
+            generation.seq.tokens.extend(generation.pending[:count])
+            generation.seq.used = now
+            del generation.pending[:count]
+            if generation.keep and not generation.pending:
+                self._finish(generation)
+        for generation, token in tokens:
+            self._take(generation, token)
 
     def _take(self, generation: _Generation, token: int) -> None:
         request = generation.request
@@ -344,80 +499,31 @@ class ReplyServer:
         if isinstance(item, Request):
             item.out.put(RequestDone(None))
             return
-        if self._owner is item:
-            self._owner = None  # what it evaluated stays in the context for the next request to share
-            self._keep_for_call(item)
         request = item.request
         now = self._clock()
+        item.seq.owner = None  # what it evaluated stays for the call's next turn (and others' shared prefixes)
+        item.seq.used = now
+        if request.demand is not None and request.demand.ended():
+            self._drop(item.seq)
         stats = LlmStats(queue_secs=item.t_start - request.t_submitted, first_token_secs=item.t_first,
                          generate_secs=now - item.t_start, tokens=item.emitted,
-                         cancelled=cancelled or request.cancel.is_set(), held_secs=item.held)
+                         cancelled=cancelled or request.cancel.is_set(), held_secs=item.held,
+                         evaluated=item.evaluated)
         self._done(request, stats)
 
     def _done(self, request: Request, stats: LlmStats) -> None:
         self._on_done(request, stats)
         request.out.put(RequestDone(stats))
 
-    # -- the context -------------------------------------------------------------
-    def _activate(self, generation: _Generation) -> None:
-        """Make the context hold what ``generation`` evaluated (the step's slot is held)."""
-        if self._owner is generation:
-            return
-        self._park_owner()
-        self._owner = generation
-        if generation.saved is not None:
-            state, generation.saved = generation.saved, None
-            if not load_state(self._llama, state):
-                log.warning("llm: a request's KV state could not be loaded: evaluating its %d tokens again",
-                            len(state.ids))
-                generation.pending = state.ids + generation.pending
-            return
-        held = self._best_start(generation)
-        held = min(held, len(generation.tokens) - 1)  # at least one token to evaluate: its logits are sampled
-        self._llama.n_tokens = held
-        generation.pending = generation.tokens[held:]
 
-    def _best_start(self, generation: _Generation) -> int:
-        """Start from the longest of: what the context holds, a kept prefix, what the call's last reply left."""
-        llama, tokens = self._llama, generation.tokens
-        held = common_prefix([int(t) for t in llama.input_ids[: llama.n_tokens]], tokens)
-        options = [(len(state.ids), state) for state in self.prefixes
-                   if len(state.ids) > held and tokens[: len(state.ids)] == state.ids]
-        kept = self._kept.get(id(generation.request.demand))
-        if kept is not None:
-            options.append((common_prefix(kept.ids, tokens), kept))
-        if not options:
-            return held
-        length, state = max(options, key=lambda option: option[0])
-        if length <= held:
-            return held
-        if not load_state(llama, state, length):
-            return 0
-        if state is kept:
-            self.call_hits += 1
-        else:
-            self.prefix_hits += 1
-        return length
-
-    def _park_owner(self) -> None:
-        owner = self._owner
-        if owner is not None and owner in self._open:
-            owner.saved = save_state(self._llama, owner.parked)
-            owner.parked = owner.saved
-            self.switches += 1
-        self._owner = None
-
-    def _keep_for_call(self, generation: _Generation) -> None:
-        """A reply is over: keep what it left in the context for its call's next turn, whose prompt starts
-        with it (the most recent :data:`KEPT_CALLS` calls)."""
-        demand = generation.request.demand
-        if demand is None or generation.request.background:
-            return
-        key = id(demand)
-        old = self._kept.pop(key, None) or generation.parked
-        self._kept[key] = save_state(self._llama, old)
-        while len(self._kept) > KEPT_CALLS:
-            self._kept.popitem(last=False)
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many tokens ``a`` and ``b`` share from their start."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _request(item: _Generation | Request) -> Request:
