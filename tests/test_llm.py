@@ -407,3 +407,29 @@ def test_a_call_that_hangs_up_mid_reply_frees_its_sequence_at_once() -> None:
     finally:
         bind(None)
         llm.close()
+
+
+def test_prompt_lookup_drafts_never_change_the_words() -> None:
+    """Replies that say the facts as the prompt says them: with drafted tokens checked in the same step, the
+    words are those of one token a step, in fewer steps."""
+    llm = LlmBrain(max_tokens=40, temperature=0.0, draft_tokens=0)
+    try:
+        asked = ["(Prices, Corkage: 10 pounds a bottle, free on Tuesdays)\nHow much is the corkage?",
+                 "(Location: 14 Harbour Street, Brighton, BN1 2AB, by the pier)\nWhere are you?",
+                 "(Dogs: welcome on the terrace, not inside)\nCan I bring my dog?",
+                 "Count from one to ten in words."]
+        def ask(text: str) -> str:
+            llm.forget()  # the whole prompt each time: the steps counted differ by the drafts alone
+            return "".join(llm.reply([], text, threading.Event()))
+
+        steps = llm._context.decodes
+        plain = [ask(text) for text in asked]
+        plain_steps = llm._context.decodes - steps
+        llm._server.draft_tokens = 4
+        steps = llm._context.decodes
+        drafted = [ask(text) for text in asked]
+        assert drafted == plain
+        assert llm._server.accepted >= 5, (llm._server.accepted, llm._server.drafted)
+        assert llm._context.decodes - steps < plain_steps, (llm._context.decodes - steps, plain_steps)
+    finally:
+        llm.close()

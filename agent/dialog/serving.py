@@ -45,6 +45,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from agent.dialog.batch import BatchContext, ContextFull, Row
 from agent.metrics import METRICS
 from agent.scheduler import SCHEDULER, CallDemand, Priority, bound
@@ -58,6 +60,8 @@ PREFILL_SLICE = 32
 """Prompt tokens evaluated in one step (32 take ~0.65 s for Qwen-1.5B on 2 cores, one token ~35 ms)."""
 SHARED_SLICE = 8
 """Prompt tokens a step takes while a better-ranked reply is being spoken in it."""
+DRAFT_NGRAM = 3
+"""Prompt lookup matches the last 3 tokens of a reply, else its last 2 (one token alone drafts poorly)."""
 GRACE_SECS = 0.015
 """How long a reply just handed a token may take to ask for the next one before a step goes without it."""
 POLL_SECS = 0.05
@@ -196,12 +200,14 @@ class ReplyServer:
     Only the LLM thread calls it.  ``exclusive(request)`` serves a request whole the old way (a model without
     ChatML); ``threads()`` fits and returns llama.cpp's thread count; ``tokenize(request)`` builds a request's
     prompt (None: served whole).  ``call_tokens``: what a call's prompt and reply may take of the context.
+    ``draft_tokens``: the most tokens drafted for a reply alone in its step (0: none).
     """
 
     def __init__(self, llama: Any, context: BatchContext, *, clock: Callable[[], float], temperature: float,
                  sentence_stop_tokens: int, tokenize: Callable[[Request], list[int] | None],
                  exclusive: Callable[[Request], LlmStats], threads: Callable[[], int],
-                 on_done: Callable[[Request, LlmStats], None], stop_texts: list[str], call_tokens: int) -> None:
+                 on_done: Callable[[Request, LlmStats], None], stop_texts: list[str], call_tokens: int,
+                 draft_tokens: int = 0) -> None:
         self._llama = llama
         self.context = context
         self._clock = clock
@@ -225,6 +231,10 @@ class ReplyServer:
         """Requests that started from a kept prefix, from their call's last turn."""
         self.shared_steps = 0
         """Steps that evaluated the tokens of more than one request."""
+        self.draft_tokens = draft_tokens
+        self.drafted = 0
+        self.accepted = 0
+        """Tokens drafted (:func:`lookup`), and those the model said as drafted."""
 
     # -- the LLM thread's loop ---------------------------------------------
     def admit(self, request: Request) -> None:
@@ -366,8 +376,14 @@ class ReplyServer:
             seq.tokens = tokens[:length]
         if length and source.prefix:
             self.prefix_hits += 1
+            origin = "a kept prefix"
         elif length and source is seq and request.demand is not None and seq.demand is request.demand:
             self.call_hits += 1
+            origin = "its call's last turn"
+        else:
+            origin = "another request's" if length and source is not seq else "the sequence"
+        log.debug("llm: %s: %d prompt tokens, %d held from %s, %d to evaluate", request.demand or "no call",
+                  len(tokens), length, origin, len(tokens) - length)
         return length
 
     def _drop(self, seq: _Seq) -> None:
@@ -423,12 +439,18 @@ class ReplyServer:
         rows: list[Row] = []
         sampled: list[tuple[_Generation, int]] = []
         taken: list[tuple[_Generation, int]] = []
+        drafts: dict[_Generation, list[int]] = {}
         speaking = [g for g in batch if len(g.pending) == 1 and not g.keep]
         starting = [g for g in batch if g not in speaking]
         for generation in speaking:
+            at = len(generation.seq.tokens)
             sampled.append((generation, len(rows)))
-            rows.append(Row(generation.pending[0], len(generation.seq.tokens), generation.seq.id, True))
+            rows.append(Row(generation.pending[0], at, generation.seq.id, True))
             taken.append((generation, 1))
+            if self.draft_tokens and len(speaking) == 1 and not starting:  # a reply alone: draft its next words
+                left = generation.request.max_tokens - generation.sampled - 1
+                drafts[generation] = draft = lookup(generation.tokens, min(self.draft_tokens, left))
+                rows.extend(Row(token, at + 1 + n, generation.seq.id, True) for n, token in enumerate(draft))
         if starting:  # the neediest prompt alone: another's slice would hold back its first token
             generation = starting[0]
             budget = PREFILL_SLICE
@@ -453,7 +475,8 @@ class ReplyServer:
                 raise ContextFull(f"the context's {self.context.n_ctx} cells are all in use")
             if code != 0:
                 raise RuntimeError(f"llama_decode returned {code}")
-            tokens = [(generation, self.context.sample(generation.sampler, index)) for generation, index in sampled]
+            tokens = [(generation, self._sample(generation, index, drafts.get(generation, [])))
+                      for generation, index in sampled]
         if len(taken) > 1:
             self.shared_steps += 1
         now = self._clock()
@@ -463,8 +486,28 @@ class ReplyServer:
             del generation.pending[:count]
             if generation.keep and not generation.pending:
                 self._finish(generation)
-        for generation, token in tokens:
-            self._take(generation, token)
+        for generation, said in tokens:
+            draft = drafts.get(generation, [])
+            if draft:  # the drafts it said are in its cells; the others are dropped
+                accepted = len(said) - 1
+                generation.seq.tokens.extend(draft[:accepted])
+                self.context.keep(generation.seq.id, len(generation.seq.tokens))
+                self.drafted += len(draft)
+                self.accepted += accepted
+            for token in said:
+                if generation not in self._open:
+                    break
+                self._take(generation, token)
+
+    def _sample(self, generation: _Generation, index: int, draft: list[int]) -> list[int]:
+        """The token sampled from row ``index``, then, while each is the next drafted token, the token sampled
+        from that draft's row: what sampling one token at a time would say (the sampler sees each in turn)."""
+        said = [self.context.sample(generation.sampler, index)]
+        for n, token in enumerate(draft):
+            if said[-1] != token:
+                break
+            said.append(self.context.sample(generation.sampler, index + 1 + n))
+        return said
 
     def _take(self, generation: _Generation, token: int) -> None:
         request = generation.request
@@ -514,6 +557,21 @@ class ReplyServer:
     def _done(self, request: Request, stats: LlmStats) -> None:
         self._on_done(request, stats)
         request.out.put(RequestDone(stats))
+
+
+def lookup(tokens: list[int], limit: int) -> list[int]:
+    """Up to ``limit`` tokens drafted by prompt lookup: those that followed the latest earlier occurrence of the
+    last :data:`DRAFT_NGRAM` tokens (or the last two), in the prompt (its facts) or the reply so far."""
+    if limit <= 0 or len(tokens) <= DRAFT_NGRAM:
+        return []
+    ids = np.asarray(tokens, dtype=np.int32)
+    for n in range(DRAFT_NGRAM, 1, -1):
+        windows = np.lib.stride_tricks.sliding_window_view(ids[:-1], n)
+        hits = np.flatnonzero((windows == ids[-n:]).all(axis=1))
+        if hits.size:
+            start = int(hits[-1]) + n
+            return [int(t) for t in ids[start:start + limit]]
+    return []
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:

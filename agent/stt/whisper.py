@@ -12,8 +12,11 @@ Each decode sees a window of ``window_secs`` of features (the stretch, padded
 with silence) instead of Whisper's 30 s: the encoder's cost follows the
 window.  The output is capped per second of audio and a no-speech
 probability above :data:`NO_SPEECH_PROB` gives no text (Whisper otherwise
-"hears" words in noise).  One decode runs at a time per engine, on
-``threads`` CTranslate2 threads.
+"hears" words in noise).  A decode runs on ``threads`` CTranslate2 threads
+and holds a compute slot of that weight (:mod:`agent.scheduler`); the engine
+has a decoder for each slot the cores hold (``usable cores // threads``), so
+several calls' decodes run at once on a bigger box, none waits behind another
+while holding a slot, and on 2 cores with 2 threads they take turns.
 
 Each word decoded greedily comes with the probability the decoder gave it;
 the words below :data:`UNSURE_WORD_PROB` are the transcript's ``unsure``
@@ -33,6 +36,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from agent.compute import usable_cores
 from agent.errors import ModelError
 from agent.frames import SAMPLE_RATE, Transcript
 from agent.models import WHISPER_FILES, WHISPER_MODELS, check_pinned, whisper_model_dir
@@ -100,9 +104,10 @@ class WhisperEngine(SttEngine):
             raise ModelError("the whisper engine needs faster-whisper, which is not installed (run scripts/setup)") \
                 from None
         started = time.monotonic()
+        workers = max(1, usable_cores() // threads)  # decodes that may run at once, each on its own threads
         try:
             self._model: Any = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=threads,
-                                            num_workers=1)
+                                            num_workers=workers)
         except (RuntimeError, ValueError, OSError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"Whisper model cannot be loaded: {folder}: {reason} ({MODEL_FIX})") from None
@@ -117,10 +122,11 @@ class WhisperEngine(SttEngine):
         """Text that precedes every decode: the business's own words (:mod:`agent.stt.vocabulary`)."""
         self.retries = 0
         """Empty decodes tried again (see :meth:`decode_tokens`)."""
-        self._lock = threading.Lock()
+        self.workers = workers
+        self._decoders = threading.BoundedSemaphore(workers)
         self.decode(np.zeros(SAMPLE_RATE, dtype=np.int16))  # the first decode is slow: not while a call waits
-        log.info("whisper %x: loaded %s (%d threads, %.0f s window) in %.2f s", id(self), folder.name, threads,
-                 window_secs, time.monotonic() - started)
+        log.info("whisper %x: loaded %s (%d threads x %d decodes at once, %.0f s window) in %.2f s", id(self),
+                 folder.name, threads, workers, window_secs, time.monotonic() - started)
 
     def new_stream(self) -> WhisperStream:
         return WhisperStream(self)
@@ -151,7 +157,7 @@ class WhisperEngine(SttEngine):
     def _decode_once(self, samples: np.ndarray, prompt: str) -> Decoded:
         audio = samples.astype(np.float32) / 32768.0
         secs = len(audio) / SAMPLE_RATE
-        with SCHEDULER.slot("stt", self.threads), self._lock:
+        with SCHEDULER.slot("stt", self.threads), self._decoders:
             features = self._model.feature_extractor(audio)
             window = int(max(self.window_secs, min(secs + 1.0, FULL_WINDOW_SECS)) * FRAMES_PER_SEC)
             features = _fit(features, window)

@@ -9,11 +9,17 @@ answer audio at the caller); the agent's CPU use and RSS are sampled from
 N calls if every level up to N answered every question with voice to voice
 p95 within the objective.  Then ``CHURN_CALLS`` short calls one after another: the agent's RSS
 and threads before and after, as a slope per call (flat: nothing kept per call).
+
+The callers share the box with the agent, so they run at nice 19 (:data:`CALLER_NICE`): the agent
+does not count niced time as a neighbour's (:mod:`agent.compute`), and its work comes first.  Their
+media clock threads still run in time: like the agent's, they ask for real-time scheduling, which
+nice does not touch.  Their questions are synthesised before each call is placed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -29,6 +35,7 @@ __all__ = ["OBJECTIVE_MS", "capacity_phase"]
 OBJECTIVE_MS = 1500.0
 """Voice to voice p95 within which a level counts as held."""
 TURNS = 4
+CALLER_NICE = 19
 CHURN_CALLS = 200
 CAPACITY_QUESTIONS = (
     "What are your opening hours on Saturday?",
@@ -99,7 +106,7 @@ def _level(agent: AgentProcess, n: int, turns: int) -> dict[str, Any]:
             steps += [{"say": question}, {"wait_audio": 30}, {"wait_quiet": 1.2}]
         callers.append(subprocess.Popen([sys.executable, "-m", "agent.cli", "call", agent.uri, "--steps",
                                          json.dumps(steps)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True))
+                                        text=True, preexec_fn=_niced))
     v2v: list[float] = []
     missing = 0
     for proc in callers:
@@ -120,13 +127,18 @@ def _churn(agent: AgentProcess, calls: int) -> dict[str, Any]:
     """``calls`` short calls one after another (a tone each): RSS and threads before and after."""
     before_rss, before_threads = _status(agent.pid, "VmRSS"), _status(agent.pid, "Threads")
     proc = subprocess.run([sys.executable, "-m", "agent.cli", "call", agent.uri, "--duration", "0.3", "--repeat",
-                           str(calls)], capture_output=True, text=True, timeout=30 + 3 * calls)
+                           str(calls)], capture_output=True, text=True, timeout=30 + 3 * calls, preexec_fn=_niced)
     answered = sum(json.loads(line)["status"] == 200 for line in proc.stdout.splitlines() if line.startswith("{"))
     time.sleep(3.0)  # the last call's clean-up
     after_rss, after_threads = _status(agent.pid, "VmRSS"), _status(agent.pid, "Threads")
     return {"calls": calls, "answered": answered, "rss_kb_before": before_rss, "rss_kb_after": after_rss,
             "rss_kb_per_call": round((after_rss - before_rss) / calls, 2), "threads_before": before_threads,
             "threads_after": after_threads}
+
+
+def _niced() -> None:
+    """In a caller's process before it runs: it yields the cores to the agent."""
+    os.nice(CALLER_NICE)
 
 
 def _status(pid: int, key: str) -> int:
