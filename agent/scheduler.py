@@ -38,7 +38,7 @@ from agent.compute import usable_cores
 from agent.metrics import METRICS
 from agent.turn.state import State
 
-__all__ = ["LOW_AHEAD_SECS", "SCHEDULER", "CallDemand", "ComputeScheduler", "Priority", "bind", "bound",
+__all__ = ["LOW_AHEAD_SECS", "SCHEDULER", "CallDemand", "CallEnded", "ComputeScheduler", "Priority", "bind", "bound",
            "turn_priority"]
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,14 @@ log = logging.getLogger(__name__)
 LOW_AHEAD_SECS = 0.6
 """A playing reply with less audio than this ready ahead of the caller is about to fall silent: its work is
 as urgent as a first answer."""
+
+
+ENDED_POLL_SECS = 0.05
+"""How often work that waits for a slot looks whether its call has ended (``until_ended``)."""
+
+
+class CallEnded(RuntimeError):
+    """The call a slot was asked for ended while it waited: the work is not to be done."""
 
 
 class Priority(enum.IntEnum):
@@ -142,16 +150,26 @@ class ComputeScheduler:
 
     @contextmanager
     def slot(self, kind: str, weight: int = 1, *, demand: CallDemand | None = None,
-             priority: Priority | None = None) -> Iterator[Priority]:
+             priority: Priority | None = None, until_ended: bool = False) -> Iterator[Priority]:
         """Hold a slot of ``weight`` threads for ``kind`` work; yields the priority it was granted at.
 
         ``demand`` defaults to the call the thread is bound to; ``priority`` overrides the call's.
+        ``until_ended``: if the call ends while the work waits, its ticket is withdrawn and :class:`CallEnded`
+        raised (work nobody will hear, such as speech for a caller who has hung up; never a caller's words,
+        which reach the transcript).
         """
         ticket = _Ticket(demand if demand is not None else bound(), priority, max(1, min(weight, self.capacity)),
                          self._clock())
         with self._lock:
             self._waiting.append(ticket)
             self._dispatch()
+        if until_ended and ticket.demand is not None:
+            while not ticket.granted.wait(ENDED_POLL_SECS):
+                if ticket.demand.ended():
+                    with self._lock:
+                        if not ticket.granted.is_set():
+                            self._waiting.remove(ticket)
+                            raise CallEnded(f"{kind} work for {ticket.demand.name}: the call has ended")
         ticket.granted.wait()
         METRICS.compute_wait(kind, ticket.at.name.lower(), self._clock() - ticket.arrival)
         try:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from agent.scheduler import LOW_AHEAD_SECS, CallDemand, ComputeScheduler, Priority, bind, turn_priority
+from agent.scheduler import LOW_AHEAD_SECS, CallDemand, CallEnded, ComputeScheduler, Priority, bind, turn_priority
 from agent.turn.state import State
 
 
@@ -146,3 +146,30 @@ def test_max_calls_auto_agrees_with_the_capacity_bench_on_the_same_turns() -> No
     assert auto_limit(none_held, 1500) == 1  # one call is always taken
     unanswered = {"1": level(800, 1), "2": {"v2v_ms": [900] * 6, "missing": 2}}
     assert auto_limit(unanswered, 1500) == 1
+
+
+def test_work_for_a_call_that_ends_while_it_waits_is_withdrawn() -> None:
+    """Speech for a caller who hangs up while it waits for the cores is not made; the slots stay counted."""
+    scheduler = ComputeScheduler(capacity=1)
+    state = [State.SPEAKING]
+    gone = CallDemand("gone", lambda: state[0], lambda: 0.0)
+    outcome: list[str] = []
+
+    def synthesise() -> None:
+        try:
+            with scheduler.slot("tts", demand=gone, until_ended=True):
+                outcome.append("made")
+        except CallEnded:
+            outcome.append("withdrawn")
+
+    with scheduler.slot("llm"):
+        waiter = threading.Thread(target=synthesise)
+        waiter.start()
+        time.sleep(0.15)
+        assert outcome == []  # waiting for the cores
+        state[0] = State.ENDED
+        waiter.join(2.0)
+        assert outcome == ["withdrawn"]
+    with scheduler.slot("stt", demand=gone):  # a caller's last words are still decoded, and the core is free
+        outcome.append("decoded")
+    assert outcome == ["withdrawn", "decoded"] and scheduler._used == 0 and not scheduler._waiting

@@ -120,7 +120,7 @@ class PiperTts(TtsEngine):
         """Speak ``text`` (all its sentences) as int16 at 16 kHz."""
         if not any(char.isalnum() for char in text):
             return np.zeros(0, dtype=np.int16)
-        with SCHEDULER.slot("tts", self.threads):
+        with SCHEDULER.slot("tts", self.threads, until_ended=True):
             parts = [
                 np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
                 for chunk in self._voice.synthesize(text, syn_config=self._syn_config)

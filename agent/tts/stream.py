@@ -36,6 +36,7 @@ from agent.frames import (
     SynthesisDone,
     TextChunk,
 )
+from agent.scheduler import CallEnded
 from agent.tts.base import TtsEngine
 from agent.worker import Inbox, Worker
 
@@ -119,6 +120,9 @@ class TtsStage(Worker):
         t_start = self._clock()
         try:
             samples = self.engine.synthesize_cached(text) if cached else self.engine.synthesize(text)
+        except CallEnded:  # nobody is left to hear it
+            logger.debug("%s: the call ended before %r was synthesised", self.name, text)
+            return
         except Exception:  # one chunk the voice cannot say must not end the call
             self.errors += 1
             logger.exception("%s: synthesis failed; chunk dropped: %r", self.name, text)
