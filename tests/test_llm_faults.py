@@ -215,3 +215,17 @@ def test_a_prefix_the_model_cannot_keep_fails_the_start_in_one_line(monkeypatch:
         assert not brain._worker.exited.is_set()  # a failed request, not a crash: the worker serves on
     finally:
         brain.close()
+
+
+def test_prompt_prefixes_keep_at_most_half_the_sequences(caplog: pytest.LogCaptureFixture) -> None:
+    """Facts with very many topics: the prefixes past half the context's sequences are not kept (logged), start-up
+    does not wait for a sequence that never frees, and calls still get theirs."""
+    brain = LlmBrain(MODEL, warm_up=False)
+    try:
+        seqs = brain._context.n_seq
+        brain.keep_prefixes([f"(Topic {n}: open on day {n})\n" for n in range(seqs // 2 + 4)])
+        assert sum(seq.prefix for seq in brain._server._seqs) == seqs // 2
+        assert "a prompt prefix is not kept" in caplog.text
+        assert ask(brain, "Hello.").strip()
+    finally:
+        brain.close()

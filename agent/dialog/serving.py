@@ -343,8 +343,11 @@ class ReplyServer:
     # -- sequences -------------------------------------------------------------
     def _seq_for(self, request: Request) -> _Seq | None:
         """The sequence a request starts in: its call's, else an empty one, else the least recently used idle
-        one that is not a kept prefix; None if every sequence is busy."""
+        one that is not a kept prefix; None if every sequence is busy (or, for a prefix, if the kept prefixes
+        have half the sequences already)."""
         idle = [seq for seq in self._seqs if seq.owner is None]
+        if request.prompt is not None and sum(seq.prefix for seq in self._seqs) >= self.context.n_seq // 2:
+            return None  # the other half is the calls'
         if request.prompt is None:
             own = [seq for seq in idle if seq.tokens and not seq.prefix and seq.demand is request.demand]
             if own:
@@ -420,6 +423,11 @@ class ReplyServer:
             raise ValueError(f"the prompt takes {len(tokens)} tokens and its reply up to {request.max_tokens}: "
                              f"more than the {self.call_tokens} a call has in the context")
         seq = self._seq_for(request)
+        if seq is None and keep:
+            log.warning("llm: a prompt prefix is not kept: the kept prefixes have %d of the %d sequences",
+                        self.context.n_seq // 2, self.context.n_seq)
+            self._finish(request)
+            return None
         if seq is None:
             return None
         start = self._share(seq, tokens, len(tokens) if keep else len(tokens) - 1, request)
