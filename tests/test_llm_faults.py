@@ -78,6 +78,24 @@ def test_a_crash_of_the_loop_fails_every_open_request_then_the_worker_serves_aga
         brain.close()
 
 
+def test_the_prefixes_kept_at_start_stay_through_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    board, gave_up = Board(), list[str]()
+    brain = supervised(monkeypatch, "llm-step:1", board, gave_up)
+    try:
+        note = "(Hours, Monday: closed)\n"
+        brain.keep_prefixes([note])
+        with pytest.raises(ReplyFailed, match="InjectedFault"):
+            ask(brain, note + "Are you open on Monday?")  # its first step crashes the loop
+        assert ask(brain, note + "Are you open on Monday?").strip()  # after the restart
+        assert sum(seq.prefix for seq in brain._server._seqs) == 1
+        # started from the prefix kept before the crash: the question's words evaluated, not the note again
+        question = len(brain._llama.tokenize(b"Are you open on Monday?", add_bos=False))
+        assert brain.prefix_hits >= 1 and brain.last_stats is not None
+        assert brain.last_stats.evaluated <= question + 6, (brain.last_stats.evaluated, question)
+    finally:
+        brain.close()
+
+
 def test_the_third_crash_within_a_minute_gives_up_and_later_replies_fail_at_once(
         monkeypatch: pytest.MonkeyPatch) -> None:
     board, gave_up = Board(), list[str]()

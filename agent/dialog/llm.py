@@ -13,7 +13,7 @@ start-up (a warm-up request and ``keep_prefixes``) and shared by every call.
 The worker is supervised (:class:`~agent.supervision.Supervisor`): if its loop
 crashes, the traceback is logged, ``/readyz`` and OPTIONS say 503 (``llm:
 crashed ...``), every open request fails (its caller hears the dialog stage's
-fallback), the context is cleared and the loop starts again; a one-token probe
+fallback), the calls' sequences are dropped (the kept prefixes stay) and the loop starts again; a one-token probe
 request shows it serves, which clears the 503.  The third crash within a
 minute exits the process (:data:`~agent.supervision.EXIT_GAVE_UP`).
 
@@ -461,9 +461,9 @@ class LlmBrain(Brain):
         if not self._supervisor.crashed(error):
             return False
         METRICS.llm_restart()
-        logger.warning("llm %x: restarting in %.0f s after a crash (%s): %d open request(s) failed, context "
-                       "cleared; not ready until it serves again", id(self), RESTART_DELAY_SECS, describe(error),
-                       failed)
+        logger.warning("llm %x: restarting in %.0f s after a crash (%s): %d open request(s) failed, the calls' "
+                       "sequences dropped; not ready until it serves again", id(self), RESTART_DELAY_SECS,
+                       describe(error), failed)
         time.sleep(RESTART_DELAY_SECS)
         self._put(Request(self._messages([], "Hello."), threading.Event(), 1, t_submitted=self._clock(),
                           demand_driven=False, background=True))  # a reply served first proves it as well

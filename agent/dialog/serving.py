@@ -14,7 +14,9 @@ neediest's (:mod:`agent.scheduler`: a waiting caller first, then speculation,
 then a reply already playing with audio in hand; at one priority the call
 that has had it longest), so a caller who has waited longer is not held back
 by another's prompt, and the slice is short while a better-ranked reply is
-being spoken, so that reply's tokens keep coming.  The step holds one compute
+being spoken, so that reply's tokens keep coming; a prompt nobody waits for (a
+call's next turn evaluated ahead, while the line is quiet) goes in short slices
+too, so the speech of a call that waits for the cores never waits long.  The step holds one compute
 slot at the best priority in its batch.
 
 A fresh reply starts from the longest prompt start any sequence holds: its
@@ -59,7 +61,9 @@ log = logging.getLogger(__name__)
 PREFILL_SLICE = 32
 """Prompt tokens evaluated in one step (32 take ~0.65 s for Qwen-1.5B on 2 cores, one token ~35 ms)."""
 SHARED_SLICE = 8
-"""Prompt tokens a step takes while a better-ranked reply is being spoken in it."""
+"""Prompt tokens a step takes while a better-ranked reply is being spoken in it, or for a prompt nobody waits for
+(a call's next prompt evaluated ahead): ~0.15 s, so speech the caller waits for never waits longer for the
+cores (the compute slot of a step is not taken back)."""
 DRAFT_NGRAM = 3
 """Prompt lookup matches the last 3 tokens of a reply, else its last 2 (one token alone drafts poorly)."""
 GRACE_SECS = 0.015
@@ -311,14 +315,17 @@ class ReplyServer:
             self._finish(item, cancelled=True)
 
     def reset(self, error: BaseException) -> int:
-        """After the LLM thread's loop crashed: every open request gets ``error`` and the context is cleared
-        (the prefixes kept at start-up too); returns how many requests were failed."""
+        """After the LLM thread's loop crashed: every open request gets ``error`` and the calls' sequences are
+        dropped (the prefixes kept at start-up stay: complete, and evaluated by requests that succeeded);
+        returns how many requests were failed."""
         failed = [_request(item) for item in self._open]
         self._open.clear()
         for request in failed:  # first: no caller waits for what follows
             request.out.put(error)
-        self._seqs = [_Seq(n) for n in range(self.context.n_seq)]
-        self.context.clear()
+        for seq in self._seqs:
+            if seq.owner is not None or not seq.prefix:
+                self._drop(seq)  # (a prefix being evaluated may hold cells its tokens do not list)
+            seq.owner = None
         return len(failed)
 
     # -- choosing ------------------------------------------------------------
@@ -462,8 +469,8 @@ class ReplyServer:
         if starting:  # the neediest prompt alone: another's slice would hold back its first token
             generation = starting[0]
             budget = PREFILL_SLICE
-            if speaking and self._key(speaking[0]) < self._key(generation):
-                budget = SHARED_SLICE
+            if generation.request.background or speaking and self._key(speaking[0]) < self._key(generation):
+                budget = SHARED_SLICE  # nobody waits for it, or a better-ranked reply is being spoken
             part = generation.pending[:budget]
             last = len(part) == len(generation.pending) and not generation.keep
             at = len(generation.seq.tokens)
