@@ -359,7 +359,9 @@ def test_replies_in_one_batch_are_word_for_word_the_replies_alone() -> None:
             steps, shared = llm._context.decodes, llm._server.shared_steps
             out: dict[str, list[str]] = {}
             events: list[str] = []
-            demands = [CallDemand(q, lambda: State.THINKING, lambda: 0.0) for q in questions[:callers]]
+            # replies playing with audio in hand: a caller waiting for a reply's first words would have the
+            # steps to itself (its tokens alone), so these share every step
+            demands = [CallDemand(q, lambda: State.SPEAKING, lambda: 5.0) for q in questions[:callers]]
             threads = [threading.Thread(target=_read, args=(llm, d, d.name, out, d.name, events)) for d in demands]
             for thread in threads:
                 thread.start()
@@ -367,7 +369,7 @@ def test_replies_in_one_batch_are_word_for_word_the_replies_alone() -> None:
                 thread.join(60)
             assert {q: "".join(out[q]) for q in questions[:callers]} == {q: alone[q] for q in questions[:callers]}
             if callers > 1:  # the replies were evaluated together, in fewer steps than one by one
-                assert llm._server.shared_steps - shared >= 10
+                assert llm._server.shared_steps - shared >= 5
                 assert llm._context.decodes - steps < len(events), (llm._context.decodes - steps, len(events))
     finally:
         bind(None)

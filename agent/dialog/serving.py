@@ -13,11 +13,13 @@ Who goes first still matters: a step takes a slice of one prompt only, the
 neediest's (:mod:`agent.scheduler`: a waiting caller first, then speculation,
 then a reply already playing with audio in hand; at one priority the call
 that has had it longest), so a caller who has waited longer is not held back
-by another's prompt, and the slice is short while a better-ranked reply is
-being spoken, so that reply's tokens keep coming; a prompt nobody waits for (a
-call's next turn evaluated ahead, while the line is quiet) goes in short slices
-too, so the speech of a call that waits for the cores never waits long.  The step holds one compute
-slot at the best priority in its batch.
+by another's prompt.  While a better-ranked caller waits for a reply's first
+words, a step carries that reply's token and no prompt (~35 ms, not ~250); once
+the reply has audio in hand, the slice is short, so its tokens keep coming.  A
+prompt nobody waits for (a call's next turn evaluated ahead, while the line is
+quiet) goes in short slices too, so the speech of a call that waits for the
+cores never waits long.  The step holds one compute slot at the best priority
+in its batch.
 
 A fresh reply starts from the longest prompt start any sequence holds: its
 call's own (its last turn), a prefix kept at start-up (the system prompt and
@@ -59,11 +61,15 @@ __all__ = ["GRACE_SECS", "MARKDOWN_RE", "POLL_SECS", "PREFILL_SLICE", "SENTENCE_
 log = logging.getLogger(__name__)
 
 PREFILL_SLICE = 32
-"""Prompt tokens evaluated in one step (32 take ~0.65 s for Qwen-1.5B on 2 cores, one token ~35 ms)."""
-SHARED_SLICE = 8
-"""Prompt tokens a step takes while a better-ranked reply is being spoken in it, or for a prompt nobody waits for
-(a call's next prompt evaluated ahead): ~0.15 s, so speech the caller waits for never waits longer for the
-cores (the compute slot of a step is not taken back)."""
+"""Rows a step fills with a prompt's tokens (with the replies' tokens it carries): ~0.45 s for Qwen-1.5B on
+2 cores.  ggml evaluates a batch in blocks of 16 rows, below 8 rows one by one (~22 ms a row): on 2 cores 6
+rows take 133 ms, 8 rows 214, 9 rows 230, 16 rows 254, 17 rows 303, 32 rows 448.  So a step with a prompt
+fills up to a multiple of 16."""
+SHARED_SLICE = 16
+"""Rows a step fills while a better-ranked reply with audio in hand is being spoken in it, or for a prompt
+nobody waits for (a call's next prompt evaluated ahead): ~0.25 s, so speech the caller waits for never waits
+long for the cores (the compute slot of a step is not taken back).  While a better-ranked reply's caller waits
+for its first words, a step carries no prompt at all."""
 DRAFT_NGRAM = 3
 """Prompt lookup matches the last 3 tokens of a reply, else its last 2 (one token alone drafts poorly)."""
 GRACE_SECS = 0.015
@@ -466,11 +472,15 @@ class ReplyServer:
                 left = generation.request.max_tokens - generation.sampled - 1
                 drafts[generation] = draft = lookup(generation.tokens, min(self.draft_tokens, left))
                 rows.extend(Row(token, at + 1 + n, generation.seq.id, True) for n, token in enumerate(draft))
+        behind = bool(speaking and starting and self._key(speaking[0]) < self._key(starting[0]))
+        if behind and self._key(speaking[0])[0] is Priority.WAITING:
+            starting = []  # a caller waits for the better-ranked reply's first words: its tokens alone, ~35 ms a step
         if starting:  # the neediest prompt alone: another's slice would hold back its first token
             generation = starting[0]
-            budget = PREFILL_SLICE
-            if generation.request.background or speaking and self._key(speaking[0]) < self._key(generation):
-                budget = SHARED_SLICE  # nobody waits for it, or a better-ranked reply is being spoken
+            target = PREFILL_SLICE
+            if generation.request.background or behind:
+                target = SHARED_SLICE  # nobody waits for it, or a better-ranked reply with audio in hand
+            budget = target - len(rows) if len(rows) < target else 16 - len(rows) % 16  # whole blocks of 16 rows
             part = generation.pending[:budget]
             last = len(part) == len(generation.pending) and not generation.keep
             at = len(generation.seq.tokens)
