@@ -169,6 +169,7 @@ class ComputeScheduler:
                     with self._lock:
                         if not ticket.granted.is_set():
                             self._waiting.remove(ticket)
+                            self._dispatch()  # it may have been the one the others waited behind
                             raise CallEnded(f"{kind} work for {ticket.demand.name}: the call has ended")
         ticket.granted.wait()
         METRICS.compute_wait(kind, ticket.at.name.lower(), self._clock() - ticket.arrival)

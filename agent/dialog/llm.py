@@ -450,8 +450,9 @@ class LlmBrain(Brain):
         return list(self._llama.tokenize(text.encode(), add_bos=True, special=True))
 
     def _restart(self, error: Exception) -> bool:
-        """On the worker's thread, after its loop crashed: fail every open request, clear the context, and (unless
-        the supervisor gives up) serve again, with a one-token probe that shows it does; False: stop the worker."""
+        """On the worker's thread, after its loop crashed: fail every open request, drop the calls' sequences, and
+        (unless the supervisor gives up) serve again, with a one-token probe that shows it does; False: stop the
+        worker."""
         try:
             failed = self._server.reset(error)
         except Exception:

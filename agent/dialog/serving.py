@@ -330,7 +330,7 @@ class ReplyServer:
             request.out.put(error)
         for seq in self._seqs:
             if seq.owner is not None or not seq.prefix:
-                self._drop(seq)  # (a prefix being evaluated may hold cells its tokens do not list)
+                self._drop(seq)
             seq.owner = None
         return len(failed)
 
@@ -403,8 +403,7 @@ class ReplyServer:
         return length
 
     def _drop(self, seq: _Seq) -> None:
-        if seq.tokens:
-            self.context.keep(seq.id, 0)
+        self.context.keep(seq.id, 0)  # also cells a failed step evaluated and its tokens do not list yet
         seq.tokens, seq.demand, seq.prefix = [], None, False
 
     def _drop_ended(self) -> None:
