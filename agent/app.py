@@ -26,11 +26,13 @@ from typing import Any
 import pjsua2 as pj
 
 from .config import Config, parse_cidrs
+from .events import caller_number, ended_by
 from .manager import ACCEPT, Admission, Capacity, Decision, RateLimit, RefusalMemory, default_allow_list, source_ip
 from .media.playout import PlayoutBuffer
 from .media.port import CallMediaPort
 from .media.priority import GIL_SWITCH_SECS
 from .metrics import METRICS
+from .outbox import Outbox
 from .records import MediaRecorder
 from .session import CallHandler, CallSession
 from .sip.account import AgentAccount
@@ -61,9 +63,11 @@ FOREIGN_ANSWERS_A_MINUTE = 60
 class AgentApp:
     """Registers, answers calls and runs ``handler`` for each of them until stopped."""
 
-    def __init__(self, cfg: Config, handler: CallHandler) -> None:
+    def __init__(self, cfg: Config, handler: CallHandler, outbox: Outbox | None = None) -> None:
         self.cfg = cfg
         self.handler = handler
+        self.outbox = outbox
+        """Where each call's events for the business are committed (None: no --webhook and no captures)."""
         self.endpoint = SipEndpoint(cfg.sip, cfg.log_level)
         self.account: AgentAccount | None = None
         allow = parse_cidrs(cfg.sip.allow_from) if cfg.sip.allow_from else default_allow_list(cfg.sip)
@@ -349,6 +353,8 @@ class AgentApp:
         self._active += 1
         call.counted = True
         call.session.on_turn = self._turn_done
+        call.session.outbox = self.outbox
+        call.session.sip_call_id = call.sip_call_id
         call.answer_with(200)
 
     def _on_media_ready(self, call: AgentCall) -> None:
@@ -475,7 +481,17 @@ class _HandlerWorker(Worker):
         self.session = session
 
     def body(self) -> None:
-        self.handler.run(self.session)
+        s = self.session
+        s.t_started = time.monotonic()
+        s.emit("call.started", "started", direction=s.direction, **{"from": s.remote},
+               caller_number=caller_number(s.remote), sip_call_id=s.sip_call_id)
+        try:
+            self.handler.run(s)
+        finally:
+            cause = s.end_reason or "handler error"
+            s.emit("call.ended", "ended", duration_secs=round(time.monotonic() - s.t_started, 1),
+                   ended_by=ended_by(cause), cause=cause, outcome=s.outcomes[-1] if s.outcomes else "answered",
+                   transcript=s.transcript)
 
 
 def _uri_of(value: str) -> str:

@@ -40,6 +40,8 @@ from .models import DEFAULT_LLM, LLM_MODELS
 
 if TYPE_CHECKING:
     from .app import AgentApp
+    from .outbox import Outbox
+    from .webhook import WebhookSender
 
 __all__ = ["main", "build_parser"]
 
@@ -106,6 +108,14 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     _add(g, "--log-format", "service.log_format", "text, or json: one JSON object per line (time, level, "
          f"logger, message) for journald and log shippers (default: {d.service.log_format})",
          choices=LOG_FORMATS)
+    g = p.add_argument_group("events for the business")
+    _add(g, "--webhook", "service.webhook", "POST each event (call.started, call.ended, transfer, message.taken, "
+         "booking.requested; JSON, see the README) to this URL; each is committed to the outbox first and sent "
+         "until the server answers 2xx, across restarts (default: none; they stay in the outbox)", metavar="URL")
+    _add(g, "--webhook-secret", "service.webhook_secret", "key of each event's X-Signature: sha256=<HMAC of the "
+         "body> (default: the SIP_AGENT_WEBHOOK_SECRET environment variable)", metavar="SECRET")
+    _add(g, "--state-dir", "service.state_dir", "where the outbox is kept (default: $STATE_DIRECTORY under "
+         "systemd, else $XDG_STATE_HOME/sip-agent or ~/.local/state/sip-agent)", metavar="DIR")
     p.add_argument("--status-file", dest="status_file", metavar="FILE", help="write the agent's lifecycle "
                    "here as JSON lines, for a program that runs it: ready (with the bound SIP port), then "
                    "stopped (default: none)")
@@ -305,17 +315,46 @@ def _serve(cfg: Config, status: StatusFile | None) -> int:
         except OSError as exc:
             raise UsageError(f"cannot serve metrics on {cfg.service.metrics_bind}:{cfg.service.metrics_port}: "
                              f"{exc.strerror or exc}") from None
+    outbox, sender = _open_outbox(cfg)
     handler = make_handler(cfg)
-    app = AgentApp(cfg, handler)
+    app = AgentApp(cfg, handler, outbox)
     METRICS.set_ready(app.readiness)
     METRICS.set_capacity(app.admission.limit)
+    if sender:
+        sender.start()
     try:
         code = app.run(ready=status.ready if status else None)
     finally:
         METRICS.stop()
+        if sender:
+            sender.stop()
+        if outbox:
+            outbox.close()
     if status:
         status.write("stopped", exit_code=code)
     return code
+
+
+def _open_outbox(cfg: Config) -> tuple[Outbox | None, WebhookSender | None]:
+    """The outbox, when there is a webhook to deliver to or something to capture, and its sender."""
+    from .outbox import Outbox, state_dir
+    from .webhook import WebhookSender
+
+    if not cfg.service.webhook and not _captures(cfg):
+        return None, None
+    outbox = Outbox(state_dir(cfg.service.state_dir))
+    outbox.prune()
+    pending, _ = outbox.counts()
+    log.info("outbox %s%s", outbox.path, f", {pending} event(s) pending" if pending else "")
+    if not cfg.service.webhook:
+        log.info("no --webhook: events stay in the outbox (sip-agent outbox lists them)")
+        return outbox, None
+    return outbox, WebhookSender(outbox, cfg.service.webhook, cfg.service.webhook_secret)
+
+
+def _captures(cfg: Config) -> bool:
+    """Does the facts file declare something to capture?"""
+    return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

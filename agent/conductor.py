@@ -145,9 +145,7 @@ class Conductor:
                         METRICS.action(action.record["action"], "ok" if action.record["ok"] else "failed")
                     elif action.record["action"] == "decision":
                         METRICS.decision(action.record["by"], action.record["kind"])
-                    if self._transcript:
-                        self._transcript.write({"role": "action", **action.record,
-                                                "t_secs": round(action.t - self._t0, 3)})
+                    self._action_done(action)
                 case WriteTranscript():
                     self._write_transcript(action)
                 case WriteTimeline():
@@ -211,12 +209,25 @@ class Conductor:
         self.to_tts.flush(of_reply)
         self.pacer.release(reply)
 
-    def _write_transcript(self, action: WriteTranscript) -> None:
+    def _action_done(self, action: WriteAction) -> None:
+        record = {"role": "action", **action.record, "t_secs": round(action.t - self._t0, 3)}
+        self.s.transcript.append(record)
         if self._transcript:
-            record = {"role": action.role, "text": action.text,
-                      "start_secs": round(action.t_start - self._t0, 3),
-                      "end_secs": round(action.t_end - self._t0, 3),
-                      "interrupted": action.interrupted}
-            if action.unsure:
-                record["unsure"] = list(action.unsure)
+            self._transcript.write(record)
+        fields = action.record
+        if fields["action"] == "transfer" and "ok" in fields:
+            if fields["ok"]:
+                self.s.outcomes.append("transferred")
+            self.s.emit("transfer", target=fields.get("target", ""), who=fields.get("who", ""), ok=fields["ok"],
+                        detail=fields.get("result", ""))
+
+    def _write_transcript(self, action: WriteTranscript) -> None:
+        record = {"role": action.role, "text": action.text,
+                  "start_secs": round(action.t_start - self._t0, 3),
+                  "end_secs": round(action.t_end - self._t0, 3),
+                  "interrupted": action.interrupted}
+        if action.unsure:
+            record["unsure"] = list(action.unsure)
+        self.s.transcript.append(record)
+        if self._transcript:
             self._transcript.write(record)

@@ -41,6 +41,7 @@ __all__ = [
     "END_OF_TURN",
 ]
 
+WEBHOOK_SECRET_ENV = "SIP_AGENT_WEBHOOK_SECRET"
 AUTO_CALLS = -1
 """``max_calls`` for ``auto``."""
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -122,6 +123,12 @@ class ServiceConfig:
     metrics_bind: str = "127.0.0.1"
     log_format: str = "text"
     """``text`` (one line per event) or ``json`` (one JSON object per line, for journald and log shippers)."""
+    state_dir: str = ""
+    """'' = systemd's $STATE_DIRECTORY, else $XDG_STATE_HOME/sip-agent, else ~/.local/state/sip-agent."""
+    webhook: str = ""
+    """URL the business's events are POSTed to; '' = none (they stay in the outbox)."""
+    webhook_secret: str = ""
+    """Key of the events' X-Signature (default: the SIP_AGENT_WEBHOOK_SECRET environment variable)."""
 
 
 @dataclass
@@ -201,6 +208,8 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
         setattr(getattr(cfg, section_name), name, value)
     if not cfg.sip.password:
         cfg.sip.password = os.environ.get("SIP_PASSWORD", "")
+    if not cfg.service.webhook_secret:
+        cfg.service.webhook_secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
     validate(cfg)
     return cfg
 
@@ -261,6 +270,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"--metrics-bind must be an IP address, got '{cfg.service.metrics_bind}'") from None
     if cfg.service.log_format not in LOG_FORMATS:
         raise ConfigError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got '{cfg.service.log_format}'")
+    if cfg.service.webhook:
+        from .webhook import check_webhook_url
+
+        check_webhook_url(cfg.service.webhook)
+        if not cfg.service.webhook_secret:
+            raise ConfigError(f"--webhook needs --webhook-secret (or {WEBHOOK_SECRET_ENV}): the business checks "
+                              "each event's X-Signature with it")
     if cfg.log_level not in LOG_LEVELS:
         raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}, got '{cfg.log_level}'")
     if speech.brain not in BRAINS:

@@ -12,6 +12,7 @@ queue, goes to its playout buffer, and hang-up is posted to the SIP thread.
     session.transfer(a)   blind transfer (REFER); an ActionResult frame reports how it ended
     session.send_digits(a) DTMF out (RFC 4733); an ActionResult frame reports a failure
     session.events        DTMF and hang-up frames from the SIP side
+    session.emit(t, k)    commit an event for the business to the outbox (``agent/events.py``)
 """
 
 from __future__ import annotations
@@ -19,15 +20,21 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+import uuid
 from collections.abc import Callable, Hashable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .events import make_event
 from .frames import SAMPLE_RATE, ActionResult, AudioChunk, Hangup
 from .media.playout import PlayoutBuffer
 from .media.resample import resample
 from .queues import FrameQueue
+
+if TYPE_CHECKING:
+    from .outbox import Outbox
 
 __all__ = ["CallSession", "CallHandler"]
 
@@ -59,6 +66,19 @@ class CallSession:
         self.records_dir: str | None = None
         self.on_turn: Callable[[dict[str, Any]], None] | None = None
         """Told each turn's timeline record (admission learns the box's capacity from them)."""
+        self.id = str(uuid.uuid4())
+        """The call's id in the events for the business (call numbers restart with the agent)."""
+        self.direction = "inbound"
+        self.sip_call_id = ""
+        self.t_started = time.monotonic()
+        self.t_started_wall = time.time()
+        self.end_reason = ""
+        self.transcript: list[dict[str, Any]] = []
+        """What was said and done, as in the records' transcript.jsonl (kept without --records-dir too)."""
+        self.outcomes: list[str] = []
+        """What the call achieved for the business ("transferred", "message", "booking"), in order."""
+        self.outbox: Outbox | None = None
+        self._events = 0
 
     # -- caller audio -------------------------------------------------
     def read_frame(self, timeout: float | None = None) -> np.ndarray | None:
@@ -116,10 +136,27 @@ class CallSession:
             return
         self._request_action(action)
 
+    def emit(self, type_: str, key: str = "", **fields: Any) -> bool:
+        """Commit an event of this call to the outbox; True once it is on disk (or was already: the same
+        ``key`` within a call is the same event).  No outbox: False.  A failure is logged, never raised."""
+        if self.outbox is None:
+            return False
+        if not key:
+            self._events += 1
+            key = f"{self._events}"
+        event = make_event(type_, f"{self.id}.{key}", self.id, **fields)
+        try:
+            self.outbox.commit(event)
+        except Exception:
+            log.exception("call %s: the %s event could not be stored in the outbox", self.call_id, type_)
+            return False
+        return True
+
     def mark_ended(self, reason: str) -> None:
         """Called by the SIP side when the call is over (any side hung up)."""
         if self.ended.is_set():
             return
+        self.end_reason = reason
         self.ended.set()
         self.events.put_control(Hangup(reason))
         self.audio.put(None)

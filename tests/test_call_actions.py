@@ -16,6 +16,7 @@ from agent.tools.records import call_folders, read_jsonl
 from agent.turn.state import TRANSFER_FAILED
 from tests.agent_proc import AgentProcess, run_caller
 from tests.peers import Kamailio, free_udp_port
+from tests.peers.webhook import WebhookReceiver
 
 PASSWORDS = {"agent": "agent-secret", "frontdesk": "desk-secret"}
 SCRIPT = """
@@ -104,10 +105,12 @@ def test_a_caller_who_asks_for_a_person_is_put_through_to_them(tmp_path: Path, k
         "--domain", kamailio.address, "--user", "frontdesk", "--password", PASSWORDS["frontdesk"],
         "--bind", "127.0.0.1", "--port", str(free_udp_port()), "--brain", "scripted",
         "--script", str(tmp_path / "desk.toml"), "--records-dir", str(tmp_path / "desk-records")], name="desk")
+    hook = WebhookReceiver("transfer-secret").__enter__()
     agent = AgentProcess(tmp_path, [
         "--domain", kamailio.address, "--user", "agent", "--password", PASSWORDS["agent"], "--bind", "127.0.0.1",
         "--port", str(free_udp_port()), "--brain", "llm", "--facts", str(facts),
-        "--records-dir", str(tmp_path / "records")])
+        "--records-dir", str(tmp_path / "records"), "--state-dir", str(tmp_path / "state"),
+        "--webhook", hook.url, "--webhook-secret", "transfer-secret"])
     steps = [{"wait_audio": 15}, {"wait_quiet": 1.0}, {"say": "Can I speak to a person please?"},
              {"wait_transfer": 30}, {"wait_audio": 15}, {"wait_quiet": 1.0},  # the front desk's greeting
              {"say": "I would like to book a table."}, {"wait_audio": 15}, {"wait_quiet": 1.0}]
@@ -133,3 +136,8 @@ def test_a_caller_who_asks_for_a_person_is_put_through_to_them(tmp_path: Path, k
     assert any("book a table" in text for text in heard), desk_records
     assert [r["text"] for r in desk_records if r["role"] == "assistant"][0] == "Front desk, Maria speaking."
     assert waits[2]["audio_start"], events
+    # the business heard of it: the transfer, and the call's outcome
+    reported = hook.wait_for(lambda e: [x["type"] for x in e] == ["call.started", "transfer", "call.ended"])
+    hook.close()
+    assert {"target": desk_uri, "ok": True}.items() <= reported[1].items() and reported[1]["detail"].startswith("200")
+    assert reported[2]["outcome"] == "transferred" and reported[2]["transcript"] == records

@@ -1,4 +1,4 @@
-"""Tooling around the agent: ``sip-agent call | demo | bench``.
+"""Tooling around the agent: ``sip-agent call | demo | bench | outbox``.
 
 Nothing in the runtime (``agent/`` outside this package) imports it; the
 command line registers these commands through ``add_tool_parsers``, which
@@ -10,6 +10,7 @@ is imported when the command runs, so ``sip-agent run`` never loads it.
     bench/      latency and pacing measured on the wire
     harness.py  ``sip-agent run`` as a child process, shared by the demo, the benchmark and the tests
     records.py  the one reader of the agent's per-call records
+    outbox.py   ``sip-agent outbox``: the events for the business still to deliver, and sending them
 """
 
 from __future__ import annotations
@@ -65,6 +66,25 @@ def add_tool_parsers(sub: Any) -> None:
     _add_caller_parser(sub)
     _add_demo_parser(sub)
     _add_bench_parser(sub)
+    _add_outbox_parser(sub)
+
+
+def _add_outbox_parser(sub: Any) -> None:
+    p = sub.add_parser("outbox", help="list the events for the business not yet delivered, and send them again",
+                       description="List the outbox's events (call.started, call.ended, transfer, message.taken, "
+                       "booking.requested) not yet delivered to the webhook, or all of them; --send delivers the "
+                       "pending ones now. Safe while the agent runs: an event that arrives twice has the same id.")
+    p.add_argument("--config", metavar="FILE", help="the agent's TOML config (for state_dir, webhook and "
+                   "webhook_secret)")
+    p.add_argument("--state-dir", metavar="DIR", help="the agent's --state-dir (default: as the agent's)")
+    p.add_argument("--all", action="store_true", help="also the delivered events (the last 1000)")
+    p.add_argument("--json", action="store_true", help="print each event's JSON body, one per line")
+    p.add_argument("--send", action="store_true", help="deliver the pending events now, oldest first; exit 1 if "
+                   "any is still pending")
+    p.add_argument("--webhook", metavar="URL", help="where --send delivers (default: the config's webhook)")
+    p.add_argument("--webhook-secret", metavar="SECRET", help="the signature key (default: the config's, or "
+                   "SIP_AGENT_WEBHOOK_SECRET)")
+    p.set_defaults(func=_command("agent.tools.outbox:run_outbox"))
 
 
 def _add_caller_parser(sub: Any) -> None:
