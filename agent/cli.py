@@ -354,7 +354,11 @@ def _open_outbox(cfg: Config) -> tuple[Outbox | None, WebhookSender | None]:
 
 def _captures(cfg: Config) -> bool:
     """Does the facts file declare something to capture?"""
-    return False
+    if cfg.speech.brain != "llm" or not cfg.speech.facts:
+        return False
+    from .dialog.facts import load_facts
+
+    return bool(load_facts(cfg.speech.facts).capture)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,10 +13,14 @@ model, not even for the greeting: it stays free to react to a barge-in at once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+import time
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
+from typing import Any
 
 from agent.dialog.actions import HangUp, SendDigits, Transfer
+from agent.dialog.base import Message
+from agent.dialog.capture import Capture
 from agent.dialog.pacer import Pacer
 from agent.frames import (
     Frame,
@@ -66,6 +70,7 @@ class Conductor:
         to_tts: FrameQueue,
         pacer: Pacer,
         t0: float,
+        captures: Callable[[Sequence[Message]], list[Capture]] | None = None,
     ) -> None:
         self.s = session
         self.machine = machine
@@ -78,6 +83,8 @@ class Conductor:
         """Playout tags of the reply in progress (one reply at a time)."""
         self._synthesised = 0
         """The last reply whose synthesis is complete."""
+        self._captures = captures
+        self._committed: set[str] = set()
         self._transcript: JsonLinesWriter | None = None
         self._timeline: JsonLinesWriter | None = None
         if session.records_dir:
@@ -136,6 +143,7 @@ class Conductor:
                     self._interrupt(action)
                 case Prepare():
                     self.to_dialog.put(ReplyRequest(0, "", action.history, prepare=True))
+                    self.commit_captures(action.history)
                 case EndCall():
                     self.s.hangup(action.reason)
                 case CarryOut():
@@ -208,6 +216,32 @@ class Conductor:
         self.to_dialog.flush(of_reply)
         self.to_tts.flush(of_reply)
         self.pacer.release(reply)
+
+    def commit_captures(self, history: Sequence[Message], final: bool = False) -> None:
+        """Commit to the outbox each message or booking the caller confirmed (called after each reply heard);
+        ``final`` (the call is over): also one in progress, as a partial record (``confirmed`` false)."""
+        if self._captures is None:
+            return
+        for capture in self._captures(history):
+            key = f"capture{capture.index}"
+            if capture.asking == "dropped" or key in self._committed or not (capture.confirmed or final):
+                continue
+            fields: dict[str, Any] = {"capture": capture.spec.kind, "fields": capture.record(),
+                                      "complete": capture.complete, "confirmed": capture.confirmed}
+            if capture.spec.what:
+                fields["what"] = capture.spec.what
+            stored = self.s.emit(capture.spec.event, key, **fields)
+            self._committed.add(key)
+            if capture.confirmed:
+                self.s.outcomes.append(capture.spec.kind)
+            log.info("%s: %s %d %s%s: %s", self.machine.cfg.name, capture.spec.kind, capture.index,
+                     "confirmed" if capture.confirmed else "left half way",
+                     ", in the outbox" if stored else ", NOT stored (no outbox)", fields["fields"])
+            record = {"role": "action", "action": capture.spec.event, **fields,
+                      "t_secs": round(time.monotonic() - self._t0, 3)}
+            self.s.transcript.append(record)
+            if self._transcript:
+                self._transcript.write(record)
 
     def _action_done(self, action: WriteAction) -> None:
         record = {"role": "action", **action.record, "t_secs": round(action.t - self._t0, 3)}

@@ -27,6 +27,7 @@ from agent.config import SpeechConfig
 from agent.dialog.pacer import Pacer
 from agent.dialog.stage import DialogStage
 from agent.engines import Engines, greeting_text
+from agent.events import caller_number
 from agent.frames import Frame, Hangup, StageFailed
 from agent.queues import FrameQueue
 from agent.scheduler import CallDemand, bind
@@ -70,11 +71,12 @@ class CallPipeline:
             hints)
         listener = Listener(vad=engines.new_vad(), endpointer=Endpointer(endpoint_ms=cfg.endpoint_ms),
                             barge_in_ms=cfg.barge_in_ms, pause_ms=pause_ms, end_of_turn=end_of_turn)
+        self.brain = engines.brain.for_call(caller_number(session.remote))
         report, urgent = self.inbox.put, self.inbox.put_control  # control frames (failures, barge-in) jump
         self.stages: list[Worker] = [
             ListenerStage(f"turn-{name}", session.audio, listener, self.to_stt.put, report, urgent, urgent),
             SttStage(f"stt-{name}", engines.stt, self.to_stt, report, urgent, hints=hints),
-            DialogStage(f"dialog-{name}", engines.brain.for_call(), self.to_dialog, self.to_tts.put, report, self.pacer,
+            DialogStage(f"dialog-{name}", self.brain, self.to_dialog, self.to_tts.put, report, self.pacer,
                         pace=cfg.tts_mode == "streaming", on_failure=urgent),
             TtsStage(f"tts-{name}", engines.tts, self.to_tts, report, mode=cfg.tts_mode,  # type: ignore[arg-type]
                      on_failure=urgent),
@@ -82,7 +84,8 @@ class CallPipeline:
         turn_cfg = TurnConfig(barge_in_ms=cfg.barge_in_ms, confirm_ms=cfg.barge_in_confirm_ms, speculate=speculate,
                               name=f"call {name}", is_goodbye=engines.brain.is_goodbye)
         self.machine = TurnMachine(turn_cfg, time.monotonic)
-        self.conductor = Conductor(session, self.machine, self.to_dialog, self.to_tts, self.pacer, time.monotonic())
+        self.conductor = Conductor(session, self.machine, self.to_dialog, self.to_tts, self.pacer, time.monotonic(),
+                                   captures=self.brain.captures)
         self.demand = CallDemand(name, lambda: self.machine.state, self.pacer.audio_ahead_secs)
         for stage in self.stages:
             stage.demand = self.demand
@@ -111,6 +114,7 @@ class CallPipeline:
                     return
         finally:
             self.s.playout.on_progress = None
+            self.conductor.commit_captures(self.machine.history, final=True)  # a caller who hung up half way
             self.conductor.close()
             for stage in reversed(self.stages):
                 stage.stop()

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.dialog.actions import CallAction
 from agent.errors import AgentError, ConfigError
 from agent.registry import Registry
+
+if TYPE_CHECKING:
+    from agent.dialog.capture import Capture
 
 __all__ = ["BRAINS", "FALLBACK_REPLY", "Brain", "ReplyFailed", "system_prompt", "Message", "Role", "brain_names",
            "create_brain", "register_brain"]
@@ -76,9 +79,15 @@ class Brain(abc.ABC):
         requests while audio the caller waits for is synthesised.
         """
 
-    def for_call(self) -> Brain:
-        """The brain one call talks to: itself, unless it keeps something of each call (then a copy of its own)."""
+    def for_call(self, caller_number: str = "") -> Brain:
+        """The brain one call talks to: itself, unless it keeps something of each call (then a copy of its own).
+        ``caller_number``: the caller ID's digits when it is a number ("" otherwise)."""
         return self
+
+    def captures(self, history: Sequence[Message]) -> list[Capture]:
+        """The messages and booking requests taken in a call with this history, in order (the last may be in
+        progress); none unless the facts allow captures (:mod:`agent.dialog.capture`)."""
+        return []
 
     def prepare(self, history: list[Message]) -> None:  # noqa: B027 - optional hook
         """Get ready for the next turn while the line is quiet (optional, must not block)."""

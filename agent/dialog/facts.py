@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.dialog.capture import CaptureSpec, parse_capture
 from agent.errors import ConfigError
 
 __all__ = ["Fact", "Facts", "asking_word", "load_facts", "parse_facts", "stem", "example_facts_path",
@@ -77,7 +78,7 @@ weekday weekdays
 """Words that carry no topic of their own in a question (days and times are read from the facts)."""
 
 _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
-_TOP_KEYS = {"name", "kind", "timezone", "transfer"}
+_TOP_KEYS = {"name", "kind", "timezone", "transfer", "capture"}
 
 
 def stem(word: str) -> str:
@@ -149,6 +150,8 @@ class Facts:
     transfer_who: str = "a colleague"
     facts: tuple[Fact, ...] = ()
     source: str = "<facts>"
+    capture: tuple[CaptureSpec, ...] = ()
+    """What the agent may take down for the business (``[capture]``: messages, booking requests)."""
 
     def describe(self) -> str:
         """The facts as prompt text: who the agent answers for, then one line per fact."""
@@ -447,6 +450,7 @@ def _from_toml(data: dict[str, Any], source: str) -> Facts:
         transfer_who=_text(transfer["who"], source, "transfer.who") if "who" in transfer else "a colleague",
         facts=tuple(facts),
         source=source,
+        capture=parse_capture(data["capture"], source) if "capture" in data else (),
     )
 
 

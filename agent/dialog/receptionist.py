@@ -53,14 +53,16 @@ import re
 import threading
 import time
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from agent.dialog.actions import CallAction, Decision, LookUp, Transfer
 from agent.dialog.base import Brain, Message
+from agent.dialog.capture import MESSAGE_OFFER, Capture, CaptureDialog
 from agent.dialog.facts import Fact, Facts, asking_word, substance_words
 from agent.dialog.grounding import Guard
 from agent.dialog.phrasing import answers_offer, asks_if_human, asks_the_date, asks_the_time, plain, wants_a_person
+from agent.dialog.values import WEEK, OpeningHours, days_named
 
 __all__ = ["CLARIFY", "DONT_KNOW", "GROUNDING", "Receptionist", "is_follow_up", "spoken_time", "topic_note"]
 
@@ -148,12 +150,20 @@ class Receptionist(Brain):
         """This call's questions (their number among the call's questions, the words) -> as the model saw
         them (with their facts); empty in the shared brain, which no call uses directly."""
         self._seen_lock = threading.Lock()
+        self.capture = CaptureDialog(
+            facts.capture, OpeningHours.from_facts((f.topic, f.key, f.text) for f in facts.facts), facts.name,
+            lambda: self.now().date()) if facts is not None and facts.capture else None
 
-    def for_call(self) -> Receptionist:
+    def for_call(self, caller_number: str = "") -> Receptionist:
         """A receptionist for one call: the same rules and model, its own memory of what the model saw."""
         mine = copy.copy(self)
         mine._seen, mine._seen_lock = {}, threading.Lock()
+        if self.capture is not None:
+            mine.capture = self.capture.for_caller(caller_number)
         return mine
+
+    def captures(self, history: Sequence[Message]) -> list[Capture]:
+        return self.capture.replay(history)[1] if self.capture is not None else []
 
     def now(self) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(self._clock(), self.zone)
@@ -163,12 +173,21 @@ class Receptionist(Brain):
     def _offer(self) -> str:
         return f"I can put you through to {self.transfer_who}, if you like."
 
+    def _any_offer(self) -> str:
+        """What the agent offers a caller it cannot help: a person, else to take a message, else nothing."""
+        if self.transfer_to:
+            return f" {self._offer()}"
+        return f" {MESSAGE_OFFER}" if self.capture is not None and self.capture.takes_messages else ""
+
     def _put_through(self) -> _Rule:
         return _Rule(f"Of course. I'll put you through to {self.transfer_who} now, please hold.", "person",
                      transfer=True)
 
     def _rule(self, history: list[Message], text: str, unsure: tuple[str, ...] = ()) -> _Rule | None:
         """The reply by rule, or None for the model; ``unsure``: the words the recogniser was unsure of."""
+        said = self.capture.reply(history, text) if self.capture is not None else None
+        if said is not None:  # a message or booking being taken: its questions, the read-back
+            return _Rule(said, "capture")
         last = _last_reply(history)
         offered = self.transfer_to and last.endswith(self._offer())
         answer = answers_offer(text) if offered or last.startswith(_ASKED_ABOUT) else None
@@ -179,7 +198,7 @@ class Receptionist(Brain):
         if offered and answer == "no":
             return _Rule(_NO_THANKS, "no thanks")
         if asks_if_human(text):
-            offer = f" {self._offer()}" if self.transfer_to else ""
+            offer = self._any_offer()
             who = f" of {self.facts.name}" if self.facts else ""
             return _Rule(f"I'm the automated receptionist{who}.{offer}", "what the agent is")
         if asks_the_time(text) or asks_the_date(text):
@@ -196,7 +215,7 @@ class Receptionist(Brain):
             return None
         unknown = ", ".join(sorted(self.facts.unknown_words(text)))
         if last.startswith(_DIDNT_CATCH) and self._heard_again(history, text):
-            offer = f" {self._offer()}" if self.transfer_to else ""  # the same words twice: heard right
+            offer = self._any_offer()  # the same words twice: heard right
             return _Rule(f"{DONT_KNOW}{offer}", "not in the facts", f"{unknown}, heard the same again")
         tries = _questions_back(history)
         if tries >= 2:  # two questions back did not help: a person can
@@ -219,7 +238,7 @@ class Receptionist(Brain):
         if doubtful:  # "Do you have a gem?": not a question about something else, a word misheard
             return _Rule(f'{_DIDNT_CATCH}"{doubtful}". Could you say it again?', "ask back",
                          f"{unknown}, unsure of {doubtful}")
-        offer = f" {self._offer()}" if self.transfer_to else ""
+        offer = self._any_offer()
         return _Rule(f"{DONT_KNOW}{offer}", "not in the facts", unknown)
 
     def _doubtful(self, text: str, unsure: tuple[str, ...]) -> str:
@@ -247,7 +266,7 @@ class Receptionist(Brain):
             said = _CANNOT.sub("I can't ", fact.text, count=1)
             if said != fact.text and "book" in fact.text.lower():
                 said = _sentence(_OFFER_NOTE.sub("", said))
-                offer = f" {self._offer()}" if self.transfer_to else ""
+                offer = self._any_offer()
                 return _Rule(f"{said}{offer}", "booking", fact.line(), looked_up=LookUp(fact.topic, (fact.line(),)))
         return None
 
@@ -269,7 +288,7 @@ class Receptionist(Brain):
             earlier = [m.text for m in history if m.role == "user"]
             days = _days_said(plain(earlier[-1]), self.now()) if earlier else []
         hours = {day: fact for fact in self.facts.facts if fact.topic.lower() in _HOURS_TOPICS
-                 for day in _days_named(fact.key)}
+                 for day in days_named(fact.key)}
         if not days or not all(day in hours for day in days):
             return None
         parts = []
@@ -467,7 +486,7 @@ class Receptionist(Brain):
         if fact:
             instead = f" — sorry, to be exact: {fact}" if said else fact
         else:
-            offer = f" {self._offer()}" if self.transfer_to else ""
+            offer = self._any_offer()
             instead = f"{' — sorry,' if said else ''} I don't have that information.{offer}".lstrip()
         logger.info("receptionist %x: the reply was cut at %s, not in the facts; said instead: %r", id(self),
                     guard.slip, instead)
@@ -510,7 +529,6 @@ _CANNOT = re.compile(r"^the receptionist cannot ", re.IGNORECASE)
 _OFFER_NOTE = re.compile(r",? so offer to put the caller through", re.IGNORECASE)
 _HOURS = re.compile(r"\b(?:open|opening|opens|close|closing|closes|closed|hours|shut)\b")
 _HOURS_TOPICS = {"hours", "opening hours", "opening times"}
-_WEEK = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
 def _days_said(words: str, now: datetime.datetime) -> list[str]:
@@ -520,22 +538,13 @@ def _days_said(words: str, now: datetime.datetime) -> list[str]:
         day = word[:-1] if word.endswith("s") and word[:-1] in _DAY_NAMES else word
         found = [day] if day in _DAY_NAMES else []
         if word in ("today", "tonight"):
-            found = [_WEEK[now.weekday()]]
+            found = [WEEK[now.weekday()]]
         elif word == "tomorrow":
-            found = [_WEEK[(now.weekday() + 1) % 7]]
+            found = [WEEK[(now.weekday() + 1) % 7]]
         elif word in ("weekend", "weekends"):
             found = ["saturday", "sunday"]
         days += [d for d in found if d not in days]
     return days
-
-
-def _days_named(key: str) -> list[str]:
-    """The days an hours fact names: "Tuesday to Friday", "Sunday and Monday", "Saturday"."""
-    words = plain(key).split()
-    if len(words) == 3 and words[1] == "to" and words[0] in _DAY_NAMES and words[2] in _DAY_NAMES:
-        first, last = _WEEK.index(words[0]), _WEEK.index(words[2])
-        return [_WEEK[i % 7] for i in range(first, last + 1 if last >= first else last + 8)]
-    return [word for word in words if word in _DAY_NAMES] if set(words) <= _DAY_NAMES | {"and"} else []
 
 
 def _sentence(text: str) -> str:

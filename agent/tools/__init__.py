@@ -100,6 +100,8 @@ def _add_caller_parser(sub: Any) -> None:
                    help="codecs to offer, in order (default: G722,PCMU,PCMA)")
     p.add_argument("--bind", default="127.0.0.1", metavar="IP", help="local address (default: 127.0.0.1)")
     p.add_argument("--dtmf", default="", metavar="DIGITS", help="RFC 2833 digits to send after 0.3 s")
+    p.add_argument("--from-user", default="caller", metavar="USER", help="the user part of the caller's From, the "
+                   "caller ID the agent sees; a number such as +441273555381 (default: caller)")
     p.add_argument("--steps", metavar="JSON", help='a spoken script instead of --play: a JSON list of steps '
                    '{"say": TEXT}, {"play": WAV}, {"wait_audio": SECS}, {"wait_quiet": SECS}, {"sleep": SECS}, '
                    '{"dtmf": DIGITS}, {"wait_transfer": SECS}, {"hangup": true}; what happened (also DTMF '

@@ -54,7 +54,7 @@ def run_caller_cli(args: argparse.Namespace) -> int:
     codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
     # synthesised before any call: no heavy work while a call is up
     steps = spoken_steps(_parse_steps(args.steps)) if args.steps else None
-    caller = Caller(bind=args.bind, codecs=codecs, refuse_transfers=args.refuse_transfer)
+    caller = Caller(bind=args.bind, codecs=codecs, user=args.from_user, refuse_transfers=args.refuse_transfer)
     caller.start()
     results = []
     try:

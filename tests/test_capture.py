@@ -1,0 +1,169 @@
+"""Taking messages and booking requests: the readers of what callers say, and the dialog, turn by turn."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from agent.dialog.base import Message
+from agent.dialog.capture import Capture, CaptureDialog, parse_capture
+from agent.dialog.facts import example_facts_path, load_facts, parse_facts
+from agent.dialog.values import (
+    OpeningHours,
+    read_date,
+    read_name,
+    read_number,
+    read_people,
+    read_time,
+    resolve_time,
+    say_number,
+    say_time,
+)
+from agent.errors import ConfigError
+
+MONDAY = datetime.date(2026, 12, 7)
+FACTS = load_facts(example_facts_path())
+HOURS = OpeningHours.from_facts((f.topic, f.key, f.text) for f in FACTS.facts)
+SPECS = parse_capture({"message": {}, "booking": {"what": "a table", "max_people": 8}}, "test")
+
+
+@pytest.mark.parametrize("said,name", [
+    ("It's John Smith", "John Smith"), ("My name is Ann.", "Ann"), ("this is Mary O'Brien speaking", "Mary O'Brien"),
+    ("John Smyth, S M I T H", "John Smith"), ("Yes, it's Peter Jones, thanks", "Peter Jones"),
+    ("What are your hours?", None), ("um", None),
+])
+def test_names(said: str, name: str | None) -> None:
+    assert read_name(said) == name
+
+
+@pytest.mark.parametrize("said,number,back", [
+    ("my number is 01273 555381", "01273555381", "0 1 2 7 3, 5 5 5, 3 8 1"),
+    ("oh one two seven three, five five five, three eight one", "01273555381", "0 1 2 7 3, 5 5 5, 3 8 1"),
+    ("+44 1273 555381", "+441273555381", "plus 4 4 1, 2 7 3, 5 5 5, 3 8 1"),
+    ("202 555 0143", "2025550143", "2 0 2, 5 5 5, 0 1 4 3"),
+])
+def test_numbers_are_read_and_said_back_digit_by_digit(said: str, number: str, back: str) -> None:
+    assert read_number(said) == number and say_number(number) == back
+
+
+def test_people_days_and_times() -> None:
+    assert read_people("a table for four") == 4 and read_people("just me") == 1 and read_people("two of us") == 2
+    assert read_people("six") == 6 and read_people("six", asked=False) is None
+    assert read_date("tomorrow", MONDAY) == MONDAY + datetime.timedelta(days=1)
+    assert read_date("Friday", MONDAY) == datetime.date(2026, 12, 11)
+    assert read_date("next Monday", MONDAY) == datetime.date(2026, 12, 14)
+    assert read_date("this Monday", MONDAY) == MONDAY
+    assert read_date("the twelfth of January", MONDAY) == datetime.date(2027, 1, 12)
+    assert read_date("December 24th", MONDAY) == datetime.date(2026, 12, 24)
+    assert read_time("a table for 4 on Friday at 7.30pm", asked=False) == (7, 30, "pm")
+    assert read_time("half past seven") == (7, 30, None) and read_time("quarter to eight") == (7, 45, None)
+    assert read_time("19:30") == (19, 30, None) and read_time("noon") == (12, 0, "pm")
+    assert read_time("for 4 on Friday", asked=False) is None
+    friday = HOURS.day_periods(datetime.date(2026, 12, 11))
+    assert say_time(resolve_time(7, 30, None, friday)) == "7:30 pm"
+    assert say_time(resolve_time(12, 30, None, friday)) == "12:30 pm"
+
+
+def test_opening_hours_come_from_the_facts() -> None:
+    assert HOURS.open_on(MONDAY) is False and HOURS.open_on(datetime.date(2026, 12, 12)) is True
+    assert HOURS.open_at(datetime.date(2026, 12, 11), 15 * 60) is False
+    assert HOURS.open_at(datetime.date(2026, 12, 11), 19 * 60) is True
+
+
+def _talk(dialog: CaptureDialog, *turns: str) -> tuple[list[str | None], list[Message]]:
+    history = [Message("assistant", "Hello, Trattoria Bella, how can I help you?")]
+    replies = []
+    for text in turns:
+        reply = dialog.reply(history, text)
+        replies.append(reply)
+        history += [Message("user", text), Message("assistant", reply or "(the model's answer)")]
+    return replies, history
+
+
+def _dialog(caller: str = "") -> CaptureDialog:
+    return CaptureDialog(SPECS, HOURS, FACTS.name, lambda: MONDAY, caller)
+
+
+def test_a_message_is_asked_for_field_by_field_read_back_and_confirmed() -> None:
+    dialog = _dialog()
+    replies, history = _talk(dialog, "Can I leave a message?", "John Smith", "0 1 2 7 3 5 5 5 3 8 1",
+                             "tell them I'll be late", "yes")
+    assert replies[0] == "Of course, I can take a message. Can I have your name, please?"
+    assert replies[3] == ("Let me check I have that right: a message from John Smith, on 0 1 2 7 3, 5 5 5, 3 8 1, "
+                          "saying: I'll be late. Is that right?")
+    (done,) = dialog.replay(history)[1]
+    assert done.confirmed and done.record() == {"name": "John Smith", "number": "01273555381", "about": "I'll be late"}
+
+
+def test_a_booking_takes_what_the_first_words_give_and_checks_the_hours() -> None:
+    replies, history = _talk(_dialog(), "Can I book a table for 10 on Monday?", "six", "Monday", "tomorrow", "at 3",
+                             "7", "Peter", "555 381", "01273555381", "no", "the name", "Pete Smith", "yes")
+    assert replies[0] == ("I can take a booking request for a table. I'm sorry, I can only take requests for up to "
+                          "8 people. For how many people?")
+    assert replies[1] == "I'm sorry, we're closed on Mondays. For which day?"  # Monday from the first words
+    assert replies[2].startswith("I'm sorry, we're closed on Mondays.")  # type: ignore[union-attr]
+    assert replies[4] == ("I'm sorry, on Tuesdays we're open 12 noon to 2:30 pm for lunch, and 6 pm to 10 pm for "
+                          "dinner. And at what time?")
+    assert replies[7].startswith("Sorry, I got 6 digits: 5 5 5, 3 8 1.")  # type: ignore[union-attr]
+    assert replies[9] == ("What should I change: the number of people, the day, the time, the name or the number?")
+    (done,) = _dialog().replay(history)[1]
+    assert done.record() == {"people": 6, "date": "2026-12-08", "time": "19:00", "name": "Pete Smith",
+                             "number": "01273555381"}
+
+
+def test_a_correction_in_the_same_words_as_the_no() -> None:
+    replies, history = _talk(_dialog(), "a table for 4 on Friday at 7.30pm please, can I book that?", "Ann",
+                             "01273555381", "No, the time should be 8", "no, it's 01632 960123", "yes")
+    assert "at 8 pm" in replies[3] and "0 1 6 3 2, 9 6 0, 1 2 3" in replies[4]  # type: ignore[operator]
+    (done,) = _dialog().replay(history)[1]
+    assert done.confirmed and done.record()["time"] == "20:00" and done.record()["number"] == "01632960123"
+
+
+def test_the_caller_id_is_offered_when_it_is_a_number() -> None:
+    replies, history = _talk(_dialog("+441273555019"), "could someone call me back?", "Ann Lee", "yes please",
+                             "about my lost umbrella", "yes")
+    assert replies[2] == "And what would you like me to pass on?"
+    assert replies[1] == "Shall we call you back on plus 4 4 1, 2 7 3, 5 5 5, 0 1 9, the number you're calling from?"
+    assert _dialog("+441273555019").replay(history)[1][0].record()["number"] == "+441273555019"
+
+
+def test_a_read_back_cut_off_is_read_again_before_a_yes_counts() -> None:
+    dialog = _dialog()
+    _, history = _talk(dialog, "Can I leave a message?", "John Smith", "01273555381", "running late")
+    history[-1] = Message("assistant", "Let me check I have that right: a message", interrupted=True)
+    assert dialog.reply(history, "yes").startswith("Let me read it again:")  # type: ignore[union-attr]
+    current = dialog.replay([*history, Message("user", "yes")])[0]
+    assert current is not None and not current.confirmed
+
+
+def test_a_question_meanwhile_goes_to_the_model_and_never_mind_drops_it() -> None:
+    replies, history = _talk(_dialog(), "Can you call me back?", "What time do you close on Sunday?", "Mary",
+                             "never mind")
+    assert replies[1] is None and replies[2] is not None and replies[2].startswith("What's the best number")
+    assert replies[3] == "All right, I haven't taken anything down. Is there anything else I can help you with?"
+    (dropped,) = _dialog().replay(history)[1]
+    assert dropped.asking == "dropped"
+
+
+def test_a_caller_asking_for_a_person_is_not_kept_in_the_capture() -> None:
+    replies, history = _talk(_dialog(), "I want to leave a message", "Can I speak to a person please?")
+    assert replies[1] is None
+    current: Capture | None = _dialog().replay(history)[0]
+    assert current is not None and current.asking == "name"
+
+
+def test_a_capture_section_is_checked_line_by_line() -> None:
+    facts = parse_facts('name = "X"\n[capture.message]\n[capture.booking]\nwhat = "an appointment"\n'
+                        'fields = ["service", "date", "time", "name", "number"]\n[capture.booking.ask]\n'
+                        'service = "Which treatment would you like?"\n')
+    assert [spec.kind for spec in facts.capture] == ["message", "booking"]
+    assert facts.capture[1].question("service") == "Which treatment would you like?"
+    assert not [f for f in facts.facts if f.topic.lower() == "capture"]
+    for bad, words in [('[capture.callback]\n', "unknown; the agent captures message and booking"),
+                       ('[capture.booking]\nfields = ["name", "shoe size"]\n', "unknown field 'shoe size'"),
+                       ('[capture.message]\ncolour = "red"\n', "unknown key 'colour'"),
+                       ('capture = "yes"\n', "[capture] must be a table")]:
+        with pytest.raises(ConfigError, match="bad facts file") as error:
+            parse_facts(f'name = "X"\n{bad}')
+        assert words in str(error.value)
