@@ -26,12 +26,13 @@ from typing import Any
 import pjsua2 as pj
 
 from .config import Config, parse_cidrs
-from .events import caller_number, ended_by
+from .events import caller_number, ended_by, iso_time
 from .manager import ACCEPT, Admission, Capacity, Decision, RateLimit, RefusalMemory, default_allow_list, source_ip
 from .media.playout import PlayoutBuffer
 from .media.port import CallMediaPort
 from .media.priority import GIL_SWITCH_SECS
 from .metrics import METRICS
+from .outbound import DialRequest, OutboundCalls, amd_record, answer_outbound
 from .outbox import Outbox
 from .records import MediaRecorder
 from .session import CallHandler, CallSession
@@ -41,6 +42,7 @@ from .sip.endpoint import SipEndpoint
 from .sip.gate import DROP, Inbound, SipGate, Verdict, header_value
 from .sip.pjsip import call_slots
 from .supervision import SUPERVISION
+from .turn.amd import AmdResult
 from .worker import Worker
 
 __all__ = ["AgentApp"]
@@ -90,6 +92,12 @@ class AgentApp:
         self._numbers = 0
         self._next_media_check = 0.0
         self.stats = collections.Counter[str]()
+        self.outbound = OutboundCalls()
+        """The calls placed (``dial``), for the API."""
+        self._dials: dict[int, DialRequest] = {}
+        self._dial_rate = RateLimit(cfg.service.dial_rate)
+        self._dial_lock = threading.Lock()
+        self._dials_pending = 0
 
     # -- public -------------------------------------------------------
     def post(self, command: Callable[[], None]) -> None:
@@ -116,6 +124,25 @@ class AgentApp:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def dial(self, request: DialRequest) -> tuple[int, str, int]:
+        """Place an outbound call (any thread): (202, "", 0), or the refusal (HTTP status, reason, seconds to
+        retry after).  The SIP thread sends the INVITE; ``outbound`` says what became of it."""
+        ready, why = self.readiness()
+        if not ready:
+            return 503, f"not ready: {why}", 5
+        if self.admission.draining:
+            return 503, "draining: no new calls", 30
+        with self._dial_lock:
+            limit = self.admission.limit()
+            if self._active + self._dials_pending >= limit:
+                return 503, f"at capacity: {self._active + self._dials_pending} of {limit} call(s) in progress", 10
+            if not self._dial_rate.allow("api"):
+                return 429, f"more than {self.cfg.service.dial_rate} calls a minute", self._dial_rate.retry_after()
+            self._dials_pending += 1
+        self.outbound.add(request)
+        self.post(functools.partial(self._place, request))
+        return 202, "", 0
 
     def drain(self) -> None:
         """Take no new call (503, and OPTIONS 503); stop once the calls in progress end or ``--drain-timeout``
@@ -357,6 +384,61 @@ class AgentApp:
         call.session.sip_call_id = call.sip_call_id
         call.answer_with(200)
 
+    def _place(self, request: DialRequest) -> None:
+        """On the SIP thread: send an outbound call's INVITE."""
+        with self._dial_lock:
+            self._dials_pending -= 1
+        if self.account is None or self._stop.is_set():
+            self.outbound.update(request.id, status="ended", outcome="failed", cause="the agent is stopping",
+                                 ended=iso_time())
+            return
+        self._numbers += 1
+        call = AgentCall(self.account, pj.PJSUA_INVALID_ID, self._numbers, request.to, self._on_media_ready,
+                         self._on_ended, self.request_hangup, self.request_action, self._acquire_port,
+                         outbound=True, on_progress=self._progress)
+        call.sip_call_id = f"{request.id}@sip-agent"
+        session = call.session
+        session.id, session.direction, session.greeting = request.id, "outbound", request.greeting
+        session.outbox, session.sip_call_id, session.on_turn = self.outbox, call.sip_call_id, self._turn_done
+        self.calls[call.number] = call
+        self._dials[call.number] = request
+        self._active += 1
+        call.counted = True
+        METRICS.call_answered()
+        log.info("call %d to %s: dialing (api call %s)", call.number, request.to, request.id)
+        session.emit("call.started", "started", direction="outbound", to=request.to, purpose=request.purpose,
+                     sip_call_id=call.sip_call_id, **{"from": ""}, caller_number="")
+        try:
+            call.place(request.to)
+        except pj.Error as exc:
+            log.warning("call %d to %s: not placed: %s", call.number, request.to, exc.reason)
+            self.outbound.update(request.id, status="ended", outcome="failed", cause=f"not placed: {exc.reason}",
+                                 ended=iso_time())
+            self._end_unanswered(call, f"not placed: {exc.reason}", 0, request)
+            self.calls.pop(call.number, None)
+            self._dials.pop(call.number, None)
+            call.counted = False
+            self._active -= 1
+            self._dead.append(call)
+
+    def _progress(self, call: AgentCall, status: str) -> None:
+        request = self._dials.get(call.number)
+        if request is not None:
+            fields = {"status": status}
+            if status == "answered":
+                fields["answered"] = iso_time()
+                log.info("call %d to %s: answered", call.number, call.remote)
+            self.outbound.update(request.id, **fields)
+
+    def _end_unanswered(self, call: AgentCall, cause: str, code: int, request: DialRequest) -> None:
+        """An outbound call no one answered: its end for the business (there was no conversation to report it)."""
+        outcome = ("busy" if code in (486, 600) else "declined" if code in (603,) else
+                   "no_answer" if code in (408, 480, 487) or cause.startswith("no answer") else "failed")
+        call.session.emit("call.ended", "ended", duration_secs=0.0, ended_by="callee" if code else "agent",
+                          cause=cause, outcome=outcome, transcript=[], to=call.remote, purpose=request.purpose,
+                          amd=None)
+        self.outbound.update(request.id, outcome=outcome)
+
     def _on_media_ready(self, call: AgentCall) -> None:
         session = call.session
         if self.cfg.speech.records_dir and call.port is not None:
@@ -368,12 +450,21 @@ class AgentApp:
             self._recorders[call.number] = recorder
         log.info("call %d: media up, codec %s, %.1f ms after INVITE",
                  call.number, call.codec, (time.monotonic() - call.t_created) * 1000)
-        worker = _HandlerWorker(self.handler, session)
+        request = self._dials.get(call.number)
+        worker = _HandlerWorker(self.handler, session, request, self.outbound)
         self._threads[call.number] = worker
         worker.start()
 
     def _on_ended(self, call: AgentCall, cause: str) -> None:
         call.session.mark_ended(cause)
+        request = self._dials.pop(call.number, None)
+        if request is not None:
+            code = call.last_status
+            self.outbound.update(request.id, sip_status=code or None, cause=cause, ended=iso_time())
+            if call.number not in self._threads:  # never answered (or no media): no conversation reports it
+                self._end_unanswered(call, cause, code, request)
+                self.outbound.update(request.id, status="ended")  # (else once its conversation is over)
+            log.info("call %d to %s: ended: %s", call.number, call.remote, cause)
         recorder = self._recorders.get(call.number)
         if recorder:
             recorder.finish()  # it writes the rest and closes on its own thread; joined at shutdown
@@ -413,6 +504,11 @@ class AgentApp:
         for call in list(self.calls.values()):
             call.check_ack(now)
             call.check_transfer(now)
+            request = self._dials.get(call.number)
+            if request is not None and call.unanswered_for(now) >= request.ring_timeout_secs:
+                log.info("call %d to %s: no answer within %d s: cancelling", call.number, call.remote,
+                         request.ring_timeout_secs)
+                call.hangup_now(f"no answer within {request.ring_timeout_secs} s")
             if limit and call.rtp_silent_for(now) >= limit:
                 log.warning("call %d: no RTP from the caller for %d s", call.number, limit)
                 call.hangup_now(f"no RTP for {limit} s", wait_for_answer=False)
@@ -472,26 +568,45 @@ class AgentApp:
 
 
 class _HandlerWorker(Worker):
-    """The thread of one answered call: runs the handler; a failure hangs up that call only."""
+    """The thread of one answered call: runs the handler (an outbound call's after answering-machine detection);
+    a failure hangs up that call only."""
 
-    def __init__(self, handler: CallHandler, session: CallSession) -> None:
+    def __init__(self, handler: CallHandler, session: CallSession, request: DialRequest | None = None,
+                 outbound: OutboundCalls | None = None) -> None:
         super().__init__(f"call-{session.call_id}", on_failure=lambda _failed: session.hangup("handler error"),
                          lower_priority=False)
         self.handler = handler
         self.session = session
+        self.request = request
+        self.outbound = outbound
+        self.amd: AmdResult | None = None
+
+    def _heard(self, result: AmdResult) -> None:
+        self.amd = result
+        if self.request is not None and self.outbound is not None:
+            self.outbound.update(self.request.id, amd=amd_record(result))
 
     def body(self) -> None:
         s = self.session
         s.t_started = time.monotonic()
         s.emit("call.started", "started", direction=s.direction, **{"from": s.remote},
                caller_number=caller_number(s.remote), sip_call_id=s.sip_call_id)
+        outcome = ""
         try:
-            self.handler.run(s)
+            if self.request is not None:
+                outcome = answer_outbound(self.handler, s, self.request, self._heard)
+            else:
+                self.handler.run(s)
         finally:
             cause = s.end_reason or "handler error"
+            outcome = s.outcomes[-1] if s.outcomes else outcome if outcome not in ("", "answered") else "answered"
+            extra: dict[str, Any] = {}
+            if self.request is not None:
+                extra = {"to": self.request.to, "purpose": self.request.purpose, "amd": amd_record(self.amd)}
+                if self.outbound is not None:
+                    self.outbound.update(self.request.id, outcome=outcome, status="ended")
             s.emit("call.ended", "ended", duration_secs=round(time.monotonic() - s.t_started, 1),
-                   ended_by=ended_by(cause), cause=cause, outcome=s.outcomes[-1] if s.outcomes else "answered",
-                   transcript=s.transcript)
+                   ended_by=ended_by(cause), cause=cause, outcome=outcome, transcript=s.transcript, **extra)
 
 
 def _uri_of(value: str) -> str:

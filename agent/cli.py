@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import ipaddress
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ from .errors import AgentError, UsageError
 from .models import DEFAULT_LLM, LLM_MODELS
 
 if TYPE_CHECKING:
+    from .api import ApiServer
     from .app import AgentApp
     from .outbox import Outbox
     from .webhook import WebhookSender
@@ -116,6 +118,15 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
          "body> (default: the SIP_AGENT_WEBHOOK_SECRET environment variable)", metavar="SECRET")
     _add(g, "--state-dir", "service.state_dir", "where the outbox is kept (default: $STATE_DIRECTORY under "
          "systemd, else $XDG_STATE_HOME/sip-agent or ~/.local/state/sip-agent)", metavar="DIR")
+    g = p.add_argument_group("outbound calls")
+    _add(g, "--api-port", "service.api_port", "serve the HTTP API for outbound calls (POST /v1/calls, GET "
+         "/v1/calls/ID; see the README) on this TCP port (default: off)", type=int, metavar="PORT")
+    _add(g, "--api-bind", "service.api_bind", f"address of the API (default: {d.service.api_bind}; anything else "
+         "exposes a way to place calls)", metavar="IP")
+    _add(g, "--api-token", "service.api_token", "the bearer token every API request must carry, 16 characters or "
+         "more (default: the SIP_AGENT_API_TOKEN environment variable)", metavar="TOKEN")
+    _add(g, "--dial-rate", "service.dial_rate", "outbound calls a minute the API may place, in bursts of 2; more "
+         f"get 429 with Retry-After; 0 = no limit (default: {d.service.dial_rate})", type=int, metavar="PER_MIN")
     p.add_argument("--status-file", dest="status_file", metavar="FILE", help="write the agent's lifecycle "
                    "here as JSON lines, for a program that runs it: ready (with the bound SIP port), then "
                    "stopped (default: none)")
@@ -322,9 +333,12 @@ def _serve(cfg: Config, status: StatusFile | None) -> int:
     METRICS.set_capacity(app.admission.limit)
     if sender:
         sender.start()
+    api = _start_api(cfg, app)
     try:
         code = app.run(ready=status.ready if status else None)
     finally:
+        if api:
+            api.stop()
         METRICS.stop()
         if sender:
             sender.stop()
@@ -333,6 +347,23 @@ def _serve(cfg: Config, status: StatusFile | None) -> int:
     if status:
         status.write("stopped", exit_code=code)
     return code
+
+
+def _start_api(cfg: Config, app: AgentApp) -> ApiServer | None:
+    if not cfg.service.api_port:
+        return None
+    from .api import ApiServer
+
+    try:
+        api = ApiServer(app, cfg.service.api_bind, cfg.service.api_port, cfg.service.api_token)
+    except OSError as exc:
+        raise UsageError(f"cannot serve the API on {cfg.service.api_bind}:{cfg.service.api_port}: "
+                         f"{exc.strerror or exc}") from None
+    if not ipaddress.ip_address(cfg.service.api_bind).is_loopback:
+        log.warning("the API is bound to %s, not loopback: anyone who can reach it and has the token can place "
+                    "calls", cfg.service.api_bind)
+    api.start()
+    return api
 
 
 def _open_outbox(cfg: Config) -> tuple[Outbox | None, WebhookSender | None]:

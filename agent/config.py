@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 WEBHOOK_SECRET_ENV = "SIP_AGENT_WEBHOOK_SECRET"
+API_TOKEN_ENV = "SIP_AGENT_API_TOKEN"
 AUTO_CALLS = -1
 """``max_calls`` for ``auto``."""
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -129,6 +130,13 @@ class ServiceConfig:
     """URL the business's events are POSTed to; '' = none (they stay in the outbox)."""
     webhook_secret: str = ""
     """Key of the events' X-Signature (default: the SIP_AGENT_WEBHOOK_SECRET environment variable)."""
+    api_port: int = 0
+    """The HTTP API for outbound calls; 0 = none."""
+    api_bind: str = "127.0.0.1"
+    api_token: str = ""
+    """The API's bearer token (default: the SIP_AGENT_API_TOKEN environment variable)."""
+    dial_rate: int = 10
+    """Outbound calls a minute the API may place (in bursts of 2); 0 = no limit."""
 
 
 @dataclass
@@ -210,6 +218,8 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
         cfg.sip.password = os.environ.get("SIP_PASSWORD", "")
     if not cfg.service.webhook_secret:
         cfg.service.webhook_secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
+    if not cfg.service.api_token:
+        cfg.service.api_token = os.environ.get(API_TOKEN_ENV, "")
     validate(cfg)
     return cfg
 
@@ -277,6 +287,17 @@ def validate(cfg: Config) -> None:
         if not cfg.service.webhook_secret:
             raise ConfigError(f"--webhook needs --webhook-secret (or {WEBHOOK_SECRET_ENV}): the business checks "
                               "each event's X-Signature with it")
+    if cfg.service.api_port:
+        _check_port("--api-port", cfg.service.api_port)
+        try:
+            ipaddress.ip_address(cfg.service.api_bind)
+        except ValueError:
+            raise ConfigError(f"--api-bind must be an IP address, got '{cfg.service.api_bind}'") from None
+        if len(cfg.service.api_token) < 16:
+            raise ConfigError(f"--api-port needs --api-token (or {API_TOKEN_ENV}) of at least 16 characters: "
+                              "the API places calls")
+    if cfg.service.dial_rate < 0:
+        raise ConfigError("--dial-rate must be 0 (no limit) or more calls a minute")
     if cfg.log_level not in LOG_LEVELS:
         raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}, got '{cfg.log_level}'")
     if speech.brain not in BRAINS:

@@ -71,6 +71,8 @@ def ended_by(cause: str) -> str:
     cause = cause.lower()
     if cause == "caller hung up":
         return "caller"
+    if cause == "callee hung up":
+        return "callee"
     if "shutting down" in cause or "drain" in cause:
         return "shutdown"
     if "no rtp" in cause or "no ack" in cause or "timeout" in cause:

@@ -46,6 +46,7 @@ __all__ = [
     "PlayoutProgress",
     "DtmfEvent",
     "Hangup",
+    "InputEnded",
     "StageFailed",
     "Counters",
 ]
@@ -295,6 +296,12 @@ class Hangup(Frame):
     """The call is over (either side hung up)."""
 
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class InputEnded(Frame):
+    """The caller's audio is over (the call ended): the turn stage has passed on all it heard, words cut off by
+    the hang-up too, and the STT stage has decoded them (it forwards this frame after them)."""
 
 
 @dataclass(frozen=True)

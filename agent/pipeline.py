@@ -28,7 +28,7 @@ from agent.dialog.pacer import Pacer
 from agent.dialog.stage import DialogStage
 from agent.engines import Engines, greeting_text
 from agent.events import caller_number
-from agent.frames import Frame, Hangup, StageFailed
+from agent.frames import FinalTranscript, Frame, Hangup, InputEnded, StageFailed
 from agent.queues import FrameQueue
 from agent.scheduler import CallDemand, bind
 from agent.session import CallHandler, CallSession
@@ -45,6 +45,8 @@ __all__ = ["CallPipeline", "ConversationHandler"]
 log = logging.getLogger(__name__)
 
 POLL_SECS = 0.1
+LAST_WORDS_SECS = 6.0
+"""How long a call that ended waits for the caller's last words to be decoded."""
 DECODE_PAUSE_MS = 200
 """Silence mid-turn reported to the recogniser when there is no speculation to set it."""
 
@@ -97,7 +99,8 @@ class CallPipeline:
         for stage in self.stages:
             stage.start()
         try:
-            self.conductor.greet(greeting_text(self.cfg, self.engines.brain))
+            greeting = self.s.greeting if self.s.greeting is not None else greeting_text(self.cfg, self.engines.brain)
+            self.conductor.greet(greeting)
             while True:
                 try:
                     frame = self.inbox.get(timeout=POLL_SECS)
@@ -109,6 +112,7 @@ class CallPipeline:
                     self.conductor.tick()
                     self.hints.can_join = self.machine.joinable
                 if isinstance(frame, Hangup):
+                    self._last_words()
                     return
                 if isinstance(frame, StageFailed) and self.s.ended.is_set():
                     return
@@ -120,6 +124,25 @@ class CallPipeline:
                 stage.stop()
 
 
+    def _last_words(self) -> None:
+        """The call ended: wait (up to ``LAST_WORDS_SECS``) for the words the caller said just before, which the
+        turn and STT stages still pass on; they reach the transcript (and a message being taken)."""
+        deadline = time.monotonic() + LAST_WORDS_SECS
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                frame = self.inbox.get(timeout=min(left, POLL_SECS))
+            except queue.Empty:
+                continue
+            if isinstance(frame, InputEnded):
+                return
+            if isinstance(frame, FinalTranscript):
+                self.conductor.feed(frame)
+            elif isinstance(frame, StageFailed):
+                return
+        log.info("%s: the caller's last words were not decoded within %.0f s of the hang-up", self.s.call_id,
+                 LAST_WORDS_SECS)
+
+
 class ConversationHandler(CallHandler):
     """Runs a :class:`CallPipeline` for each call, on shared engines."""
 
@@ -129,6 +152,16 @@ class ConversationHandler(CallHandler):
 
     def run(self, session: CallSession) -> None:
         CallPipeline(session, self.engines, self.cfg).run()
+
+    def voicemail(self, session: CallSession, text: str) -> None:
+        """Say ``text`` (synthesised on this call's thread), wait until it has been played, hang up."""
+        audio = self.engines.tts.synthesize(text)
+        session.play(audio, self.engines.tts.sample_rate)
+        deadline = time.monotonic() + len(audio) / self.engines.tts.sample_rate + 5.0
+        while session.playing and not session.ended.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the last frames on the wire
+        session.hangup("voicemail left")
 
     def close(self) -> None:
         self.engines.close()

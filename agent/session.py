@@ -79,6 +79,8 @@ class CallSession:
         """What the call achieved for the business ("transferred", "message", "booking"), in order."""
         self.outbox: Outbox | None = None
         self._events = 0
+        self.greeting: str | None = None
+        """An outbound call's own greeting (None: the agent's)."""
 
     # -- caller audio -------------------------------------------------
     def read_frame(self, timeout: float | None = None) -> np.ndarray | None:
@@ -167,6 +169,11 @@ class CallHandler:
 
     def run(self, session: CallSession) -> None:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def voicemail(self, session: CallSession, text: str) -> None:
+        """Leave ``text`` on an answering machine (after its beep), then hang up.  This handler has no voice: it
+        hangs up."""
+        session.hangup("answering machine: no voice to leave a message with")
 
     def close(self) -> None:
         """Release shared resources at agent shutdown."""

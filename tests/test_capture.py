@@ -167,3 +167,28 @@ def test_a_capture_section_is_checked_line_by_line() -> None:
         with pytest.raises(ConfigError, match="bad facts file") as error:
             parse_facts(f'name = "X"\n{bad}')
         assert words in str(error.value)
+
+
+def test_every_bench_dialogue_ends_confirmed_with_its_truth_when_heard_perfectly() -> None:
+    """The capture phase's caller talks to the rules in text: what it means is what is taken, in few turns."""
+    from agent.tools.bench.capture import DIALOGUES, _Caller, _truth, field_right
+
+    for dialogue in DIALOGUES:
+        dialog = _dialog(dialogue.caller_id)
+        person = _Caller(dialogue, MONDAY)
+        history = [Message("assistant", "Hello, Trattoria Bella, how can I help you?")]
+        kind, text = "say", dialogue.request
+        for _ in range(14):
+            said = text.removesuffix("#") if kind == "dtmf" else text
+            reply = dialog.reply(history, said)
+            assert reply is not None, (dialogue.request, history)
+            history += [Message("user", said), Message("assistant", reply)]
+            kind, text = person.answer(reply)
+            if kind == "done":
+                break
+        (taken,) = dialog.replay(history)[1]
+        turns = sum(m.role == "user" for m in history)
+        truth, got = _truth(dialogue, MONDAY), taken.record()
+        assert taken.confirmed and set(got) == set(truth), (dialogue.request, history)
+        assert all(field_right(name, got[name], truth[name]) for name in truth), (got, truth)
+        assert turns <= 8, (dialogue.request, turns)

@@ -110,7 +110,7 @@ def _loaded_after(code: str) -> dict[str, object]:
 def test_building_the_parser_imports_no_tool_module() -> None:
     out = _loaded_after("import agent.cli\nparser = agent.cli.build_parser()\n"
                         "result = sorted(parser._subparsers._group_actions[0].choices)")
-    assert out["result"] == ["bench", "call", "demo", "outbox", "run"]
+    assert out["result"] == ["bench", "call", "demo", "dial", "outbox", "run"]
     modules = out["modules"]
     assert isinstance(modules, list)
     assert [m for m in modules if m.startswith(TOOLS + ".")] == []

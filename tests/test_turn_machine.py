@@ -442,7 +442,9 @@ def test_hang_up_mid_reply_records_what_was_heard() -> None:
     (said,) = of(cut, WriteTranscript)
     assert said.interrupted and said.text == "Once upon"
     assert not of(cut, Prepare)
-    assert m.on_frame(final("hello?")) == []
+    after = m.on_frame(final("hello?"))  # words said just before the hang-up: recorded, never answered
+    assert [(type(a), getattr(a, "text", "")) for a in after] == [(WriteTranscript, "hello?")]
+    assert m.history[-1] == Message("user", "hello?")
 
 
 def test_dtmf_hash_and_stage_failures_end_the_call() -> None:

@@ -318,7 +318,9 @@ _ABOUT_LEAD = re.compile(
 
 def read_about(text: str) -> str | None:
     """What a message is about, as said, without its lead-in ("it's about my order" -> "my order")."""
-    about = _ABOUT_LEAD.sub("", text.strip(), count=1).strip(" ,.")
+    about = text.strip()
+    for _ in range(3):  # "please tell them it's about ..."
+        about = _ABOUT_LEAD.sub("", about, count=1).strip(" ,.")
     if len(re.findall(r"[A-Za-z0-9]+", about)) < 1:
         return None
     return about[0].upper() + about[1:]

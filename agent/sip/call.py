@@ -39,7 +39,7 @@ TRANSFER_TIMEOUT_SECS = 30.0
 
 
 class AgentCall(pj.Call):
-    """An incoming call.  All methods run on the SIP (main) thread."""
+    """A call the agent answered, or (``outbound``) placed.  All methods run on the SIP (main) thread."""
 
     def __init__(
         self,
@@ -53,8 +53,13 @@ class AgentCall(pj.Call):
         request_action: Callable[[int, object], None],
         acquire_port: Callable[[], CallMediaPort],
         invite: bytes = b"",
+        outbound: bool = False,
+        on_progress: Callable[[AgentCall, str], None] | None = None,
     ) -> None:
         super().__init__(account, call_id)
+        self.outbound = outbound
+        self._on_progress = on_progress
+        """Outbound: told "ringing", "answered" as the call goes on."""
         self.number = number
         self.remote = remote
         self.sip_call_id = header_value(invite, "call-id", "i")
@@ -85,6 +90,19 @@ class AgentCall(pj.Call):
                                    functools.partial(request_action, number))
         self.transfer: Transfer | None = None
         self.t_transfer = 0.0
+        self._media_started = False
+        self.last_status = 0
+        """The SIP status the call ended with (outbound: 486, 487, ...; 200 once answered)."""
+
+    def place(self, uri: str) -> None:
+        """Outbound: send the INVITE (raises pj.Error when it cannot be sent)."""
+        prm = pj.CallOpParam(True)
+        prm.opt.customCallId = self.sip_call_id
+        self.makeCall(uri, prm)
+
+    def unanswered_for(self, now: float) -> float:
+        """Outbound: seconds since the INVITE while no one answered (0 once answered or ended)."""
+        return 0.0 if not self.outbound or self.t_confirmed or self.ended else now - self.t_created
 
     # -- actions (main thread) ---------------------------------------
     def answer_with(self, code: int, retry_after: int = 0) -> None:
@@ -226,10 +244,18 @@ class AgentCall(pj.Call):
             info = self.getInfo()
             if not self.local_tag and info.state in (pj.PJSIP_INV_STATE_CONNECTING, pj.PJSIP_INV_STATE_CONFIRMED):
                 self._learn_local_tag(prm)
+            if info.state == pj.PJSIP_INV_STATE_EARLY and self.outbound and self._on_progress:
+                self._on_progress(self, "ringing")
             if info.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.t_confirmed:
                 self.t_confirmed = time.monotonic()
                 log.debug("call %d: confirmed %.1f ms after INVITE", self.number,
                           (self.t_confirmed - self.t_created) * 1000)
+                if self.outbound:
+                    self.t_answered = self.t_confirmed
+                    if self._on_progress:
+                        self._on_progress(self, "answered")
+                    if self.port is not None and not self._media_started:
+                        self._start_media()  # audio came early (a 183 with SDP): the conversation starts now
             elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.ended:
                 self.ended = True
                 self.t_ended = time.monotonic()
@@ -246,13 +272,14 @@ class AgentCall(pj.Call):
             self.local_tag = tag_of(header_value(sent, "to", "t"))
 
     def _end_cause(self, info: pj.CallInfo) -> str:
+        self.last_status = int(info.lastStatusCode)
         if self.rejected_code:
             return f"rejected with {self.rejected_code}"
         if self.agent_reason:
             return self.agent_reason
         code, reason = int(info.lastStatusCode), str(info.lastReason)
         if code // 100 == 2 and self.t_confirmed:
-            return "caller hung up"
+            return "callee hung up" if self.outbound else "caller hung up"
         return f"{code} {reason}".strip()
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
@@ -278,9 +305,16 @@ class AgentCall(pj.Call):
             stream = self.getStreamInfo(idx)
             self.codec = f"{stream.codecName}/{stream.codecClockRate}"
             self.session.codec = self.codec
-            if first:
-                self._on_media_ready(self)
+            if first and (not self.outbound or self.t_confirmed):
+                self._start_media()
             return
+
+    def _start_media(self) -> None:
+        """The conversation starts (an outbound call's at its answer, not at early media: ringback is no one)."""
+        self._media_started = True
+        while not self.rx.empty():  # early media heard before the answer
+            self.rx.get_nowait()
+        self._on_media_ready(self)
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         try:
@@ -311,6 +345,6 @@ class AgentCall(pj.Call):
         frames = (f"frames rx {c.rx_frames} tx {c.tx_frames} (silent {c.tx_silent}, underruns {underruns}, "
                   f"rx dropped {c.rx_dropped}, callback errors {c.callback_errors}, largest tx gap {gap:.0f} ms)"
                   if c else "no media")
-        return (f"call {self.number} from {self.remote} codec {self.codec or '-'} "
+        return (f"call {self.number} {'to' if self.outbound else 'from'} {self.remote} codec {self.codec or '-'} "
                 f"lasted {talk:.1f} s, {frames}, ended: {cause}")
 

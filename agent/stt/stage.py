@@ -34,6 +34,7 @@ from agent.frames import (
     CallerSpeech,
     FinalTranscript,
     Frame,
+    InputEnded,
     SpeechEnded,
     SpeechPause,
     SpeechPaused,
@@ -114,6 +115,8 @@ class SttStage(Worker):
                                         self._last_unsure, t=self._clock()))
         elif isinstance(item, SpeechEnded):
             self._final(stream, item)
+        elif isinstance(item, InputEnded):
+            self._emit(item)  # after the last words
 
     def _feed(self, stream: SttStream, samples: np.ndarray, speech: bool = True) -> None:
         self.frames_fed += 1

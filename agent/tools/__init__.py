@@ -1,4 +1,4 @@
-"""Tooling around the agent: ``sip-agent call | demo | bench | outbox``.
+"""Tooling around the agent: ``sip-agent call | demo | bench | outbox | dial``.
 
 Nothing in the runtime (``agent/`` outside this package) imports it; the
 command line registers these commands through ``add_tool_parsers``, which
@@ -11,6 +11,8 @@ is imported when the command runs, so ``sip-agent run`` never loads it.
     harness.py  ``sip-agent run`` as a child process, shared by the demo, the benchmark and the tests
     records.py  the one reader of the agent's per-call records
     outbox.py   ``sip-agent outbox``: the events for the business still to deliver, and sending them
+    dial.py     ``sip-agent dial``: an outbound call through a running agent's API
+    receiver.py a webhook receiver on loopback (the demo's business, the tests')
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ Phases (each starts the agent as in production, in its own process):
   capacity                  (not by default, ~5 min) 1, 2, 3, 4 callers at once (processes of their own),
                             4 questions each: voice to voice p50/p95 per level, the agent's CPU and RSS,
                             and how many calls the box holds with p95 within 1.5 s
+  capture                   (not by default, ~25 min) 12 message and booking dialogues x G.722 / PCMU, Piper and
+                            espeak-ng voices, a caller who answers what is asked and corrects the read-back:
+                            fields right, numbers confirmed wrong, turns per capture, deliveries lost, webhook delay
 Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).  A
 real-time probe process and the CPU steal time show when the machine itself stalled (a
 virtual machine's host may stop its CPUs); gaps that overlap such a stall are marked.
@@ -67,6 +72,30 @@ def add_tool_parsers(sub: Any) -> None:
     _add_demo_parser(sub)
     _add_bench_parser(sub)
     _add_outbox_parser(sub)
+    _add_dial_parser(sub)
+
+
+def _add_dial_parser(sub: Any) -> None:
+    p = sub.add_parser("dial", help="place an outbound call through a running agent's API (--api-port) and follow it",
+                       description="Ask a running agent (sip-agent run --api-port PORT --api-token TOKEN) to call URI "
+                       "and run the conversation on it; prints the call's state as JSON lines until it ends. "
+                       "Unlike 'sip-agent call', which is a test caller of its own, the agent places this call.")
+    p.add_argument("uri", help="whom to call: sip:alice@example.com, or a number dialled through the agent's domain")
+    p.add_argument("--api-url", default="http://127.0.0.1:8088", metavar="URL",
+                   help="the agent's API (default: http://127.0.0.1:8088)")
+    p.add_argument("--api-token", metavar="TOKEN", help="its bearer token (default: SIP_AGENT_API_TOKEN)")
+    p.add_argument("--greeting", metavar="TEXT", help="what the agent says when a person answers (default: its own)")
+    p.add_argument("--purpose", metavar="TEXT", help="why the call is made, kept with its events")
+    p.add_argument("--on-machine", choices=("hangup", "leave_message", "talk"), default="hangup",
+                   help="when an answering machine answers: hang up, leave --voicemail after its beep, or talk as to "
+                   "a person (default: hangup)")
+    p.add_argument("--voicemail", metavar="TEXT", help="the message left with --on-machine leave_message")
+    p.add_argument("--no-amd", action="store_true", help="no answering-machine detection: greet at once")
+    p.add_argument("--ring-timeout", type=int, default=30, metavar="SECS", help="give up after this long "
+                   "unanswered (default: 30)")
+    p.add_argument("--max-secs", type=float, default=600.0, metavar="SECS", help="stop following the call after "
+                   "this long (default: 600)")
+    p.set_defaults(func=_command("agent.tools.dial:run_dial"))
 
 
 def _add_outbox_parser(sub: Any) -> None:
@@ -126,6 +155,12 @@ def _add_demo_parser(sub: Any) -> None:
                    help="where the agent writes the call's records (default: records/demo)")
     p.add_argument("--tts-mode", choices=("streaming", "batch"), default="streaming",
                    help="the agent's TTS mode (default: streaming)")
+    p.add_argument("--message", action="store_true", help="leave a message instead of asking questions: the agent "
+                   "takes it (name, number, what about), reads it back and delivers it to a webhook on loopback, "
+                   "which prints it")
+    p.add_argument("--webhook", metavar="URL", help="deliver the call's events to this webhook of yours instead "
+                   "(with --webhook-secret or SIP_AGENT_WEBHOOK_SECRET)")
+    p.add_argument("--webhook-secret", metavar="SECRET", help="the signature key for --webhook")
     p.set_defaults(func=_command("agent.tools.demo:run_demo"))
 
 
@@ -137,7 +172,7 @@ def _add_bench_parser(sub: Any) -> None:
     p.add_argument("--quick", action="store_true", help="one turn per case (for the test suite)")
     p.add_argument("--phases", default="tts,stt,v2v,bargein", metavar="LIST",
                    help="which phases to run: tts, stt, v2v, bargein, overtalk, accuracy, human (recordings of "
-                   "real people), answers, capacity "
+                   "real people), answers, capacity, capture "
                    "(default: tts,stt,v2v,bargein)")
     p.add_argument("--llm-models", default="", metavar="LIST", help="the LLMs the answers phase asks, e.g. "
                    "qwen-0.5b,qwen-1.5b (default: the default LLM); five businesses, 216 questions, ~40 min an LLM")

@@ -10,6 +10,9 @@ per-turn latencies are printed as they happen; records go to ``--records-dir``.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import secrets
 import sys
 import tempfile
 import time
@@ -18,12 +21,17 @@ from typing import Any
 
 from ..dialog.facts import example_facts_path
 from .harness import LOOPBACK, AgentProcess
+from .receiver import WebhookReceiver
 from .records import AUDIO, TIMELINE, TRANSCRIPT, call_folders, timeline
 
 __all__ = ["DEFAULT_QUESTIONS", "run_demo"]
 
 DEFAULT_QUESTIONS = ["What are your opening hours on Saturday?", "Can you tell me the time please?"]
 """Asked of the example facts (a restaurant); ``--facts`` and ``--question`` ask others."""
+MESSAGE = ["Hello, can I leave a message for the manager please?", "My name is John Smith.",
+           "It's 0 1 2 7 3, 5 5 5, 3 8 1.", "Please tell them I will be late for my table on Friday.",
+           "Yes, that's right."]
+"""``--message``: what the caller says to leave a message (the example facts take messages)."""
 SHOWN = ("listening for SIP", "engines ready", "caller:", "agent:", "turn ", "barge-in", " from sip:", "error",
          "ERROR", "Traceback")
 """The agent's log lines the demo shows as they happen."""
@@ -37,13 +45,14 @@ def _show(line: str) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     from ..tts.base import create_tts
 
-    questions = args.question or DEFAULT_QUESTIONS
+    questions = args.question or (MESSAGE if args.message else DEFAULT_QUESTIONS)
     records = Path(args.records_dir)
     print(f"Starting the agent on loopback (brain: {args.brain}; loading models) ...", flush=True)
-    with tempfile.TemporaryDirectory(prefix="sip-agent-demo-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="sip-agent-demo-") as workdir, _Business(args, Path(workdir)) as business:
         facts = ["--facts", args.facts or str(example_facts_path())] if args.brain == "llm" else []
         agent = AgentProcess(Path(workdir), [*LOOPBACK, "--brain", args.brain, "--records-dir", str(records),
-                                             "--tts-mode", args.tts_mode, *facts])
+                                             "--tts-mode", args.tts_mode, *facts, *business.args],
+                             env={**os.environ, **business.env})
         try:
             agent.start(wait=False)
             agent.follow(_show)
@@ -53,11 +62,58 @@ def run_demo(args: argparse.Namespace) -> int:
             outcome = _converse(agent.uri, questions, spoken)
         finally:
             code = agent.stop()
-    if outcome is None:
-        return 1
-    call, turns = outcome
-    _print_summary(call, turns, records, code)
-    return 0 if code == 0 and all(t["wire_ms"] is not None for t in turns) else 1
+        if outcome is None:
+            return 1
+        call, turns = outcome
+        _print_summary(call, turns, records, code)
+        delivered = business.report()
+    return 0 if code == 0 and all(t["wire_ms"] is not None for t in turns) and delivered else 1
+
+
+class _Business:
+    """``--message``: the business's end, a webhook receiver on loopback (or ``--webhook``, the user's own) that
+    the agent delivers the call's events to; it prints the message taken."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.receiver: WebhookReceiver | None = None
+        self.args: list[str] = []
+        self.env: dict[str, str] = {}
+        if not args.message and not args.webhook:
+            return
+        secret = args.webhook_secret or os.environ.get("SIP_AGENT_WEBHOOK_SECRET", "") or secrets.token_hex(16)
+        url = args.webhook
+        if not url:
+            self.receiver = WebhookReceiver(secret)
+            url = self.receiver.url
+        self.args = ["--webhook", url, "--state-dir", str(workdir / "state")]
+        self.env = {"SIP_AGENT_WEBHOOK_SECRET": secret}
+        print(f"The business's webhook: {url} (events signed with X-Signature: sha256=HMAC of the body)", flush=True)
+
+    def __enter__(self) -> _Business:
+        if self.receiver is not None:
+            self.receiver.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.receiver is not None:
+            self.receiver.close()
+
+    def report(self) -> bool:
+        """Print what reached the webhook; False when a message was expected and none came."""
+        if self.receiver is None:
+            return True
+        try:
+            events = self.receiver.wait_for(lambda e: any(x["type"] == "call.ended" for x in e), timeout=10)
+        except AssertionError:
+            events = self.receiver.events()
+        print("\nDelivered to the webhook (signatures checked):")
+        for event in events:
+            if event["type"] in ("message.taken", "booking.requested"):
+                print(f"  {event['type']}: {json.dumps(event['fields'])} (confirmed: {event['confirmed']})")
+            else:
+                print(f"  {event['type']}" + (f": outcome {event['outcome']}, {len(event['transcript'])} "
+                                             f"transcript entries" if event["type"] == "call.ended" else ""))
+        return any(e["type"] == "message.taken" and e["confirmed"] for e in events)
 
 
 def _converse(uri: str, questions: list[str], spoken: list[Any]) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import logging
 import queue
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -27,6 +28,7 @@ from agent.frames import (
     AudioChunk,
     CallerSpeech,
     Frame,
+    InputEnded,
     LongSpeech,
     SpeechActivity,
     SpeechEnded,
@@ -45,7 +47,7 @@ __all__ = ["Listener", "ListenerStage", "FOR_STT"]
 
 log = logging.getLogger(__name__)
 
-FOR_STT = (SpeechStarted, CallerSpeech, SpeechPause, SpeechEnded)
+FOR_STT = (SpeechStarted, CallerSpeech, SpeechPause, SpeechEnded, InputEnded)
 """Frames the listener makes for the recogniser; the others go to the conductor."""
 LONG_SPEECH_EVERY_MS = 100
 """While a run of speech stays over the barge-in threshold, it is said again this often."""
@@ -119,6 +121,17 @@ class Listener:
                 out.append(self._ended(event, t))
         return out
 
+    def hang_up(self, t: float) -> list[Frame]:
+        """The call ended: a caller cut off mid-sentence has ended their turn there (their words are decoded, not
+        dropped); then :class:`InputEnded`."""
+        out: list[Frame] = []
+        if self._endpointer.in_speech:
+            end = self._last_speech_t or t
+            out.append(self._ended(ep.SpeechEnded(end, t, self._endpointer.speech_ms, forced=True), t))
+        self._endpointer.reset()
+        out.append(InputEnded(t=t))
+        return out
+
     def _adapt_endpoint(self, is_speech: bool, samples: np.ndarray, t: float) -> None:
         """Inside a turn: keep its audio; at a pause, set the silence that will end it (sound and words)."""
         eot = self._end_of_turn
@@ -169,7 +182,8 @@ class ListenerStage(Worker):
 
     Frames for the recogniser go to ``to_stt``, the others to ``to_conductor``;
     :class:`~agent.frames.LongSpeech` (a barge-in) to ``urgent``, which jumps the
-    conductor's queue.  The port queue's hang-up marker (None) is skipped.
+    conductor's queue.  The port queue's hang-up marker (None) ends the caller's turn if they were speaking,
+    and :class:`~agent.frames.InputEnded` follows.
     """
 
     def __init__(
@@ -190,9 +204,13 @@ class ListenerStage(Worker):
         self._urgent = urgent
 
     def handle(self, item: object) -> None:
-        if not isinstance(item, AudioChunk):
+        if item is None:  # the call ended
+            frames = self.listener.hang_up(time.monotonic())
+        elif isinstance(item, AudioChunk):
+            frames = self.listener.process(item.samples, item.t)
+        else:
             return
-        for frame in self.listener.process(item.samples, item.t):
+        for frame in frames:
             if isinstance(frame, FOR_STT):
                 self._to_stt(frame)
             elif isinstance(frame, LongSpeech):

@@ -319,6 +319,10 @@ class TurnMachine(Acting):
 
     def _final(self, frame: FinalTranscript) -> list[Action]:
         actions: list[Action] = []
+        if self.state is State.ENDED and frame.text.strip():  # said just before the hang-up: kept, not answered
+            log.info("%s: caller (before hanging up): %s", self.cfg.name, frame.text.strip())
+            self.history.append(Message("user", frame.text.strip()))
+            return [self._user_transcript(frame.text.strip(), frame)]
         if self.state in (State.GOODBYE, State.ENDED):
             return actions
         if self._went_on and self.reply is not None:

@@ -37,8 +37,10 @@ def run_bench(args: argparse.Namespace) -> int:
     from .stalls import StallProbe
 
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
-    if not phases <= {"tts", "stt", "v2v", "bargein", "overtalk", "accuracy", "human", "answers", "capacity"}:
-        raise ConfigError("--phases takes tts, stt, v2v, bargein, overtalk, accuracy, human, answers and capacity, "
+    if not phases <= {"tts", "stt", "v2v", "bargein", "overtalk", "accuracy", "human", "answers", "capacity",
+                      "capture"}:
+        raise ConfigError("--phases takes tts, stt, v2v, bargein, overtalk, accuracy, human, answers, capacity and "
+                          "capture, "
                           f"got '{args.phases}'")
     say = _progress(time.monotonic())
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sip-agent-bench-"))
@@ -103,6 +105,10 @@ def _run_phases(bench: Any, phases: set[str], quick: bool, say: Any,
         from .capacity import capacity_phase
 
         extra["capacity"] = capacity_phase(bench, quick, say)
+    if "capture" in phases:
+        from .capture import capture_phase
+
+        extra["capture"] = capture_phase(bench, quick, say)
     return extra
 
 
@@ -200,6 +206,15 @@ def _print(r: dict[str, Any]) -> None:
                   f"{c['transfers_asked']}/{c['persons_asked']} asked + {c['transfers_unasked']} not, guard "
                   f"{c['guard_fired']}; {c['v2v_ms_p50']} / {c['v2v_ms_p95']} ms")
         print(f"  by kind {cell['by_kind']}")
+    capture = r.get("capture")
+    if capture:
+        print(f"capture ({capture['dialogues']} dialogues, messages and booking requests, G.722 and PCMU, Piper and "
+              "espeak-ng voices):")
+        print(f"  fields right {capture['fields_right']}/{capture['fields_total']} ({capture['field_accuracy']}; "
+              f"G.722 {capture['by_codec']['G722']}, PCMU {capture['by_codec']['PCMU']}); confirmed "
+              f"{capture['confirmed']}/{capture['dialogues']}; numbers right {capture['numbers_right']}, confirmed "
+              f"wrong {capture['wrong_numbers_confirmed']}; turns per capture {capture['turns_per_capture']}; "
+              f"deliveries lost {capture['deliveries_lost']}; webhook delay p50 {capture['webhook_delay_ms_p50']} ms")
     capacity = r.get("capacity")
     if capacity:
         print(f"capacity (callers at once, {capacity['turns_per_call']} questions each; voice to voice on the wire, "

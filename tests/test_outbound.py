@@ -1,0 +1,168 @@
+"""Outbound calls over real SIP: the HTTP API and ``sip-agent dial``, through Kamailio to a second agent that
+answers as a person ("Hello?") or as an answering machine (a long greeting), and bad API input."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.tools.records import call_folders, read_jsonl
+from tests.agent_proc import REPO, AgentProcess, _env
+from tests.peers import Kamailio, free_udp_port
+from tests.peers.webhook import WebhookReceiver
+
+TOKEN = "outbound-token-0123456789"
+SECRET = "outbound-secret"
+PASSWORDS = {"agent": "agent-secret", "alice": "alice-secret"}
+PERSON = """greeting = "Hello?"
+[[rule]]
+pattern = '\\btable\\b'
+reply = "Yes, that's right. Thank you, goodbye."
+hangup = true
+"""
+MACHINE = """greeting = "Hi, you have reached Alice. I can't take your call right now. Please leave a message."
+fallback = ""
+"""
+VOICEMAIL = "This is Trattoria Bella, calling about your table on Friday. Please call us back."
+
+
+def _tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _api(port: int, path: str, body: Any = None, token: str = TOKEN, raw: bytes | None = None,
+         content_type: str = "application/json") -> tuple[int, dict[str, Any], dict[str, str]]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
+                                     method="POST" if data is not None else "GET",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read()), dict(answer.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}"), dict(error.headers)
+
+
+def _alice(tmp_path: Path, kamailio: Kamailio, script: str) -> AgentProcess:
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice.toml").write_text(script)
+    return AgentProcess(tmp_path / "alice", [
+        "--domain", kamailio.address, "--user", "alice", "--password", PASSWORDS["alice"], "--bind", "127.0.0.1",
+        "--port", str(free_udp_port()), "--brain", "scripted", "--script", str(tmp_path / "alice.toml"),
+        "--records-dir", str(tmp_path / "alice-records")], name="alice")
+
+
+def _agent(tmp_path: Path, kamailio: Kamailio, api_port: int, hook: WebhookReceiver) -> AgentProcess:
+    return AgentProcess(tmp_path, [
+        "--domain", kamailio.address, "--user", "agent", "--password", PASSWORDS["agent"], "--bind", "127.0.0.1",
+        "--port", str(free_udp_port()), "--brain", "scripted", "--greeting", "", "--records-dir",
+        str(tmp_path / "records"), "--api-port", str(api_port), "--state-dir", str(tmp_path / "state"),
+        "--webhook", hook.url], env={"SIP_AGENT_API_TOKEN": TOKEN, "SIP_AGENT_WEBHOOK_SECRET": SECRET})
+
+
+@pytest.fixture
+def kamailio(tmp_path: Path) -> Any:
+    with Kamailio(tmp_path / "kamailio", free_udp_port(), users=PASSWORDS) as pbx:
+        yield pbx
+
+
+def test_sip_agent_dial_calls_a_person_who_hears_the_greeting_and_answers(tmp_path: Path, kamailio: Kamailio) -> None:
+    port = _tcp_port()
+    with WebhookReceiver(SECRET) as hook, \
+            _alice(tmp_path, kamailio, PERSON).start(wait_for="registered as alice@", timeout=120) as alice, \
+            _agent(tmp_path, kamailio, port, hook).start(wait_for="registered as agent@", timeout=120):
+        dial = subprocess.run(
+            [sys.executable, "-m", "agent.cli", "dial", f"sip:alice@{kamailio.address}", "--api-url",
+             f"http://127.0.0.1:{port}", "--greeting", "Hello, this is Trattoria Bella, calling to confirm your "
+             "table for Friday at 8 pm.", "--purpose", "confirm a booking"],
+            capture_output=True, text=True, timeout=120, cwd=REPO, env={**_env(), "SIP_AGENT_API_TOKEN": TOKEN})
+        assert dial.returncode == 0, dial.stdout + dial.stderr
+        states = [json.loads(line) for line in dial.stdout.splitlines()]
+        events = hook.wait_for(lambda e: [x["type"] for x in e] == ["call.started", "call.ended"], timeout=30)
+        alice.wait_for(r"call 1 from .* ended")
+    assert [s["status"] for s in states][0] == "dialing" and states[-1]["status"] == "ended"
+    assert "answered" in [s["status"] for s in states]
+    last = states[-1]
+    assert last["amd"]["decision"] == "human" and last["outcome"] == "answered" and last["answered"]
+    started, ended = events
+    assert started["direction"] == "outbound" and started["to"] == f"sip:alice@{kamailio.address}"
+    assert started["call_id"] == states[0]["id"] and started["purpose"] == "confirm a booking"
+    assert ended["amd"]["decision"] == "human" and ended["ended_by"] == "callee"
+    said = [(r["role"], r["text"]) for r in ended["transcript"] if r["role"] != "action"]
+    assert said[0] == ("assistant", "Hello, this is Trattoria Bella, calling to confirm your table for Friday at 8 pm.")
+    assert any(role == "user" and "thank you" in text.lower() for role, text in said), said
+    (folder,) = call_folders(tmp_path / "alice-records")
+    heard = [r["text"].lower() for r in read_jsonl(folder / "transcript.jsonl") if r["role"] == "user"]
+    assert any("table" in text and "friday" in text for text in heard), heard  # the greeting came after "Hello?"
+
+
+def test_an_answering_machine_gets_the_message_after_its_greeting(tmp_path: Path, kamailio: Kamailio) -> None:
+    port = _tcp_port()
+    with WebhookReceiver(SECRET) as hook, \
+            _alice(tmp_path, kamailio, MACHINE).start(wait_for="registered as alice@", timeout=120) as alice, \
+            _agent(tmp_path, kamailio, port, hook).start(wait_for="registered as agent@", timeout=120):
+        status, call, headers = _api(port, "/v1/calls", {"to": f"sip:alice@{kamailio.address}",
+                                                         "on_machine": "leave_message", "voicemail": VOICEMAIL})
+        assert status == 202 and headers["Location"] == f"/v1/calls/{call['id']}"
+        events = hook.wait_for(lambda e: any(x["type"] == "call.ended" for x in e), timeout=60)
+        alice.wait_for(r"call 1 from .* ended")
+        _, final, _ = _api(port, f"/v1/calls/{call['id']}")
+    assert final["amd"]["decision"] == "machine" and final["outcome"] == "voicemail", final
+    ended = events[-1]
+    assert ended["outcome"] == "voicemail" and ended["cause"] == "voicemail left"
+    (folder,) = call_folders(tmp_path / "alice-records")
+    records = read_jsonl(folder / "transcript.jsonl")
+    greeting, message = records[0], [r for r in records if r["role"] == "user"][0]
+    assert "your table on friday" in message["text"].lower() and "call us back" in message["text"].lower()
+    assert message["start_secs"] > greeting["end_secs"] + 1.0  # after the greeting (and its silence), not over it
+
+
+def test_bad_api_requests_get_a_clear_refusal(tmp_path: Path) -> None:
+    port = _tcp_port()
+    args = ["--no-register", "--bind", "127.0.0.1", "--port", "0", "--brain", "echo", "--api-port", str(port),
+            "--dial-rate", "1", "--max-calls", "1"]
+    with AgentProcess(tmp_path, args, env={"SIP_AGENT_API_TOKEN": TOKEN}).start(timeout=60) as agent:
+        assert _api(port, "/v1/calls", {"to": "sip:a@127.0.0.1"}, token="wrong-token-000000000")[0] == 401
+        cases: list[tuple[dict[str, Any], int, str]] = [
+            ({"raw": b"{not json"}, 400, "not JSON"),
+            ({"body": {}}, 400, "to: required"),
+            ({"body": {"to": "alice"}}, 400, "not a SIP URI"),
+            ({"body": {"to": "+441273555019"}}, 400, "--domain"),
+            ({"body": {"to": "sip:a@127.0.0.1", "colour": "red"}}, 400, "unknown field 'colour'"),
+            ({"body": {"to": "sip:a@127.0.0.1", "facts": "x.toml"}}, 400, "facts"),
+            ({"body": {"to": "sip:a@127.0.0.1", "on_machine": "leave_message"}}, 400, "voicemail"),
+            ({"body": {"to": "sip:a@127.0.0.1", "ring_timeout_secs": 1}}, 400, "ring_timeout_secs"),
+            ({"raw": b"x" * 20000}, 413, "16384 bytes"),
+            ({"body": {"to": "sip:a@127.0.0.1"}, "content_type": "text/plain"}, 415, "application/json"),
+        ]
+        for kwargs, status, words in cases:
+            got, answer, _ = _api(port, "/v1/calls", **kwargs)
+            assert got == status and words in answer["error"], (kwargs, got, answer)
+        assert _api(port, "/v1/calls/00000000-0000-0000-0000-000000000000")[0] == 404
+        # a call to no one: refused by the network, ended, kept for GET
+        target = f"sip:nobody@127.0.0.1:{free_udp_port()}"
+        status, first, _ = _api(port, "/v1/calls", {"to": target, "amd": False, "ring_timeout_secs": 5})
+        assert status == 202
+        status, second, headers = _api(port, "/v1/calls", {"to": target})
+        assert status == 503 and "at capacity" in second["error"] and int(headers["Retry-After"]) > 0
+        agent.wait_for(r"call 1 to .*: ended", timeout=40)
+        _, again, _ = _api(port, f"/v1/calls/{first['id']}")
+        assert again["status"] == "ended" and again["outcome"] in ("failed", "no_answer"), again
+        status, _, _ = _api(port, "/v1/calls", {"to": target, "ring_timeout_secs": 5})
+        assert status == 202
+        agent.wait_for(r"call 2 to .*: ended", timeout=40)
+        status, third, headers = _api(port, "/v1/calls", {"to": target})
+        assert status == 429 and "calls a minute" in third["error"] and "Retry-After" in headers
+    no_token = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--no-register", "--brain", "echo",
+                               "--api-port", str(port)], capture_output=True, text=True, env=_env(), timeout=60)
+    assert no_token.returncode == 2 and "--api-token" in no_token.stderr and no_token.stderr.count("\n") == 1
