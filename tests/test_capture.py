@@ -171,11 +171,11 @@ def test_a_capture_section_is_checked_line_by_line() -> None:
 
 def test_every_bench_dialogue_ends_confirmed_with_its_truth_when_heard_perfectly() -> None:
     """The capture phase's caller talks to the rules in text: what it means is what is taken, in few turns."""
-    from agent.tools.bench.capture import DIALOGUES, _Caller, _truth, field_right
+    from agent.tools.bench.capture import DIALOGUES, Person, _truth, field_right
 
     for dialogue in DIALOGUES:
         dialog = _dialog(dialogue.caller_id)
-        person = _Caller(dialogue, MONDAY)
+        person = Person(dialogue, MONDAY)
         history = [Message("assistant", "Hello, Trattoria Bella, how can I help you?")]
         kind, text = "say", dialogue.request
         for _ in range(14):

@@ -49,7 +49,10 @@ Phases (each starts the agent as in production, in its own process):
                             and how many calls the box holds with p95 within 1.5 s
   capture                   (not by default, ~25 min) 12 message and booking dialogues x G.722 / PCMU, Piper and
                             espeak-ng voices, a caller who answers what is asked and corrects the read-back:
-                            fields right, numbers confirmed wrong, turns per capture, deliveries lost, webhook delay
+                            fields right, numbers confirmed wrong, turns per capture, deliveries lost, webhook delay;
+                            then outbound calls the bench answers with generated greetings (people, machines with
+                            and without a beep; three voices; G.722 / PCMU): answering-machine detection right,
+                            and the audio it took to decide
 Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).  A
 real-time probe process and the CPU steal time show when the machine itself stalled (a
 virtual machine's host may stop its CPUs); gaps that overlap such a stall are marked.

@@ -207,8 +207,22 @@ class CallerResult:
         return dict(self.__dict__)
 
 
+class _Account(pj.Account):
+    """The caller's account: a call to it is answered when the caller is told to (``Caller.answer_calls``)."""
+
+    def __init__(self, caller: Caller) -> None:
+        super().__init__()
+        self._caller = caller
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        try:
+            self._caller.incoming(prm.callId)
+        except Exception:
+            log.exception("caller: incoming call callback failed")
+
+
 class Caller:
-    """One pjsua2 user agent that places a single call (main thread only)."""
+    """One pjsua2 user agent that places a single call (main thread only); told to, it answers one instead."""
 
     def __init__(self, bind: str = "127.0.0.1", codecs: list[str] | None = None, user: str = "caller",
                  refuse_transfers: bool = False) -> None:
@@ -233,8 +247,35 @@ class Caller:
         # As in the agent: a frame callback waiting on the GIL delays the arrival stamps.
         sys.setswitchinterval(GIL_SWITCH_SECS)
         self.endpoint.start()
-        self.account = pj.Account()
+        self.account = _Account(self)
         self.account.create(account_config(self.cfg, self.endpoint.bound_port))
+
+    @property
+    def uri(self) -> str:
+        """Where to call this user agent."""
+        return f"sip:{self.cfg.user}@{self.cfg.bind}:{self.endpoint.bound_port}"
+
+    def answer_calls(self, on: bool) -> None:
+        """Answer calls to :attr:`uri` with 200 (one at a time), or refuse them with 486."""
+        self._answering = on
+
+    def incoming(self, call_id: int) -> None:
+        """A call to this user agent: it becomes the call (answered), unless one is up or answering is off."""
+        call = _OutgoingCall(self, call_id)
+        prm = pj.CallOpParam()
+        busy = not getattr(self, "_answering", False) or (self.call is not None and self.call.state != "disconnected")
+        prm.statusCode = 486 if busy else 200
+        if busy:
+            self._gone.append(call)
+        else:
+            self.call = call
+            self._t_invite = time.monotonic()
+        call.answer(prm)
+
+    def wait_answered(self, timeout: float) -> bool:
+        """Until a call to this user agent is up with media."""
+        return self.pump_until(lambda: self.call is not None and self.call.state == "confirmed"
+                               and self.port is not None, timeout)
 
     def _on_media(self, audio: pj.AudioMedia) -> None:
         if self.port is None:  # ports are reused, never destroyed mid-run (see CallMediaPort.attach)

@@ -22,16 +22,15 @@ from typing import Any
 from ..dialog.facts import example_facts_path
 from .harness import LOOPBACK, AgentProcess
 from .receiver import WebhookReceiver
-from .records import AUDIO, TIMELINE, TRANSCRIPT, call_folders, timeline
+from .records import AUDIO, TIMELINE, TRANSCRIPT, call_folders, timeline, transcript
 
 __all__ = ["DEFAULT_QUESTIONS", "run_demo"]
 
 DEFAULT_QUESTIONS = ["What are your opening hours on Saturday?", "Can you tell me the time please?"]
 """Asked of the example facts (a restaurant); ``--facts`` and ``--question`` ask others."""
-MESSAGE = ["Hello, can I leave a message for the manager please?", "My name is John Smith.",
-           "It's 0 1 2 7 3, 5 5 5, 3 8 1.", "Please tell them I will be late for my table on Friday.",
-           "Yes, that's right."]
-"""``--message``: what the caller says to leave a message (the example facts take messages)."""
+MESSAGE_DIALOGUE = 0
+"""``--message``: the capture benchmark's first dialogue (John Smith, 01273 555381, late for his table): the
+caller answers what the agent asks and corrects its read-back, as a person would."""
 SHOWN = ("listening for SIP", "engines ready", "caller:", "agent:", "turn ", "barge-in", " from sip:", "error",
          "ERROR", "Traceback")
 """The agent's log lines the demo shows as they happen."""
@@ -45,7 +44,8 @@ def _show(line: str) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     from ..tts.base import create_tts
 
-    questions = args.question or (MESSAGE if args.message else DEFAULT_QUESTIONS)
+    person = _person() if args.message else None
+    questions = args.question or (person.phrases() if person is not None else DEFAULT_QUESTIONS)
     records = Path(args.records_dir)
     print(f"Starting the agent on loopback (brain: {args.brain}; loading models) ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="sip-agent-demo-") as workdir, _Business(args, Path(workdir)) as business:
@@ -59,7 +59,8 @@ def run_demo(args: argparse.Namespace) -> int:
             voice = create_tts("piper")  # while the agent loads its models
             spoken = [voice.synthesize(q) for q in questions]
             agent.wait_ready()
-            outcome = _converse(agent.uri, questions, spoken)
+            outcome = (_converse(agent.uri, questions, spoken) if person is None else
+                       _leave_message(agent.uri, person, dict(zip(questions, spoken, strict=True)), records))
         finally:
             code = agent.stop()
         if outcome is None:
@@ -140,6 +141,51 @@ def _converse(uri: str, questions: list[str], spoken: list[Any]) -> tuple[dict[s
             turns.append({"question": question, "wire_ms": wire_ms})
             shown = f"{wire_ms:.0f} ms" if wire_ms is not None else "no answer"
             print(f"  caller| heard the answer start {shown} after the end of the question", flush=True)
+    finally:
+        result = caller.close()
+    time.sleep(0.5)
+    return result.as_dict(), turns
+
+
+def _person() -> Any:
+    import datetime
+    import zoneinfo
+
+    from .bench.capture import DIALOGUES, Person
+
+    today = datetime.datetime.now(zoneinfo.ZoneInfo("Europe/London")).date()
+    return Person(DIALOGUES[MESSAGE_DIALOGUE], today)
+
+
+def _leave_message(uri: str, person: Any, spoken: dict[str, Any],
+                   records: Path) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """Call ``uri`` and leave the message: say what the agent asks for, check its read-back, correct it."""
+    from .caller import Caller
+
+    caller = Caller(refuse_transfers=True)
+    caller.start()
+    turns: list[dict[str, Any]] = []
+    before = len(call_folders(records))
+    try:
+        print(f"Calling {uri} from the built-in caller ...", flush=True)
+        if not caller.dial(uri):
+            print(f"demo: the call failed: {caller.result.status} {caller.result.reason}", file=sys.stderr)
+            return None
+        if caller.wait_agent_audio(0.0, 5.0):
+            caller.wait_agent_quiet(0.8, 15.0)
+        kind, text = "say", person.d.request
+        for _ in range(12):
+            print(f"  caller| says: {text}", flush=True)
+            t_end = caller.say(spoken[text])
+            t_first = caller.wait_agent_audio(t_end, 20.0)
+            wire_ms = (t_first - t_end) * 1000 if t_first else None
+            caller.wait_agent_quiet(1.2, 60.0)
+            turns.append({"question": text, "wire_ms": wire_ms})
+            folders = call_folders(records)[before:]
+            said = [r["text"] for r in (transcript(folders[0]) if folders else []) if r.get("role") == "assistant"]
+            kind, text = person.answer(said[-1] if said else "")
+            if kind != "say" or text not in spoken:
+                break
     finally:
         result = caller.close()
     time.sleep(0.5)

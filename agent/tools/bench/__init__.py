@@ -215,6 +215,11 @@ def _print(r: dict[str, Any]) -> None:
               f"{capture['confirmed']}/{capture['dialogues']}; numbers right {capture['numbers_right']}, confirmed "
               f"wrong {capture['wrong_numbers_confirmed']}; turns per capture {capture['turns_per_capture']}; "
               f"deliveries lost {capture['deliveries_lost']}; webhook delay p50 {capture['webhook_delay_ms_p50']} ms")
+        amd = capture["amd"]
+        print(f"  answering machines ({amd['calls']} outbound calls, generated greetings): right {amd['accuracy']} "
+              f"(people {amd['people_right']}, machines {amd['machines_right']}; G.722 {amd['by_codec']['G722']}, "
+              f"PCMU {amd['by_codec']['PCMU']}); audio to decide p50 {amd['decision_ms_p50']} ms, "
+              f"p95 {amd['decision_ms_p95']} ms")
     capacity = r.get("capacity")
     if capacity:
         print(f"capacity (callers at once, {capacity['turns_per_call']} questions each; voice to voice on the wire, "

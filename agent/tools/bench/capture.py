@@ -35,7 +35,7 @@ from ..receiver import WebhookReceiver
 from ..records import call_folders, transcript
 from .corpus import ESPEAK_VOICES, espeak_available, normalise, render_espeak, word_errors
 
-__all__ = ["DIALOGUES", "Dialogue", "capture_phase", "field_right"]
+__all__ = ["DIALOGUES", "Dialogue", "Person", "capture_phase", "field_right"]
 
 MAX_TURNS = 14
 CODECS = ("G722", "PCMU")
@@ -97,6 +97,10 @@ DIALOGUES = [
 ]
 """Twelve dialogues: spoken, keyed and caller-ID numbers; corrections of a number, a time and a count."""
 
+REPHRASED = {"message": ["I would like to leave a message, please.", "Can you take a message?", "A message, please."],
+             "booking": ["I want to book a table, please.", "Can I make a booking?", "A table booking, please."]}
+"""What a caller says when the agent did not understand the request."""
+
 CAPTURE_FACTS = """
 [capture.message]
 
@@ -119,8 +123,9 @@ def _said(name: str, value: Any) -> str:
     """A value as the caller says it."""
     if name == "number":
         return f"It's {say_number(value)}."
-    return {"name": "My name is {}.", "about": "Please tell them it's about {}.", "people": "{} people.",
-            "date": "On {}.", "time": "At {}."}[name].format(value)
+    if name == "about":
+        return f"Please tell them {value}." if str(value).startswith("I ") else f"It's about {value}."
+    return {"name": "My name is {}.", "people": "{} people.", "date": "On {}.", "time": "At {}."}[name].format(value)
 
 
 def _correction(name: str, value: Any) -> str:
@@ -131,16 +136,25 @@ def _correction(name: str, value: Any) -> str:
             "date": "the day should be {}.", "time": "the time should be {}."}[name].format(value)
 
 
-class _Caller:
+class Person:
     """What a person with ``dialogue`` in mind answers to each of the agent's questions."""
 
     def __init__(self, dialogue: Dialogue, today: datetime.date) -> None:
         self.d = dialogue
         self.today = today
         self.changed_mind = not dialogue.first
+        self._rephrased = 0
 
     def values(self) -> dict[str, Any]:
         return dict(self.d.fields) if self.changed_mind else {**self.d.fields, **self.d.first}
+
+    def phrases(self) -> list[str]:
+        """Everything this caller may say (to synthesise before the call)."""
+        said = [self.d.request, "Yes, that's right.", "Yes, that's fine.", "No.", *REPHRASED[self.d.kind]]
+        for values in (self.d.fields, self.d.first):
+            for name, value in values.items():
+                said += [_said(name, value), f"No, {_correction(name, value)}", _correction(name, value)]
+        return list(dict.fromkeys(said))
 
     def answer(self, asked: str) -> tuple[str, str]:
         """("say", words), ("dtmf", digits) or ("done", "")."""
@@ -163,7 +177,10 @@ class _Caller:
                 if name == "number" and self.d.keyed:
                     return "dtmf", str(values["number"]).lstrip("+") + "#"
                 return "say", _said(name, values[name])
-        return "say", self.d.request
+        # not understood: said again in other, plainer words, as a person would
+        ways = REPHRASED[self.d.kind]
+        self._rephrased += 1
+        return "say", ways[(self._rephrased - 1) % len(ways)]
 
     def wrong(self, read_back: str) -> list[str]:
         """The values the read-back did not say as the caller means them, in the order said."""
@@ -226,7 +243,7 @@ class _Voices:
 def _talk(bench: Any, uri: str, records: Path, dialogue: Dialogue, voice: str, voices: _Voices,
           today: datetime.date) -> tuple[int, bool, list[str]]:
     """One call: (the caller's turns, whether it heard the thanks, the agent's transcript)."""
-    caller, person = bench.caller, _Caller(dialogue, today)
+    caller, person = bench.caller, Person(dialogue, today)
     before = len(call_folders(records))
     turns, finished = 0, False
     if caller.dial(uri):
@@ -289,7 +306,9 @@ def capture_phase(bench: Any, quick: bool, say: Callable[[str], None]) -> dict[s
                         f"{', LOST' if finished and not row['delivered'] else ''}")
             finally:
                 agent.stop()
-    return _summary(rows)
+    from .amd import amd_phase
+
+    return {**_summary(rows), "amd": amd_phase(bench, quick, say)}
 
 
 def _graded(hook: WebhookReceiver, seen: set[str], dialogue: Dialogue, truth: dict[str, Any]) -> dict[str, Any]:
