@@ -406,8 +406,9 @@ class AgentApp:
         call.counted = True
         METRICS.call_answered()
         log.info("call %d to %s: dialing (api call %s)", call.number, request.to, request.id)
+        own = f"sip:{self.cfg.sip.user}@{self.cfg.sip.domain or self.cfg.sip.bind}"
         session.emit("call.started", "started", direction="outbound", to=request.to, purpose=request.purpose,
-                     sip_call_id=call.sip_call_id, **{"from": ""}, caller_number="")
+                     sip_call_id=call.sip_call_id, **{"from": own}, caller_number="")
         try:
             call.place(request.to)
         except pj.Error as exc:

@@ -10,12 +10,13 @@ Every event is a JSON object with::
 
 and, by type:
 
-    call.started       direction ("inbound"), from (the caller's SIP URI), caller_number (the digits of the
-                       caller ID when it is a number, else ""), sip_call_id
-    call.ended         duration_secs, ended_by ("caller", "agent", "timeout", "shutdown", "error"), cause
-                       (the words of the log), outcome ("transferred", "message", "booking", "answered"),
+    call.started       direction ("inbound" or "outbound"), from (the caller's SIP URI), caller_number (the
+                       digits of the caller ID when it is a number, else ""), sip_call_id; outbound: to, purpose
+    call.ended         duration_secs, ended_by ("caller", "callee", "agent", "timeout", "shutdown", "error"),
+                       cause (the words of the log), outcome ("transferred", "message", "booking", "answered";
+                       outbound also "voicemail", "machine", "busy", "declined", "no_answer", "failed"),
                        transcript (a list of {"role": "user"|"assistant"|"action", "text"|"action": ...,
-                       "t_secs"})
+                       "t_secs"}); outbound: to, purpose, amd ({"decision", "cause", "after_ms"} or null)
     transfer           target, who, ok (the transfer went through), detail (the SIP outcome)
     message.taken      fields ({"name", "number", "about", ...}), complete (every field was given),
     booking.requested  confirmed (the caller said the read-back was right; false when they hung up first),

@@ -131,19 +131,6 @@ class OutboundCalls:
         with self._lock:
             return sum(c["status"] != "ended" for c in self._calls.values())
 
-    def wait(self, call_id: str, done: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any] | None:
-        """Wait until ``done(snapshot)`` (tests and ``sip-agent dial``)."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                found = self._calls.get(call_id)
-                if found is not None and done(found):
-                    return dict(found)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return dict(found) if found is not None else None
-                self._changed.wait(left)
-
 
 def answer_outbound(handler: CallHandler, session: CallSession, request: DialRequest,
                     report: Callable[[AmdResult], None]) -> str:

@@ -37,7 +37,8 @@ from .corpus import ESPEAK_VOICES, espeak_available, normalise, render_espeak, w
 
 __all__ = ["DIALOGUES", "Dialogue", "Person", "capture_phase", "field_right"]
 
-MAX_TURNS = 14
+MAX_TURNS = 10
+"""A caller not done after this many turns gives up (a person would have)."""
 CODECS = ("G722", "PCMU")
 
 
