@@ -41,6 +41,7 @@ def test_names(said: str, name: str | None) -> None:
     ("my number is 01273 555381", "01273555381", "0 1 2 7 3, 5 5 5, 3 8 1"),
     ("oh one two seven three, five five five, three eight one", "01273555381", "0 1 2 7 3, 5 5 5, 3 8 1"),
     ("+44 1273 555381", "+441273555381", "plus 4 4 1, 2 7 3, 5 5 5, 3 8 1"),
+    ("No, the number is plus 44163296001.", "+44163296001", "plus 4 4 1, 6 3 2, 9 6 0, 0 1"),
     ("202 555 0143", "2025550143", "2 0 2, 5 5 5, 0 1 4 3"),
 ])
 def test_numbers_are_read_and_said_back_digit_by_digit(said: str, number: str, back: str) -> None:

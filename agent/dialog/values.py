@@ -107,7 +107,8 @@ _DIGITS = re.compile(r"\+?\d[\d\s\-().]*\d|\+?\d")
 def read_number(text: str) -> str | None:
     """The longest run of digits said ("0 1 2 7 3, 5 5 5..." is one run after ``as_said``), with a leading +;
     None when there are no digits.  Its length is checked by the caller (:data:`MIN_PHONE_DIGITS`)."""
-    runs = [m.group(0) for m in _DIGITS.finditer(as_said(text))]
+    said = re.sub(r"\bplus\s*(?=\d)", "+", as_said(text), flags=re.IGNORECASE)  # "plus 44 1273 ..."
+    runs = [m.group(0) for m in _DIGITS.finditer(said)]
     if not runs:
         return None
     best = max(runs, key=lambda run: len(re.sub(r"\D", "", run)))
@@ -119,14 +120,16 @@ def say_number(number: str) -> str:
     """Digits to read back one by one, in groups: "0 1 2 7 3, 5 5 5, 3 8 1"."""
     plus, digits = ("plus ", number[1:]) if number.startswith("+") else ("", number)
     n = len(digits)
-    if n == 11:
+    if plus:  # an international number: in threes
+        groups = [digits[i:i + 3] for i in range(0, n, 3)]
+    elif n == 11:
         groups = [digits[:5], digits[5:8], digits[8:]]
     elif n == 10:
         groups = [digits[:3], digits[3:6], digits[6:]]
     else:
         groups = [digits[i:i + 3] for i in range(0, n, 3)]
-        if len(groups) > 1 and len(groups[-1]) == 1:
-            groups[-2:] = [groups[-2] + groups[-1]]
+    if len(groups) > 1 and len(groups[-1]) == 1:
+        groups[-2:] = [groups[-2] + groups[-1]]
     return plus + ", ".join(" ".join(group) for group in groups)
 
 
