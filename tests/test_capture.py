@@ -193,3 +193,16 @@ def test_every_bench_dialogue_ends_confirmed_with_its_truth_when_heard_perfectly
         assert taken.confirmed and set(got) == set(truth), (dialogue.request, history)
         assert all(field_right(name, got[name], truth[name]) for name in truth), (got, truth)
         assert turns <= 8, (dialogue.request, turns)
+
+
+def test_a_correction_heard_as_the_same_value_asks_for_spelling_or_the_keypad() -> None:
+    dialog = _dialog()
+    replies, history = _talk(dialog, "Can I leave a message?", "Lord Taylor", "07911123456", "a table for twenty",
+                             "No, the name is Lord Taylor.", "Laura, L, A, U, R, A, Taylor.", "yes")
+    assert replies[4] == "Sorry, I keep hearing the name the same way. Could you spell it for me, letter by letter?"
+    assert "a message from Laura Taylor" in replies[5]  # type: ignore[operator]
+    (done,) = dialog.replay(history)[1]
+    assert done.confirmed and done.record()["name"] == "Laura Taylor"
+    replies, _ = _talk(dialog, "Can I leave a message?", "Ann", "07911123456", "lost keys",
+                       "No, the number is 07911123456.")
+    assert replies[4] == "Sorry, I keep hearing the number the same way. Could you key it in and press hash?"

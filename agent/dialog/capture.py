@@ -353,6 +353,12 @@ class CaptureDialog:
         values = self._values(current, text, named)  # a field named is read as if asked for
         if named in ("name", "about", "service") and named in values and len(plain(values[named]).split()) > 4:
             del values[named]  # "the name is wrong": no name in it
+        same = [key for key, value in values.items() if current.values.get(key) == value]
+        if same and len(same) == len(values) and same[0] in ("name", "number"):  # corrected to what was heard
+            how = ("spell it for me, letter by letter" if same[0] == "name" else
+                   "key it in and press hash")
+            return _Turn(replace(_without(current, same[0]), asking=same[0]),
+                         f"Sorry, I keep hearing {_WHAT[same[0]]} the same way. Could you {how}?")
         if values:  # "no, it's 0 1 2 ...", "the time should be 8"
             changed = current
             for key, value in values.items():

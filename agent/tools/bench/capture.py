@@ -129,6 +129,12 @@ def _said(name: str, value: Any) -> str:
     return {"name": "My name is {}.", "people": "{} people.", "date": "On {}.", "time": "At {}."}[name].format(value)
 
 
+def _spelled(name: str, heard: str) -> str:
+    """The name with each word the agent got wrong spelled after it: "Laura, L, A, U, R, A, Taylor"."""
+    words = [f"{w}, {', '.join(w.upper())}," if w.lower() not in heard.lower() else w for w in name.split()]
+    return " ".join(words).rstrip(",") + "."
+
+
 def _correction(name: str, value: Any) -> str:
     """What follows "No, " at a read-back: "the time should be 8 pm."."""
     if name == "number":
@@ -145,6 +151,7 @@ class Person:
         self.today = today
         self.changed_mind = not dialogue.first
         self._rephrased = 0
+        self._read_back = ""
 
     def values(self) -> dict[str, Any]:
         return dict(self.d.fields) if self.changed_mind else {**self.d.fields, **self.d.first}
@@ -152,6 +159,10 @@ class Person:
     def phrases(self) -> list[str]:
         """Everything this caller may say (to synthesise before the call)."""
         said = [self.d.request, "Yes, that's right.", "Yes, that's fine.", "No.", *REPHRASED[self.d.kind]]
+        if "name" in self.d.fields:  # each word spelled, whichever was misheard
+            words = str(self.d.fields["name"]).split()
+            said += [_spelled(" ".join(words), " ".join(w for j, w in enumerate(words) if j != i))
+                     for i in range(len(words))]
         for values in (self.d.fields, self.d.first):
             for name, value in values.items():
                 said += [_said(name, value), f"No, {_correction(name, value)}", _correction(name, value)]
@@ -166,8 +177,13 @@ class Person:
             return "say", "Yes, that's fine." if self.values()["number"] == self.d.caller_id else "No."
         if "let me check" in text or "is that right" in text:
             self.changed_mind = True
+            self._read_back = asked
             wrong = self.wrong(asked)
             return "say", f"No, {_correction(wrong[0], self.d.fields[wrong[0]])}" if wrong else "Yes, that's right."
+        if "spell it for me" in text:
+            return "say", _spelled(str(self.d.fields["name"]), self._read_back)
+        if "key it in" in text and "keep hearing" in text:
+            return "dtmf", str(self.values()["number"]).lstrip("+") + "#"
         if "should i change" in text:
             wrong = self.wrong(asked) or ["name"]
             return "say", _correction(wrong[0], self.d.fields[wrong[0]])
