@@ -24,6 +24,7 @@ pytest.importorskip("llama_cpp")
 SECRET = "capture-secret"
 CAPTURE = """
 [capture.message]
+digits = "10-11"
 
 [capture.booking]
 what = "a table"

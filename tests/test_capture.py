@@ -25,7 +25,7 @@ from agent.errors import ConfigError
 MONDAY = datetime.date(2026, 12, 7)
 FACTS = load_facts(example_facts_path())
 HOURS = OpeningHours.from_facts((f.topic, f.key, f.text) for f in FACTS.facts)
-SPECS = parse_capture({"message": {}, "booking": {"what": "a table", "max_people": 8}}, "test")
+SPECS = parse_capture({"message": {"digits": "10-11"}, "booking": {"what": "a table", "max_people": 8}}, "test")
 
 
 @pytest.mark.parametrize("said,name", [
@@ -164,6 +164,7 @@ def test_a_capture_section_is_checked_line_by_line() -> None:
     for bad, words in [('[capture.callback]\n', "unknown; the agent captures message and booking"),
                        ('[capture.booking]\nfields = ["name", "shoe size"]\n', "unknown field 'shoe size'"),
                        ('[capture.message]\ncolour = "red"\n', "unknown key 'colour'"),
+                       ('[capture.message]\ndigits = "3-20"\n', 'digits must be "N-M"'),
                        ('capture = "yes"\n', "[capture] must be a table")]:
         with pytest.raises(ConfigError, match="bad facts file") as error:
             parse_facts(f'name = "X"\n{bad}')
@@ -206,3 +207,12 @@ def test_a_correction_heard_as_the_same_value_asks_for_spelling_or_the_keypad() 
     replies, _ = _talk(dialog, "Can I leave a message?", "Ann", "07911123456", "lost keys",
                        "No, the number is 07911123456.")
     assert replies[4] == "Sorry, I keep hearing the number the same way. Could you key it in and press hash?"
+
+
+def test_a_number_with_too_few_digits_for_the_business_is_asked_again() -> None:
+    replies, history = _talk(_dialog(), "Can I leave a message?", "Ann Lee", "0770090", "07700900456", "lost keys")
+    assert replies[2] == ("Sorry, I got 7 digits: 0 7 7, 0 0 9 0. I need the whole number, with the area code. "
+                          "Could you say the whole number again, digit by digit, or key it in and press hash?")
+    assert replies[3] == "And what would you like me to pass on?"
+    current = _dialog().replay(history)[0]
+    assert current is not None and current.values["number"] == "07700900456"

@@ -5,9 +5,10 @@
     what = "a table"                       # what is booked, said in the questions and the read-back
     fields = ["people", "date", "time", "name", "number"]
     max_people = 8
+    digits = "10-11"                       # a call-back number's digits (default: 7 to 15)
 
-Fields: ``name``, ``number`` (a telephone number: 7 to 15 digits, said or
-keyed, the caller ID offered when it is one), ``about`` (what it is about, as
+Fields: ``name``, ``number`` (a telephone number: 7 to 15 digits, or
+``digits = "10-11"``, said or keyed, the caller ID offered when it is one), ``about`` (what it is about, as
 said), ``people``, ``date`` and ``time`` (checked against the facts' opening
 hours), ``service`` (as said).  ``[capture.X.ask]`` may word a field's
 question (``people = "How many guests?"``).
@@ -107,6 +108,8 @@ class CaptureSpec:
     what: str = ""
     max_people: int = 0
     ask: dict[str, str] = field(default_factory=dict, compare=False)
+    digits: tuple[int, int] = (MIN_PHONE_DIGITS, MAX_PHONE_DIGITS)
+    """How many digits a call-back number has (a + and its country code not counted apart)."""
 
     @property
     def event(self) -> str:
@@ -130,9 +133,13 @@ def parse_capture(table: Any, source: str) -> tuple[CaptureSpec, ...]:
             raise fail(f"[capture.{kind}]: unknown; the agent captures {' and '.join(KINDS)}")
         if not isinstance(item, dict):
             raise fail(f"capture.{kind} must be a table ([capture.{kind}])")
-        unknown = set(item) - {"fields", "what", "max_people", "ask"}
+        unknown = set(item) - {"fields", "what", "max_people", "ask", "digits"}
         if unknown:
-            raise fail(f"[capture.{kind}]: unknown key {sorted(unknown)[0]!r} (fields, what, max_people, ask)")
+            raise fail(f"[capture.{kind}]: unknown key {sorted(unknown)[0]!r} (fields, what, max_people, digits, ask)")
+        digits = _digits(item.get("digits", f"{MIN_PHONE_DIGITS}-{MAX_PHONE_DIGITS}"))
+        if digits is None:
+            raise fail(f'capture.{kind}.digits must be "N-M" or "N" digits between {MIN_PHONE_DIGITS} and '
+                       f'{MAX_PHONE_DIGITS}, e.g. "10-11"')
         fields = item.get("fields", list(_DEFAULT_FIELDS[kind]))
         if not isinstance(fields, list) or not fields or not all(isinstance(f, str) for f in fields):
             raise fail(f"capture.{kind}.fields must be a list of field names ({', '.join(FIELDS)})")
@@ -150,8 +157,18 @@ def parse_capture(table: Any, source: str) -> tuple[CaptureSpec, ...]:
         if not isinstance(ask, dict) or not all(k in FIELDS and isinstance(v, str) and v.strip()
                                                 for k, v in ask.items()):
             raise fail(f"[capture.{kind}.ask] must map field names to the questions that ask for them")
-        specs.append(CaptureSpec(kind, tuple(fields), what.strip(), max_people, dict(ask)))
+        specs.append(CaptureSpec(kind, tuple(fields), what.strip(), max_people, dict(ask), digits))
     return tuple(specs)
+
+
+def _digits(value: Any) -> tuple[int, int] | None:
+    """``digits = "10-11"`` (or "11", or 11)."""
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+))?\s*", text)
+    if not match:
+        return None
+    low, high = int(match.group(1)), int(match.group(2) or match.group(1))
+    return (low, high) if MIN_PHONE_DIGITS <= low <= high <= MAX_PHONE_DIGITS else None
 
 
 @dataclass(frozen=True)
@@ -325,7 +342,8 @@ class CaptureDialog:
             if digits:
                 n = len(digits.lstrip("+"))
                 why = (f"Sorry, I got {n} digit{'s' if n != 1 else ''}: {say_number(digits)}. "
-                       "I need the whole number, with the area code.")
+                       + ("I need the whole number, with the area code." if n < current.spec.digits[0] else
+                          "That's more digits than a phone number has."))
         return _Turn(replace(current, asking=name, tries=tries), f"{why} {self._ask(current.spec, name, again=True)}")
 
     def _next(self, current: Capture) -> _Turn:
@@ -398,8 +416,9 @@ class CaptureDialog:
             if name == "number":
                 digits = read_number(text)
                 if digits and (is_asked or len(digits.lstrip("+")) >= MIN_PHONE_DIGITS):
-                    n = len(digits.lstrip("+"))
-                    value = digits if MIN_PHONE_DIGITS <= n <= MAX_PHONE_DIGITS else None
+                    n, (low, high) = len(digits.lstrip("+")), spec.digits
+                    value = digits if low <= n <= high or (digits.startswith("+") and n <= MAX_PHONE_DIGITS) \
+                        else None
             elif name == "people":
                 value = read_people(text, asked=is_asked)
             elif name == "date":

@@ -104,10 +104,12 @@ REPHRASED = {"message": ["I would like to leave a message, please.", "Can you ta
 
 CAPTURE_FACTS = """
 [capture.message]
+digits = "10-11"
 
 [capture.booking]
 what = "a table"
 max_people = 8
+digits = "10-11"
 """
 
 
@@ -127,6 +129,18 @@ def _said(name: str, value: Any) -> str:
     if name == "about":
         return f"Please tell them {value}." if str(value).startswith("I ") else f"It's about {value}."
     return {"name": "My name is {}.", "people": "{} people.", "date": "On {}.", "time": "At {}."}[name].format(value)
+
+
+_HOURS = ["twelve", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"]
+
+
+def _time_in_words(clock: str) -> str:
+    """"20:00" -> "Eight o'clock in the evening.", "19:30" -> "Half past seven in the evening."."""
+    hour, minute = (int(x) for x in clock.split(":"))
+    part = "in the evening" if hour >= 17 else "in the afternoon" if hour >= 12 else "in the morning"
+    said = f"{_HOURS[hour % 12]} o'clock" if minute == 0 else f"half past {_HOURS[hour % 12]}" if minute == 30 \
+        else f"{_HOURS[hour % 12]} {minute}"
+    return f"{said[0].upper()}{said[1:]} {part}."
 
 
 def _spelled(name: str, heard: str) -> str:
@@ -159,6 +173,8 @@ class Person:
     def phrases(self) -> list[str]:
         """Everything this caller may say (to synthesise before the call)."""
         said = [self.d.request, "Yes, that's right.", "Yes, that's fine.", "No.", *REPHRASED[self.d.kind]]
+        if self.d.clock:
+            said.append(_time_in_words(self.d.clock))
         if "name" in self.d.fields:  # each word spelled, whichever was misheard
             words = str(self.d.fields["name"]).split()
             said += [_spelled(" ".join(words), " ".join(w for j, w in enumerate(words) if j != i))
@@ -193,6 +209,8 @@ class Person:
             if cue in text and name in values:
                 if name == "number" and self.d.keyed:
                     return "dtmf", str(values["number"]).lstrip("+") + "#"
+                if name == "time" and text.startswith("sorry, i didn't catch") and self.d.clock:
+                    return "say", _time_in_words(self.d.clock)  # said another way
                 return "say", _said(name, values[name])
         # not understood: said again in other, plainer words, as a person would
         ways = REPHRASED[self.d.kind]
