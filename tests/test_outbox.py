@@ -237,3 +237,37 @@ def test_the_caller_number_is_the_caller_ids_digits_when_it_is_a_number() -> Non
     assert caller_number("sip:alice@pbx") == "" and caller_number("sip:12@pbx") == ""
     assert ended_by("caller hung up") == "caller" and ended_by("agent said goodbye") == "agent"
     assert ended_by("no RTP for 30 s") == "timeout" and ended_by("agent shutting down") == "shutdown"
+
+
+def test_a_slow_webhook_times_out_and_the_event_is_sent_again(tmp_path: Path) -> None:
+    calls: list[float] = []
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            calls.append(time.monotonic())
+            if len(calls) == 1:
+                time.sleep(1.5)  # longer than the sender waits
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        outbox = Outbox(tmp_path)
+        outbox.commit(_event(1))
+        sender = WebhookSender(outbox, f"http://127.0.0.1:{server.server_address[1]}/hook", SECRET, timeout_secs=0.5)
+        sender.start()
+        deadline = time.monotonic() + 10
+        while outbox.counts() != (0, 1) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        sender.stop()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outbox.counts() == (0, 1) and len(calls) == 2  # timed out once, kept, delivered by the retry
