@@ -416,6 +416,7 @@ class AgentApp:
             self.outbound.update(request.id, status="ended", outcome="failed", cause=f"not placed: {exc.reason}",
                                  ended=iso_time())
             self._end_unanswered(call, f"not placed: {exc.reason}", 0, request)
+            METRICS.call_ended(0)
             self.calls.pop(call.number, None)
             self._dials.pop(call.number, None)
             call.counted = False
@@ -435,7 +436,8 @@ class AgentApp:
         """An outbound call no one answered: its end for the business (there was no conversation to report it)."""
         outcome = ("busy" if code in (486, 600) else "declined" if code in (603,) else
                    "no_answer" if code in (408, 480, 487) or cause.startswith("no answer") else "failed")
-        call.session.emit("call.ended", "ended", duration_secs=0.0, ended_by="callee" if code else "agent",
+        by = "agent" if not code or cause.startswith("no answer") else "callee"  # (our CANCEL is answered 487)
+        call.session.emit("call.ended", "ended", duration_secs=0.0, ended_by=by,
                           cause=cause, outcome=outcome, transcript=[], to=call.remote, purpose=request.purpose,
                           amd=None)
         self.outbound.update(request.id, outcome=outcome)

@@ -454,6 +454,14 @@ def test_dtmf_hash_and_stage_failures_end_the_call() -> None:
     assert m.on_frame(StageFailed("stt-1", "RuntimeError: boom")) == [EndCall("stt-1 failed")]
 
 
+def test_a_hash_alone_is_not_a_goodbye_while_digits_are_asked_for() -> None:
+    m, _ = machine()
+    m.history.append(Message("assistant", "What's the best number? You can say it, or key it in and press hash."))
+    assert m.on_frame(DtmfEvent("#")) == []
+    m.history.append(Message("assistant", "Thank you. Is there anything else?"))
+    assert m.on_frame(DtmfEvent("#")) == [EndCall("caller pressed #")]
+
+
 def test_frames_of_an_old_reply_are_ignored() -> None:
     m, _ = machine()
     start = started(m.on_frame(SpeechPaused("what", 100.8)))

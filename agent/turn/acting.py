@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from agent.dialog.actions import RECORDED_ONLY, HangUp, Transfer, action_record, describe
+from agent.dialog.base import Message
 from agent.frames import ActionResult, DtmfEvent, FinalTranscript
 from agent.turn.actions import Action, CarryOut, EndCall, WriteAction
 from agent.turn.reply import Reply
@@ -40,6 +41,7 @@ class Acting:
     _digits: str
     _digits_done: bool
     _t_digit: float
+    history: list[Message]
 
     def greet(self, text: str) -> list[Action]:  # pragma: no cover - the machine's
         raise NotImplementedError
@@ -88,6 +90,10 @@ class Acting:
         if self._digits:
             self._digits_done = True
             return self.tick()
+        asked = next((m.text for m in reversed(self.history) if m.role == "assistant"), "")
+        if "press hash" in asked.lower():  # "key it in and press hash": a # too early is not a goodbye
+            log.info("%s: caller pressed # before any digit, while digits were asked for: ignored", self.cfg.name)
+            return []
         log.info("%s: caller pressed #: hanging up", self.cfg.name)
         return [EndCall("caller pressed #")]
 
