@@ -1,4 +1,5 @@
-"""Answering-machine detection on generated greetings: people, machines with and without a beep, three voices."""
+"""Answering-machine detection on generated greetings (the benchmark's set): people, machines with and without a
+beep, three voices."""
 
 from __future__ import annotations
 
@@ -7,17 +8,11 @@ import pytest
 
 from agent.frames import FRAME_SAMPLES, SAMPLE_RATE
 from agent.handlers import tone
+from agent.tools.bench.amd import MACHINES, PEOPLE
 from agent.tools.bench.corpus import ESPEAK_VOICES, espeak_available, render_espeak
 from agent.turn.amd import BeepDetector, MachineDetector
 from tests.speech_helpers import speech_16k
 
-PEOPLE = ["Hello?", "Yes?", "Hello, who's this?", "Hi, Sarah speaking.", "Hello, this is Mark."]
-MACHINES = [("Hi, you've reached John Smith. I can't take your call right now, please leave a message after the "
-             "tone.", 1000.0),
-            ("Hello, you have reached the voicemail of 0 1 2 7 3, 5 5 5, 3 8 1. Please leave your message after the "
-             "beep.", 850.0),
-            ("Thanks for calling. Leave a message.", 0.0),
-            ("The person you are calling is not available. Please leave a message after the tone.", 440.0)]
 VOICES = ["piper", *(ESPEAK_VOICES if espeak_available() else [])]
 
 

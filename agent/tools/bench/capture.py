@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ...dialog.facts import example_facts_path, load_facts
 from ...dialog.values import read_date, say_date, say_number, say_time
 from ..receiver import WebhookReceiver
 from ..records import call_folders, transcript
-from .corpus import ESPEAK_VOICES, espeak_available, normalise, render_espeak, word_errors
+from .answers import _Voices as AnswerVoices
+from .corpus import ESPEAK_VOICES, normalise, word_errors
 
 __all__ = ["DIALOGUES", "Dialogue", "Person", "capture_phase", "field_right"]
 
@@ -253,26 +252,14 @@ def _truth(dialogue: Dialogue, today: datetime.date) -> dict[str, Any]:
     return out
 
 
-class _Voices:
-    """Piper's voice for even dialogues, an espeak-ng voice (alternating) for odd ones; each text rendered once."""
-
-    def __init__(self, bench: Any) -> None:
-        self.bench = bench
-        self.espeak = espeak_available()
-        self._cache: dict[tuple[str, str], np.ndarray] = {}
+class _Voices(AnswerVoices):
+    """The answers phase's voices, but an espeak-ng voice (alternating) for every other dialogue."""
 
     def pick(self, index: int) -> str:
         if not self.espeak or index % 2 == 0:
             return "piper"
         names = list(ESPEAK_VOICES)
         return names[(index // 2) % len(names)]
-
-    def audio(self, voice: str, text: str) -> np.ndarray:
-        if voice == "piper":
-            return np.asarray(self.bench.audio(text))
-        if (voice, text) not in self._cache:
-            self._cache[(voice, text)] = render_espeak(text, ESPEAK_VOICES[voice])
-        return self._cache[(voice, text)]
 
 
 def _talk(bench: Any, uri: str, records: Path, dialogue: Dialogue, voice: str, voices: _Voices,
