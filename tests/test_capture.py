@@ -216,3 +216,23 @@ def test_a_number_with_too_few_digits_for_the_business_is_asked_again() -> None:
     assert replies[3] == "And what would you like me to pass on?"
     current = _dialog().replay(history)[0]
     assert current is not None and current.values["number"] == "07700900456"
+
+
+def test_a_number_said_over_two_turns_is_joined_unless_said_again_whole() -> None:
+    replies, history = _talk(_dialog(), "Can I leave a message?", "Ann Lee", "0 1 2 7 3", "5 5 5, 3 8 1")
+    assert replies[2].startswith("Sorry, I got 5 digits: 0 1 2, 7 3.")  # type: ignore[union-attr]
+    assert replies[3] == "And what would you like me to pass on?"
+    current = _dialog().replay(history)[0]
+    assert current is not None and current.values["number"] == "01273555381"
+    _, history = _talk(_dialog(), "Can I leave a message?", "Ann Lee", "0 1 2", "7 3 5 5", "5 3 8 1")
+    current = _dialog().replay(history)[0]
+    assert current is not None and current.values["number"] == "01273555381"
+    _, history = _talk(_dialog(), "Can I leave a message?", "Ann Lee", "plus 4 4", "1 2 7 3 5 5 5 3 8 1")
+    current = _dialog().replay(history)[0]
+    assert current is not None and current.values["number"] == "+441273555381"
+    _, history = _talk(_dialog(), "Can I leave a message?", "Ann Lee", "0 1 2 7 3", "0 1 6 3 2 9 6 0 1 2 3")
+    current = _dialog().replay(history)[0]  # said again whole: not joined
+    assert current is not None and current.values["number"] == "01632960123"
+    _, history = _talk(_dialog(), "Can I leave a message?", "Ann Lee", "0 1 2 7 3", "lost keys", "5 5 5 3 8 1")
+    current = _dialog().replay(history)[0]  # something else between: not joined
+    assert current is not None and "number" not in current.values

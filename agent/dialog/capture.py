@@ -186,6 +186,8 @@ class Capture:
     skipped: tuple[str, ...] = ()
     read_back: str = ""
     """The read-back last said ("" when the fields changed since)."""
+    partial: str = ""
+    """Digits heard for the number asked, too few for one: the rest may come in the caller's next words."""
 
     @property
     def values(self) -> dict[str, Any]:
@@ -202,7 +204,7 @@ class Capture:
     def with_value(self, name: str, value: Any) -> Capture:
         values = self.values
         values[name] = value
-        return replace(self, fields=tuple(values.items()), tries=0, read_back="")
+        return replace(self, fields=tuple(values.items()), tries=0, read_back="", partial="")
 
     def record(self) -> dict[str, Any]:
         """The fields as the event carries them: name, number (digits), about, people (a number), date
@@ -318,6 +320,11 @@ class CaptureDialog:
 
     def _answer(self, current: Capture, text: str, name: str) -> _Turn:
         values = self._values(current, text, name)
+        if name == "number" and current.partial:  # "0 1 2 7 3" ... "5 5 5, 3 8 1"; not "0 1 2 7 3 5 5 5 ..." again
+            rest = (read_number(text) or "").lstrip("+")
+            joined = current.partial + rest
+            if rest and not rest.startswith(current.partial.lstrip("+")) and _number_fits(current.spec, joined):
+                values["number"] = joined
         if name not in values:
             return self._again(current, name, text)
         for key, value in values.items():
@@ -336,15 +343,20 @@ class CaptureDialog:
             skipped = replace(current, skipped=(*current.skipped, name), tries=0)
             turn = self._next(skipped)
             return _Turn(turn.capture, f"Sorry, I'll leave {_WHAT[name]} out. {turn.reply}")
-        why = "Sorry, I didn't catch that."
+        why, partial = "Sorry, I didn't catch that.", ""
         if name == "number":
             digits = read_number(text)
             if digits:
+                joined = current.partial + digits.lstrip("+")
+                if current.partial and len(joined.lstrip("+")) < current.spec.digits[0]:
+                    digits = joined  # three parts and more
                 n = len(digits.lstrip("+"))
+                partial = digits if n < current.spec.digits[0] else ""
                 why = (f"Sorry, I got {n} digit{'s' if n != 1 else ''}: {say_number(digits)}. "
                        + ("I need the whole number, with the area code." if n < current.spec.digits[0] else
                           "That's more digits than a phone number has."))
-        return _Turn(replace(current, asking=name, tries=tries), f"{why} {self._ask(current.spec, name, again=True)}")
+        return _Turn(replace(current, asking=name, tries=tries, partial=partial),
+                     f"{why} {self._ask(current.spec, name, again=True)}")
 
     def _next(self, current: Capture) -> _Turn:
         """Ask for the first field still missing, or read the whole back."""
@@ -416,9 +428,7 @@ class CaptureDialog:
             if name == "number":
                 digits = read_number(text)
                 if digits and (is_asked or len(digits.lstrip("+")) >= MIN_PHONE_DIGITS):
-                    n, (low, high) = len(digits.lstrip("+")), spec.digits
-                    value = digits if low <= n <= high or (digits.startswith("+") and n <= MAX_PHONE_DIGITS) \
-                        else None
+                    value = digits if _number_fits(spec, digits) else None
             elif name == "people":
                 value = read_people(text, asked=is_asked)
             elif name == "date":
@@ -506,6 +516,12 @@ class CaptureDialog:
     def _fields_said(self, current: Capture) -> str:
         names = [_WHAT[name] for name in current.spec.fields]
         return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+
+
+def _number_fits(spec: CaptureSpec, digits: str) -> bool:
+    """Whether ``digits`` can be a call-back number: the facts' count, or up to 15 after a +."""
+    n, (low, high) = len(digits.lstrip("+")), spec.digits
+    return low <= n <= high or (digits.startswith("+") and MIN_PHONE_DIGITS <= n <= MAX_PHONE_DIGITS)
 
 
 def _without(current: Capture, name: str) -> Capture:
