@@ -43,6 +43,7 @@ def test_names(said: str, name: str | None) -> None:
     ("+44 1273 555381", "+441273555381", "plus 4 4 1, 2 7 3, 5 5 5, 3 8 1"),
     ("No, the number is plus 44163296001.", "+44163296001", "plus 4 4 1, 6 3 2, 9 6 0, 0 1"),
     ("202 555 0143", "2025550143", "2 0 2, 5 5 5, 0 1 4 3"),
+    ("00441632960001", "+441632960001", "plus 4 4 1, 6 3 2, 9 6 0, 0 0 1"),  # keyed: 00 for +
 ])
 def test_numbers_are_read_and_said_back_digit_by_digit(said: str, number: str, back: str) -> None:
     assert read_number(said) == number and say_number(number) == back
@@ -235,4 +236,36 @@ def test_a_number_said_over_two_turns_is_joined_unless_said_again_whole() -> Non
     assert current is not None and current.values["number"] == "01632960123"
     _, history = _talk(_dialog(), "Can I leave a message?", "Ann Lee", "0 1 2 7 3", "lost keys", "5 5 5 3 8 1")
     current = _dialog().replay(history)[0]  # something else between: not joined
+    assert current is not None and "number" not in current.values
+
+
+def test_a_read_back_answered_unclearly_can_be_answered_on_the_keypad() -> None:
+    replies, history = _talk(_dialog(), "Can I leave a message?", "Sarah Miller", "07700900123", "my birthday",
+                             "Yes, not slide.", "Yes, not slide.", "1")
+    assert replies[4] == "Sorry, I didn't catch that. If I have it all right, press 1. If not, press 2."
+    assert replies[5] == replies[4]
+    assert replies[6] is not None and replies[6].startswith("Thank you.")
+    (done,) = _dialog().replay(history)[1]
+    assert done.confirmed
+    replies, history = _talk(_dialog(), "Can I leave a message?", "Sarah Miller", "07700900123", "my birthday",
+                             "Yes, not slide.", "2", "the number", "07700900124", "yes")
+    assert replies[5] == "What should I change: the name, the number or the message?"
+    (done,) = _dialog().replay(history)[1]
+    assert done.confirmed and done.record()["number"] == "07700900124"
+    replies, _ = _talk(_dialog(), "Can I leave a message?", "Sarah Miller", "07700900123", "my birthday", "1")
+    assert replies[4] is not None and not replies[4].startswith("Thank you.")  # a 1 not asked for is no yes
+
+
+def test_a_number_heard_wrong_twice_is_asked_for_on_the_keypad() -> None:
+    replies, history = _talk(_dialog(), "Can I leave a message?", "Laura Taylor", "It's 079111123456.",
+                             "It's 079111123456.", "07911123456")
+    assert replies[2].startswith("Sorry, I got 12 digits")  # type: ignore[union-attr]
+    assert replies[3] == ("Sorry, I keep getting 12 digits: 0 7 9, 1 1 1, 1 2 3, 4 5 6. "
+                          "Could you key it in and press hash?")
+    assert replies[4] == "And what would you like me to pass on?"
+    current = _dialog().replay(history)[0]
+    assert current is not None and current.values["number"] == "07911123456"
+    _, history = _talk(_dialog(), "Can I leave a message?", "Ann Lee", "It's 077 nearly 090456",
+                       "It's 077 nearly 009 nearly 0456")
+    current = _dialog().replay(history)[0]  # misheard in pieces: not joined into a wrong number
     assert current is not None and "number" not in current.values

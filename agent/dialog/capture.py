@@ -42,6 +42,7 @@ from agent.dialog.values import (
     MAX_PHONE_DIGITS,
     MIN_PHONE_DIGITS,
     OpeningHours,
+    digit_runs,
     read_about,
     read_date,
     read_name,
@@ -55,7 +56,8 @@ from agent.dialog.values import (
 )
 from agent.errors import ConfigError
 
-__all__ = ["Capture", "CaptureDialog", "CaptureSpec", "FIELDS", "KINDS", "parse_capture", "MESSAGE_OFFER"]
+__all__ = ["Capture", "CaptureDialog", "CaptureSpec", "FIELDS", "KINDS", "parse_capture", "KEYPAD_CONFIRM",
+           "MESSAGE_OFFER"]
 
 FIELDS = ("name", "number", "about", "people", "date", "time", "service")
 KINDS = {"message": "message.taken", "booking": "booking.requested"}
@@ -64,6 +66,8 @@ _DEFAULT_FIELDS = {"message": ("name", "number", "about"), "booking": ("people",
 MAX_TRIES = 3
 """Answers to one question that could not be used before the agent goes on without that field."""
 MESSAGE_OFFER = "I can take a message, if you like."
+KEYPAD_CONFIRM = "If I have it all right, press 1. If not, press 2."
+"""Said when an answer to a read-back heard whole was neither yes nor no (a recogniser that keeps mishearing it)."""
 
 _ASK = {
     "name": "Can I have your name, please?",
@@ -323,7 +327,8 @@ class CaptureDialog:
         if name == "number" and current.partial:  # "0 1 2 7 3" ... "5 5 5, 3 8 1"; not "0 1 2 7 3 5 5 5 ..." again
             rest = (read_number(text) or "").lstrip("+")
             joined = current.partial + rest
-            if rest and not rest.startswith(current.partial.lstrip("+")) and _number_fits(current.spec, joined):
+            if rest and digit_runs(text) == 1 and not rest.startswith(current.partial.lstrip("+")) \
+                    and _number_fits(current.spec, joined):
                 values["number"] = joined
         if name not in values:
             return self._again(current, name, text)
@@ -348,13 +353,17 @@ class CaptureDialog:
             digits = read_number(text)
             if digits:
                 joined = current.partial + digits.lstrip("+")
-                if current.partial and len(joined.lstrip("+")) < current.spec.digits[0]:
+                if current.partial and len(joined.lstrip("+")) < current.spec.digits[0] and digit_runs(text) == 1:
                     digits = joined  # three parts and more
                 n = len(digits.lstrip("+"))
-                partial = digits if n < current.spec.digits[0] else ""
+                partial = digits if n < current.spec.digits[0] and digit_runs(text) == 1 else ""
                 why = (f"Sorry, I got {n} digit{'s' if n != 1 else ''}: {say_number(digits)}. "
                        + ("I need the whole number, with the area code." if n < current.spec.digits[0] else
                           "That's more digits than a phone number has."))
+                if current.tries and not partial:  # heard wrong twice: the keypad is sure
+                    return _Turn(replace(current, asking=name, tries=tries),
+                                 f"Sorry, I keep getting {n} digits: {say_number(digits)}. "
+                                 "Could you key it in and press hash?")
         return _Turn(replace(current, asking=name, tries=tries, partial=partial),
                      f"{why} {self._ask(current.spec, name, again=True)}")
 
@@ -374,7 +383,11 @@ class CaptureDialog:
 
     def _confirm(self, current: Capture, text: str, words: str, before: Message | None) -> _Turn:
         answer = answers_offer(text)
-        heard = before is not None and not before.interrupted and plain(current.read_back) in plain(before.text)
+        keypad = before is not None and before.text.endswith(KEYPAD_CONFIRM)
+        if keypad and text.strip() in ("1", "2"):  # keyed
+            answer = "yes" if text.strip() == "1" else "no"
+        heard = before is not None and not before.interrupted and (
+            plain(current.read_back) in plain(before.text) or keypad)  # (offered after a read-back heard whole)
         if answer == "yes" and heard:
             return _Turn(replace(current, asking="done"), self._thanks(current))
         if answer == "yes":
@@ -403,6 +416,8 @@ class CaptureDialog:
                          f"Sorry about that. {self._ask(current.spec, named, right=True)}")
         if answer == "no" or re.match(r"^(?:no|nope|not quite|wrong|that is wrong|that is not right)\b", words):
             return _Turn(replace(current, asking="change"), f"What should I change: {self._fields_said(current)}?")
+        if heard:
+            return _Turn(current, f"Sorry, I didn't catch that. {KEYPAD_CONFIRM}")
         return _Turn(current, f"Sorry, is that right? {current.read_back}.")
 
     def _change(self, current: Capture, text: str, words: str) -> _Turn:

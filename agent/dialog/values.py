@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from agent.stt.numbers import as_said
 
 __all__ = ["OpeningHours", "read_about", "read_date", "read_name", "read_number", "read_people", "read_time",
-           "resolve_time", "say_date", "say_number", "say_time", "MIN_PHONE_DIGITS", "MAX_PHONE_DIGITS",
+           "digit_runs", "resolve_time", "say_date", "say_number", "say_time", "MIN_PHONE_DIGITS", "MAX_PHONE_DIGITS",
            "WEEK", "days_named"]
 
 MIN_PHONE_DIGITS = 7
@@ -105,15 +105,23 @@ _DIGITS = re.compile(r"\+?\d[\d\s\-().]*\d|\+?\d")
 
 
 def read_number(text: str) -> str | None:
-    """The longest run of digits said ("0 1 2 7 3, 5 5 5..." is one run after ``as_said``), with a leading +;
-    None when there are no digits.  Its length is checked by the caller (:data:`MIN_PHONE_DIGITS`)."""
+    """The longest run of digits said ("0 1 2 7 3, 5 5 5..." is one run after ``as_said``), with a leading +
+    (said "plus", or keyed as the international prefix 00); None when there are no digits.  Its length is
+    checked by the caller (:data:`MIN_PHONE_DIGITS`)."""
     said = re.sub(r"\bplus\s*(?=\d)", "+", as_said(text), flags=re.IGNORECASE)  # "plus 44 1273 ..."
     runs = [m.group(0) for m in _DIGITS.finditer(said)]
     if not runs:
         return None
     best = max(runs, key=lambda run: len(re.sub(r"\D", "", run)))
     digits = re.sub(r"\D", "", best)
+    if not best.startswith("+") and digits.startswith("00") and len(digits) > 4:  # keyed: 00 for + (ITU)
+        return "+" + digits[2:]
     return ("+" if best.startswith("+") else "") + digits
+
+
+def digit_runs(text: str) -> int:
+    """How many separate runs of digits ``text`` says ("It's 077 nearly 090456": 2)."""
+    return len(_DIGITS.findall(as_said(text)))
 
 
 def say_number(number: str) -> str:

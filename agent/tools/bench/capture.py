@@ -156,6 +156,11 @@ def _correction(name: str, value: Any) -> str:
             "date": "the day should be {}.", "time": "the time should be {}."}[name].format(value)
 
 
+def _keyed(number: str) -> str:
+    """A number as keyed: 00 for a + (the international prefix), then #."""
+    return f"00{number[1:]}#" if number.startswith("+") else f"{number}#"
+
+
 class Person:
     """What a person with ``dialogue`` in mind answers to each of the agent's questions."""
 
@@ -190,6 +195,8 @@ class Person:
             return "done", ""
         if "the number you're calling from" in text:
             return "say", "Yes, that's fine." if self.values()["number"] == self.d.caller_id else "No."
+        if "press 1" in text:  # the read-back answered on the keypad
+            return "dtmf", "2" if self.wrong(self._read_back) else "1"
         if "let me check" in text or "is that right" in text:
             self.changed_mind = True
             self._read_back = asked
@@ -197,24 +204,30 @@ class Person:
             return "say", f"No, {_correction(wrong[0], self.d.fields[wrong[0]])}" if wrong else "Yes, that's right."
         if "spell it for me" in text:
             return "say", _spelled(str(self.d.fields["name"]), self._read_back)
-        if "key it in" in text and "keep hearing" in text:
-            return "dtmf", str(self.values()["number"]).lstrip("+") + "#"
+        if "could you key it in" in text:
+            return "dtmf", _keyed(self.values()["number"])
         if "should i change" in text:
             wrong = self.wrong(asked) or ["name"]
             return "say", _correction(wrong[0], self.d.fields[wrong[0]])
         values = self.values()
-        for name, cue in (("number", "number"), ("name", "name"), ("about", "pass on"), ("people", "how many"),
-                          ("date", "which day"), ("date", "closed on"), ("time", "what time"), ("time", "open")):
-            if cue in text and name in values:
-                if name == "number" and self.d.keyed:
-                    return "dtmf", str(values["number"]).lstrip("+") + "#"
-                if name == "time" and text.startswith("sorry, i didn't catch") and self.d.clock:
-                    return "say", _time_in_words(self.d.clock)  # said another way
-                return "say", _said(name, values[name])
+        question = [s for s in re.split(r"(?<=[.?!])\s+", text) if s][-1]  # "... the number out. And what ...?"
+        for said in (question, text):
+            for name, cue in (("number", "number"), ("name", "name"), ("about", "pass on"), ("people", "how many"),
+                              ("date", "which day"), ("date", "closed on"), ("time", "what time"), ("time", "open")):
+                if cue in said and name in values:
+                    return self._value(name, values[name], text)
         # not understood: said again in other, plainer words, as a person would
         ways = REPHRASED[self.d.kind]
         self._rephrased += 1
         return "say", ways[(self._rephrased - 1) % len(ways)]
+
+    def _value(self, name: str, value: Any, text: str) -> tuple[str, str]:
+        """A value asked for, as said (or keyed)."""
+        if name == "number" and self.d.keyed:
+            return "dtmf", _keyed(value)
+        if name == "time" and text.startswith("sorry, i didn't catch") and self.d.clock:
+            return "say", _time_in_words(self.d.clock)  # said another way
+        return "say", _said(name, value)
 
     def wrong(self, read_back: str) -> list[str]:
         """The values the read-back did not say as the caller means them, in the order said."""
