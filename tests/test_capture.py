@@ -269,3 +269,17 @@ def test_a_number_heard_wrong_twice_is_asked_for_on_the_keypad() -> None:
                        "It's 077 nearly 009 nearly 0456")
     current = _dialog().replay(history)[0]  # misheard in pieces: not joined into a wrong number
     assert current is not None and "number" not in current.values
+
+
+@pytest.mark.parametrize("said,booking", [
+    ("I want to work a table, please.", True),  # "book", misheard
+    ("A table booking, please.", True),
+    ("Could I get a table for Friday?", True),
+    ("I'd like a table.", True),
+    ("Is the table by the window free?", False),
+    ("Do you have tables outside?", False),
+    ("I'd like to know your opening hours.", False),
+])
+def test_asking_for_what_the_business_books_is_a_booking_request(said: str, booking: bool) -> None:
+    reply = _dialog().reply([Message("assistant", "Hello, Trattoria Bella, how can I help you?")], said)
+    assert (reply is not None and reply.startswith("I can take a booking request")) is booking, reply

@@ -302,7 +302,7 @@ class CaptureDialog:
 
     def _start(self, text: str, words: str, before: Message | None, index: int) -> _Turn:
         kind = ""
-        if "booking" in self.specs and _BOOKING_ASKED.search(words):
+        if "booking" in self.specs and (_BOOKING_ASKED.search(words) or _wants(words, self.specs["booking"].what)):
             kind = "booking"
         elif "message" in self.specs and (_MESSAGE_ASKED.search(words) or (
                 before is not None and before.text.endswith(MESSAGE_OFFER) and answers_offer(text) == "yes")):
@@ -531,6 +531,17 @@ class CaptureDialog:
     def _fields_said(self, current: Capture) -> str:
         names = [_WHAT[name] for name in current.spec.fields]
         return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+
+
+def _wants(words: str, what: str) -> bool:
+    """Whether ``words`` ask for the booking's ``what`` without a word for booking: "i want a table please",
+    "a table booking please" ("what" = "a table"); "is the table by the window free" is not."""
+    what = plain(what)
+    if not what:
+        return False
+    thing = re.escape(what)
+    return bool(re.search(rf"^(?:um |er |yes |hi |hello )*{thing}\b|\b(?:want|need|like|after|get|have) "
+                          rf"(?:\w+ ){{0,2}}{thing}\b", words))
 
 
 def _number_fits(spec: CaptureSpec, digits: str) -> bool:
