@@ -283,3 +283,15 @@ def test_a_number_heard_wrong_twice_is_asked_for_on_the_keypad() -> None:
 def test_asking_for_what_the_business_books_is_a_booking_request(said: str, booking: bool) -> None:
     reply = _dialog().reply([Message("assistant", "Hello, Trattoria Bella, how can I help you?")], said)
     assert (reply is not None and reply.startswith("I can take a booking request")) is booking, reply
+
+
+@pytest.mark.parametrize("said,done", [
+    ("Yes, I'm right.", True),
+    ("Yeah that's it thanks", True),
+    ("Yes, not slide.", False),
+    ("Yes, but the time is wrong", False),
+    ("Yes, what time do you close?", False),
+])
+def test_a_yes_with_more_words_confirms_the_read_back_unless_they_take_it_back(said: str, done: bool) -> None:
+    replies, _ = _talk(_dialog(), "Can I leave a message?", "Sarah Miller", "07700900123", "my birthday", said)
+    assert (replies[4] is not None and replies[4].startswith("Thank you.")) is done, replies[4]

@@ -97,6 +97,10 @@ _MESSAGE_ASKED = re.compile(
 _BOOKING_ASKED = re.compile(
     r"\b(?:book|reserve|reservation)\b|\b(?:make|get|have|want|need|like|arrange) (?:an |a )?(?:appointment|booking)"
     r"\b|\b(?:appointment|booking) for\b|\btable for\b|\bcome (?:out|round|over) (?:and|to (?:fix|look|see|repair))\b")
+_YES_AND = re.compile(r"^(?:yes|yeah|yep|yup|correct|exactly|perfect|that is (?:right|correct|it|fine|perfect))\b")
+_NOT_YES = re.compile(r"\b(?:no|not|nope|but|wrong|change|except|apart|although|though|however|actually|instead|"
+                      r"should|is not|was)\b")
+"""A yes with more words at a read-back ("yes, I'm right": a misheard "yes, that's right"), unless they take it back."""
 _STOP = re.compile(r"^(?:(?:oh|um|uh|well|no|actually) )*(?:never ?mind|forget (?:it|that|about it)|"
                    r"cancel(?: that| it)?|do not bother|i have changed my mind|do not worry(?: about it)?|leave it)\b")
 _QUESTION = re.compile(r"^(?:what|when|where|which|who|why|how|do|does|did|are|is|can|could|will|would|have|has|"
@@ -416,6 +420,8 @@ class CaptureDialog:
                          f"Sorry about that. {self._ask(current.spec, named, right=True)}")
         if answer == "no" or re.match(r"^(?:no|nope|not quite|wrong|that is wrong|that is not right)\b", words):
             return _Turn(replace(current, asking="change"), f"What should I change: {self._fields_said(current)}?")
+        if _YES_AND.match(words) and not _NOT_YES.search(words) and "?" not in text:  # "yes, I'm right"
+            return self._confirm(current, "yes", "yes", before)
         if heard:
             return _Turn(current, f"Sorry, I didn't catch that. {KEYPAD_CONFIRM}")
         return _Turn(current, f"Sorry, is that right? {current.read_back}.")
