@@ -295,3 +295,29 @@ def test_asking_for_what_the_business_books_is_a_booking_request(said: str, book
 def test_a_yes_with_more_words_confirms_the_read_back_unless_they_take_it_back(said: str, done: bool) -> None:
     replies, _ = _talk(_dialog(), "Can I leave a message?", "Sarah Miller", "07700900123", "my birthday", said)
     assert (replies[4] is not None and replies[4].startswith("Thank you.")) is done, replies[4]
+
+
+@pytest.mark.parametrize("said,message", [
+    ("Can I leave my message please?", True),
+    ("A message, please.", True),
+    ("I'd like a message taken.", True),
+    ("I got a message from you earlier.", False),
+    ("Did you get my message?", False),
+])
+def test_asking_to_leave_a_message_in_other_words(said: str, message: bool) -> None:
+    reply = _dialog().reply([Message("assistant", "Hello, Trattoria Bella, how can I help you?")], said)
+    assert (reply is not None and reply.startswith("Of course, I can take a message")) is message, reply
+
+
+def test_a_message_offered_is_taken_when_the_answer_asks_for_one() -> None:
+    from agent.dialog.capture import MESSAGE_OFFER
+
+    history = [Message("assistant", f"I'm sorry, I don't know that. {MESSAGE_OFFER}")]
+    assert (_dialog().reply(history, "Can you pay come message?") or "").startswith("Of course")
+    assert _dialog().reply(history, "No, no message, thanks.") is None
+
+
+def test_a_correction_names_the_first_field_of_the_capture_it_names() -> None:
+    replies, _ = _talk(_dialog(), "Please ask someone to ring me back.", "Laura Taylor", "07911123456",
+                       "It's about a table for 20 people.", "No, the message is about a table for 20 people.")
+    assert replies[4] == "Sorry about that. And what would you like me to pass on?"  # not "how many people"

@@ -90,7 +90,7 @@ _NAMED = [  # how a caller names a field to change it
     ("about", r"\b(?:message|about|reason)\b"),
 ]
 _MESSAGE_ASKED = re.compile(
-    r"\b(?:leave|take|pass on|give (?:them|him|her)|send) (?:a |them a |him a |her a )?message\b"
+    r"\b(?:leave|take|pass on|give (?:them|him|her)|send) (?:a |my |them a |him a |her a |them my )?message\b"
     r"|\b(?:call|ring|phone|get back to) me back\b|\b(?:call|ring|phone) me\b(?! (?:a |an |the )?(?:taxi|cab))"
     r"|\b(?:have|get|ask) (?:someone|somebody|them|him|her) (?:to )?(?:call|ring|phone|get back to)\b"
     r"|\bcall ?back\b|\bget back to me\b")
@@ -308,8 +308,9 @@ class CaptureDialog:
         kind = ""
         if "booking" in self.specs and (_BOOKING_ASKED.search(words) or _wants(words, self.specs["booking"].what)):
             kind = "booking"
-        elif "message" in self.specs and (_MESSAGE_ASKED.search(words) or (
-                before is not None and before.text.endswith(MESSAGE_OFFER) and answers_offer(text) == "yes")):
+        elif "message" in self.specs and (_MESSAGE_ASKED.search(words) or _wants(words, "a message") or (
+                before is not None and before.text.endswith(MESSAGE_OFFER) and (
+                    answers_offer(text) == "yes" or re.search(r"\bmessage\b", words) and not _NOT_YES.search(words)))):
             kind = "message"
         if not kind:
             return _Turn(None, None)
@@ -396,7 +397,7 @@ class CaptureDialog:
             return _Turn(replace(current, asking="done"), self._thanks(current))
         if answer == "yes":
             return _Turn(current, f"Let me read it again: {current.read_back}. Is that right?")
-        named = _named(words)
+        named = _named(words, current.spec.fields)
         values = self._values(current, text, named)  # a field named is read as if asked for
         if named in ("name", "about", "service") and named in values and len(plain(values[named]).split()) > 4:
             del values[named]  # "the name is wrong": no name in it
@@ -427,7 +428,7 @@ class CaptureDialog:
         return _Turn(current, f"Sorry, is that right? {current.read_back}.")
 
     def _change(self, current: Capture, text: str, words: str) -> _Turn:
-        named = _named(words)
+        named = _named(words, current.spec.fields)
         if self._values(current, text, named if named in ("number", "people", "date", "time") else ""):
             return self._confirm(current, text, words, None)
         if named:
@@ -560,11 +561,11 @@ def _without(current: Capture, name: str) -> Capture:
     return replace(current, fields=tuple((k, v) for k, v in current.fields if k != name), read_back="")
 
 
-def _named(words: str) -> str:
-    for name, pattern in _NAMED:
-        if re.search(pattern, words):
-            return name
-    return ""
+def _named(words: str, fields: Sequence[str]) -> str:
+    """The capture's field the caller names first ("the message is about a table for 20 people": about)."""
+    found = [(match.start(), name) for name, pattern in _NAMED if name in fields
+             for match in [re.search(pattern, words)] if match]
+    return min(found)[1] if found else ""
 
 
 def _last_assistant(history: Sequence[Message]) -> Message | None:
