@@ -321,3 +321,12 @@ def test_a_correction_names_the_first_field_of_the_capture_it_names() -> None:
     replies, _ = _talk(_dialog(), "Please ask someone to ring me back.", "Laura Taylor", "07911123456",
                        "It's about a table for 20 people.", "No, the message is about a table for 20 people.")
     assert replies[4] == "Sorry about that. And what would you like me to pass on?"  # not "how many people"
+
+
+def test_a_time_not_understood_twice_is_asked_for_on_the_keypad() -> None:
+    replies, history = _talk(_dialog(), "Can I book a table for 4 on Friday?", "Half past Cameron.",
+                             "Half past and run in the evening.", "1930", "Peter Jones")
+    assert replies[2] == ("Sorry, I still didn't catch the time. Could you key it in on the 24-hour clock, like "
+                          "1 9 3 0 for 7:30 pm, and press hash?")
+    current = _dialog().replay(history)[0]
+    assert current is not None and current.record()["time"] == "19:30" and current.values["name"] == "Peter Jones"

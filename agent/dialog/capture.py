@@ -57,7 +57,7 @@ from agent.dialog.values import (
 from agent.errors import ConfigError
 
 __all__ = ["Capture", "CaptureDialog", "CaptureSpec", "FIELDS", "KINDS", "parse_capture", "KEYPAD_CONFIRM",
-           "MESSAGE_OFFER"]
+           "KEYPAD_TIME", "MESSAGE_OFFER"]
 
 FIELDS = ("name", "number", "about", "people", "date", "time", "service")
 KINDS = {"message": "message.taken", "booking": "booking.requested"}
@@ -68,6 +68,8 @@ MAX_TRIES = 3
 MESSAGE_OFFER = "I can take a message, if you like."
 KEYPAD_CONFIRM = "If I have it all right, press 1. If not, press 2."
 """Said when an answer to a read-back heard whole was neither yes nor no (a recogniser that keeps mishearing it)."""
+KEYPAD_TIME = "Could you key it in on the 24-hour clock, like 1 9 3 0 for 7:30 pm, and press hash?"
+"""Asked when a time was not understood twice."""
 
 _ASK = {
     "name": "Can I have your name, please?",
@@ -369,6 +371,9 @@ class CaptureDialog:
                     return _Turn(replace(current, asking=name, tries=tries),
                                  f"Sorry, I keep getting {n} digits: {say_number(digits)}. "
                                  "Could you key it in and press hash?")
+        if name == "time" and current.tries:  # misheard twice: four keys cannot be
+            return _Turn(replace(current, asking=name, tries=tries),
+                         f"Sorry, I still didn't catch the time. {KEYPAD_TIME}")
         return _Turn(replace(current, asking=name, tries=tries, partial=partial),
                      f"{why} {self._ask(current.spec, name, again=True)}")
 

@@ -248,7 +248,13 @@ def _hour(word: str) -> int:
 
 def read_time(text: str, asked: bool = True) -> tuple[int, int, str | None] | None:
     """(hour, minute, "am"/"pm"/None) of a time said: "7:30 pm", "half past seven", "seven thirty", "noon",
-    "19:30" (pm), "7 in the evening".  Without ``asked``, a lone number is not taken for a time ("for 4")."""
+    "19:30" (pm), "7 in the evening", keyed "1930".  Without ``asked``, a lone number is not taken for a time
+    ("for 4")."""
+    keyed = re.sub(r"[\s#]", "", text)
+    if asked and keyed.isdigit() and len(keyed) in (3, 4):  # keyed on the 24-hour clock: "1930", "730"
+        hour, minute = int(keyed[:-2]), int(keyed[-2:])
+        return (hour, minute, ("pm" if hour >= 12 else "am") if len(keyed) == 4 else None) \
+            if hour <= 23 and minute <= 59 else None
     words = _lower(text)
     if re.search(r"\b(?:noon|midday|12 noon)\b", words):
         return 12, 0, "pm"

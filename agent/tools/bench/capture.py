@@ -204,6 +204,8 @@ class Person:
             return "say", f"No, {_correction(wrong[0], self.d.fields[wrong[0]])}" if wrong else "Yes, that's right."
         if "spell it for me" in text:
             return "say", _spelled(str(self.d.fields["name"]), self._read_back)
+        if "24-hour clock" in text and self.d.clock:
+            return "dtmf", self.d.clock.replace(":", "") + "#"
         if "could you key it in" in text:
             return "dtmf", _keyed(self.values()["number"])
         if "should i change" in text:
