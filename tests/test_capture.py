@@ -330,3 +330,14 @@ def test_a_time_not_understood_twice_is_asked_for_on_the_keypad() -> None:
                           "1 9 3 0 for 7:30 pm, and press hash?")
     current = _dialog().replay(history)[0]
     assert current is not None and current.record()["time"] == "19:30" and current.values["name"] == "Peter Jones"
+
+
+@pytest.mark.parametrize("said,booking", [
+    ("Can I make a information for six people on Sunday?", True),
+    ("We'd like to come for four people on Friday at 8", True),
+    ("Do you have room for six people on Sunday?", False),
+    ("Can I bring a dog?", False),
+])
+def test_a_request_with_a_party_and_a_day_is_a_booking_request(said: str, booking: bool) -> None:
+    reply = _dialog().reply([Message("assistant", "Hello, Trattoria Bella, how can I help you?")], said)
+    assert (reply is not None and reply.startswith("I can take a booking request")) is booking, reply

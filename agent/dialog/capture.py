@@ -99,6 +99,8 @@ _MESSAGE_ASKED = re.compile(
 _BOOKING_ASKED = re.compile(
     r"\b(?:book|reserve|reservation)\b|\b(?:make|get|have|want|need|like|arrange) (?:an |a )?(?:appointment|booking)"
     r"\b|\b(?:appointment|booking) for\b|\btable for\b|\bcome (?:out|round|over) (?:and|to (?:fix|look|see|repair))\b")
+_REQUEST = re.compile(r"^(?:(?:hi|hello|yes|um|er|so) )*(?:can|could|may) (?:i|we)\b"
+                      r"|\b(?:i|we)(?:'d| would)? (?:want|like|need)\b|\b(?:i am|we are|i'm|we're) looking\b")
 _YES_AND = re.compile(r"^(?:yes|yeah|yep|yup|correct|exactly|perfect|that is (?:right|correct|it|fine|perfect))\b")
 _NOT_YES = re.compile(r"\b(?:no|not|nope|but|wrong|change|except|apart|although|though|however|actually|instead|"
                       r"should|is not|was)\b")
@@ -308,7 +310,8 @@ class CaptureDialog:
 
     def _start(self, text: str, words: str, before: Message | None, index: int) -> _Turn:
         kind = ""
-        if "booking" in self.specs and (_BOOKING_ASKED.search(words) or _wants(words, self.specs["booking"].what)):
+        if "booking" in self.specs and (_BOOKING_ASKED.search(words) or _wants(words, self.specs["booking"].what)
+                                        or self._books(text, words)):
             kind = "booking"
         elif "message" in self.specs and (_MESSAGE_ASKED.search(words) or _wants(words, "a message") or (
                 before is not None and before.text.endswith(MESSAGE_OFFER) and (
@@ -328,6 +331,14 @@ class CaptureDialog:
             return _Turn(replace(_without(capture, name), asking=name), f"{intro} {why} {self._ask(spec, name)}")
         turn = self._next(capture)
         return _Turn(turn.capture, f"{intro} {turn.reply}")
+
+    def _books(self, text: str, words: str) -> bool:
+        """A request with a party and a day or time, whatever its verb was heard as ("can i make a information
+        for six people on sunday?")."""
+        if not _REQUEST.search(words):
+            return False
+        values = self._values(Capture(self.specs["booking"], 0), text, "")
+        return "people" in values and ("date" in values or "time" in values)
 
     def _answer(self, current: Capture, text: str, name: str) -> _Turn:
         values = self._values(current, text, name)
