@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import time
+from typing import Any
 
 from agent.conductor import Conductor
 from agent.config import SpeechConfig
@@ -49,6 +50,19 @@ LAST_WORDS_SECS = 6.0
 """How long a call that ended waits for the caller's last words to be decoded."""
 DECODE_PAUSE_MS = 200
 """Silence mid-turn reported to the recogniser when there is no speculation to set it."""
+
+
+def capture_question(transcript: list[dict[str, Any]]) -> str:
+    """The agent's words since the caller's last turn when a message's or booking's rules said them (a question
+    for a value, or a read-back), else "": the recogniser hears the answer with them (:class:`TurnHints`)."""
+    said, capture = "", False
+    for record in reversed(transcript[-8:]):
+        if record.get("role") == "user":
+            break
+        if record.get("role") == "assistant" and not said:
+            said = str(record.get("text", ""))
+        capture = capture or (record.get("action") == "decision" and record.get("kind") == "capture")
+    return said if capture else ""
 
 
 class CallPipeline:
@@ -111,6 +125,7 @@ class CallPipeline:
                     self.conductor.feed(frame)
                     self.conductor.tick()
                     self.hints.can_join = self.machine.joinable
+                    self.hints.asked = capture_question(self.s.transcript)
                 if isinstance(frame, Hangup):
                     self._last_words()
                     return

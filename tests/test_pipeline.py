@@ -317,3 +317,15 @@ def test_the_dialog_stage_streams_a_reply_as_numbered_chunks_and_ends_it(at_once
     assert isinstance(done, ReplyGenerated) and done.reply == 3 and len(chunks) > 3
     assert [c.index for c in chunks] == list(range(len(chunks))) and done.chunks == len(chunks)
     assert " ".join(c.text for c in chunks).split() == done.text.split()
+
+
+def test_the_recogniser_is_given_the_agent_s_words_only_when_a_capture_asked_them() -> None:
+    from agent.pipeline import capture_question
+
+    asked = {"role": "assistant", "text": "And at what time?"}
+    decided = {"role": "action", "action": "decision", "by": "rule", "kind": "capture"}
+    assert capture_question([{"role": "user", "text": "a table for 4"}, asked, decided]) == "And at what time?"
+    assert capture_question([{"role": "user", "text": "hi"}, {"role": "assistant", "text": "We open at 6."},
+                             {"role": "action", "action": "decision", "by": "model", "kind": "answer"}]) == ""
+    assert capture_question([asked, decided, {"role": "user", "text": "8 pm"}]) == ""
+    assert capture_question([]) == ""

@@ -293,3 +293,29 @@ def test_a_number_a_person_reads_in_groups_is_one_turn_and_one_string_of_digits(
     assert len(turns) == 1, turns
     digits = re.findall(r"\d+", turns[0]["text"])
     assert len(digits) == 1 and digits[0].startswith("220") and len(digits[0]) >= 8, turns[0]["text"]
+
+
+def test_the_question_the_caller_answers_is_the_prompt_of_every_decode_of_the_turn(engine: WhisperEngine,
+                                                                                    monkeypatch: pytest.MonkeyPatch
+                                                                                    ) -> None:
+    asked = "What's the best number to call you back on? You can say it, or key it in and press hash."
+    prompts: list[str] = []
+    decode = engine.decode_tokens
+
+    def recorded(samples: np.ndarray, prompt: str = "") -> Decoded:
+        prompts.append(prompt)
+        return decode(samples, prompt)
+
+    monkeypatch.setattr(engine, "decode_tokens", recorded)
+    stream = engine.new_stream()
+    stream.context = asked
+    feed(stream, speech_16k("It's 0 1 2 7 3,"), True)
+    stream.pause()
+    feed(stream, speech_16k("5 5 5, 3 8 1."), True)
+    final = stream.finish()
+    assert prompts[0] == asked and prompts[1].startswith(asked + " ") and prompts[2] == asked  # 2 stretches, whole
+    assert "".join(c for c in final.text if c.isdigit()).startswith("01273"), final.text
+    stream.context = ""
+    feed(stream, speech_16k("Can I book a table for four people tonight?"), True)
+    stream.finish()
+    assert prompts[-1] == ""  # no question: no prompt

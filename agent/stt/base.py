@@ -49,6 +49,10 @@ EngineFactory = Callable[[str | None], "SttEngine"]
 class SttStream(abc.ABC):
     """One caller's recognition state.  Not thread-safe: one feeding thread."""
 
+    context: str = ""
+    """Words said just before the caller's turn (the question the agent asked them), set before the turn's
+    audio: a recogniser that takes a prompt decodes with them; others ignore them."""
+
     @abc.abstractmethod
     def accept(self, samples: np.ndarray, speech: bool = True) -> Transcript | None:
         """Feed int16 16 kHz audio (``speech``: the VAD heard speech in it); a partial when its text changed."""

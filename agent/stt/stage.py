@@ -101,6 +101,8 @@ class SttStage(Worker):
             self._feed(stream, item.samples, item.speech)
         elif isinstance(item, SpeechStarted):
             log.debug("%s: speech started at %.3f", self.name, item.t_start_of_speech)
+            if self._hints is not None and not self._last_partial:  # a turn's first words (kept for the turn)
+                stream.context = self._hints.asked
             if len(item.pre_roll):
                 self._feed(stream, item.pre_roll)
         elif isinstance(item, SpeechPause):

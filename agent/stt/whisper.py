@@ -323,7 +323,7 @@ class WhisperStream(SttStream):
             # decoded in stretches, each with the words before as its prompt, Whisper drops and mangles words
             # (digits read in groups most of all); the whole turn at once is what it hears best
             self.decodes += 1
-            whole = self._engine.decode_tokens(np.concatenate(self._turn))
+            whole = self._engine.decode_tokens(np.concatenate(self._turn), self.context)
             if whole.text:
                 self._committed, self._logprob, self._tokens, self._unsure = whole
         final = Transcript(self._committed, final=True, confidence=self._confidence, unsure=self._unsure)
@@ -345,7 +345,7 @@ class WhisperStream(SttStream):
         self._audio, self._samples, self._speech_since_commit = [], 0, False
         self.decodes += 1
         self._stretches += 1
-        decoded = self._engine.decode_tokens(samples, self._committed)
+        decoded = self._engine.decode_tokens(samples, f"{self.context} {self._committed}".strip())
         self._committed = f"{self._committed} {decoded.text}".strip()
         self._logprob, self._tokens = self._logprob + decoded.logprob, self._tokens + decoded.tokens
         self._unsure = tuple(dict.fromkeys((*self._unsure, *decoded.unsure)))

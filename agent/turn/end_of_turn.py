@@ -108,6 +108,11 @@ class TurnHints:
         self.can_join = False
         """Set by the call's conductor: the caller's next words would join their last turn (the agent is
         still thinking about it), so the recogniser decodes the two again as one piece."""
+        self.asked = ""
+        """Set by the call's conductor: the question the caller is answering when the agent asked for a value
+        of a message or booking ("What's the best number to call you back on?"), else "".  The recogniser
+        decodes the answer with it as the words said before: measured on the capture benchmark's espeak-ng
+        and Piper recordings, Whisper tiny.en then wrote 29 of 51 spoken numbers right against 17 without."""
 
     def heard(self, t_pause: float, text: str) -> None:
         """The recogniser decoded the pause that began at ``t_pause``: the turn's words so far are ``text``."""
