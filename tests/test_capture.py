@@ -341,3 +341,10 @@ def test_a_time_not_understood_twice_is_asked_for_on_the_keypad() -> None:
 def test_a_request_with_a_party_and_a_day_is_a_booking_request(said: str, booking: bool) -> None:
     reply = _dialog().reply([Message("assistant", "Hello, Trattoria Bella, how can I help you?")], said)
     assert (reply is not None and reply.startswith("I can take a booking request")) is booking, reply
+
+
+@pytest.mark.parametrize("said,people", [("Free people.", 3), ("For people.", 4), ("To people", 2),
+                                          ("for four people", 4), ("I don't know", None)])
+def test_a_count_heard_as_a_word_that_sounds_like_it_when_asked_how_many(said: str, people: int | None) -> None:
+    assert read_people(said, asked=True) == people
+    assert read_people("Free people.", asked=False) is None

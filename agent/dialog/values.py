@@ -169,7 +169,13 @@ def read_people(text: str, asked: bool = True) -> int | None:
         found = [c for w in re.findall(r"[a-z]+|\d+", words) if (c := _count(w))]
         if len(found) == 1:
             return found[0]
+        sounds = re.match(r"^(?:for |just )?(free|tree|for|to|too)(?= people\b| of us\b| persons\b| guests\b)", words)
+        if sounds and not found:  # "Free people.": three, as a recogniser writes it when asked how many
+            return _SOUNDS_LIKE[sounds.group(1)]
     return None
+
+
+_SOUNDS_LIKE = {"free": 3, "tree": 3, "for": 4, "to": 2, "too": 2}
 
 
 # -- days ---------------------------------------------------------------------
