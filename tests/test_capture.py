@@ -11,6 +11,7 @@ from agent.dialog.capture import Capture, CaptureDialog, parse_capture
 from agent.dialog.facts import example_facts_path, load_facts, parse_facts
 from agent.dialog.values import (
     OpeningHours,
+    read_about,
     read_date,
     read_name,
     read_number,
@@ -348,3 +349,13 @@ def test_a_request_with_a_party_and_a_day_is_a_booking_request(said: str, bookin
 def test_a_count_heard_as_a_word_that_sounds_like_it_when_asked_how_many(said: str, people: int | None) -> None:
     assert read_people(said, asked=True) == people
     assert read_people("Free people.", asked=False) is None
+
+
+@pytest.mark.parametrize("said,about", [
+    ("Please tell them I will be late.", "I will be late"),
+    ("Please tell me I will be late for my table on Friday.", "I will be late for my table on Friday"),
+    ("Please tell me when my order is ready.", "Please tell me when my order is ready"),
+    ("It's about the deposit for my party.", "The deposit for my party"),
+])
+def test_what_a_message_says_without_its_lead_in(said: str, about: str) -> None:
+    assert read_about(said) == about

@@ -336,7 +336,9 @@ _ABOUT_LEAD = re.compile(
     r"^(?:(?:yes|yeah|sure|okay|ok|well|um|uh|er|erm|so|right)\b[ ,.]*)*"
     r"(?:(?:it's|it is|it was|that's|this is) (?:about|regarding|re|to do with) |(?:the )?message is:? |"
     r"(?:can|could) you (?:please )?(?:tell|let) (?:them|him|her) (?:know )?(?:that )?|"
-    r"(?:please )?(?:tell|let) (?:them|him|her) (?:know )?(?:that )?|about |regarding )?", re.IGNORECASE)
+    r"(?:please )?(?:tell|let) (?:them|him|her) (?:know )?(?:that )?|(?:please )?tell me (?:that )?(?=i\b)|about |"
+    r"regarding )?", re.IGNORECASE)
+"""The words before what a message says ("please tell me I left ...": a "tell them" misheard before an I)."""
 
 
 def read_about(text: str) -> str | None:
