@@ -47,7 +47,7 @@ Phases (each starts the agent as in production, in its own process):
   capacity                  (not by default, ~5 min) 1, 2, 3, 4 callers at once (processes of their own),
                             4 questions each: voice to voice p50/p95 per level, the agent's CPU and RSS,
                             and how many calls the box holds with p95 within 1.5 s
-  capture                   (not by default, ~25 min) 12 message and booking dialogues x G.722 / PCMU, Piper and
+  capture                   (not by default, ~40 min) 12 message and booking dialogues x G.722 / PCMU, Piper and
                             espeak-ng voices, a caller who answers what is asked and corrects the read-back:
                             fields right, numbers confirmed wrong, turns per capture, deliveries lost, webhook delay;
                             then outbound calls the bench answers with generated greetings (people, machines with
