@@ -85,6 +85,11 @@ def _talk(dialog: CaptureDialog, *turns: str) -> tuple[list[str | None], list[Me
     return replies, history
 
 
+def _first_reply(said: str) -> str | None:
+    """The capture rules' reply to the caller's first words after the greeting."""
+    return _dialog().reply([Message("assistant", "Hello, Trattoria Bella, how can I help you?")], said)
+
+
 def _dialog(caller: str = "") -> CaptureDialog:
     return CaptureDialog(SPECS, HOURS, FACTS.name, lambda: MONDAY, caller)
 
@@ -283,7 +288,7 @@ def test_a_number_heard_wrong_twice_is_asked_for_on_the_keypad() -> None:
     ("I'd like to know your opening hours.", False),
 ])
 def test_asking_for_what_the_business_books_is_a_booking_request(said: str, booking: bool) -> None:
-    reply = _dialog().reply([Message("assistant", "Hello, Trattoria Bella, how can I help you?")], said)
+    reply = _first_reply(said)
     assert (reply is not None and reply.startswith("I can take a booking request")) is booking, reply
 
 
@@ -307,7 +312,7 @@ def test_a_yes_with_more_words_confirms_the_read_back_unless_they_take_it_back(s
     ("Did you get my message?", False),
 ])
 def test_asking_to_leave_a_message_in_other_words(said: str, message: bool) -> None:
-    reply = _dialog().reply([Message("assistant", "Hello, Trattoria Bella, how can I help you?")], said)
+    reply = _first_reply(said)
     assert (reply is not None and reply.startswith("Of course, I can take a message")) is message, reply
 
 
@@ -341,7 +346,7 @@ def test_a_time_not_understood_twice_is_asked_for_on_the_keypad() -> None:
     ("Can I bring a dog?", False),
 ])
 def test_a_request_with_a_party_and_a_day_is_a_booking_request(said: str, booking: bool) -> None:
-    reply = _dialog().reply([Message("assistant", "Hello, Trattoria Bella, how can I help you?")], said)
+    reply = _first_reply(said)
     assert (reply is not None and reply.startswith("I can take a booking request")) is booking, reply
 
 
