@@ -162,6 +162,17 @@ def test_a_caller_asking_for_a_person_is_not_kept_in_the_capture() -> None:
     assert current is not None and current.asking == "name"
 
 
+def test_a_call_back_request_of_a_number_alone_is_read_back_as_a_call_back() -> None:
+    specs = parse_capture({"message": {"fields": ["number"], "digits": "10-11"}}, "test")
+    dialog = CaptureDialog(specs, HOURS, FACTS.name, lambda: MONDAY, "")
+    replies, _ = _talk(dialog, "Could someone call me back please?",
+                       "two two zero, six five two, two eight eight eight", "yes")
+    assert replies[0] == ("Of course, I can take a message. "
+                          "What's the best number to call you back on? You can say it, or key it in and press hash.")
+    assert replies[1] == "Let me check I have that right: a call back on 2 2 0, 6 5 2, 2 8 8 8. Is that right?"
+    assert replies[2] is not None and replies[2].startswith("Thank you. I've passed your message on.")
+
+
 def test_a_capture_section_is_checked_line_by_line() -> None:
     facts = parse_facts('name = "X"\n[capture.message]\n[capture.booking]\nwhat = "an appointment"\n'
                         'fields = ["service", "date", "time", "name", "number"]\n[capture.booking.ask]\n'
@@ -202,6 +213,37 @@ def test_every_bench_dialogue_ends_confirmed_with_its_truth_when_heard_perfectly
         assert taken.confirmed and set(got) == set(truth), (dialogue.request, history)
         assert all(field_right(name, got[name], truth[name]) for name in truth), (got, truth)
         assert turns <= 8, (dialogue.request, turns)
+
+
+def test_the_callback_phase_caller_gives_each_real_persons_number_and_confirms_it() -> None:
+    """The callback phase's caller and its numbers, talking to the rules in text: a number misheard once is
+    corrected, one misheard twice keyed; the number taken is the recording's."""
+    from agent.tools.bench.callback import REQUEST, digits_of, numbers
+    from agent.tools.bench.capture import Dialogue, Person
+
+    specs = parse_capture({"message": {"fields": ["number"], "digits": "10-11"}}, "test")
+    recordings = numbers(quick=False)
+    assert len(recordings) == 12 and len({r.speaker for r in recordings}) == 6
+    for misheard in range(3):
+        number = digits_of(recordings[misheard].transcript)
+        assert len(number) == 10
+        dialog, person = CaptureDialog(specs, HOURS, FACTS.name, lambda: MONDAY, ""), Person(
+            Dialogue("message", REQUEST, {"number": number}), MONDAY)
+        history = [Message("assistant", "Hello, Trattoria Bella, how can I help you?")]
+        kind, text, wrong = "say", REQUEST, misheard
+        for _ in range(8):
+            said = text.removesuffix("#") if kind == "dtmf" else text
+            if number in said.replace(" ", "").replace(",", "") and kind == "say" and wrong:
+                said, wrong = said.replace(say_number(number)[:5], "9 9 9"), wrong - 1  # heard wrong
+            reply = dialog.reply(history, said)
+            assert reply is not None, history
+            history += [Message("user", said), Message("assistant", reply)]
+            kind, text = person.answer(reply)
+            if kind == "done":
+                break
+        (taken,) = dialog.replay(history)[1]
+        assert taken.confirmed and taken.record()["number"] == number, history
+        assert person.keyed == (misheard == 2), history
 
 
 def test_a_correction_heard_as_the_same_value_asks_for_spelling_or_the_keypad() -> None:

@@ -539,8 +539,8 @@ class CaptureDialog:
             return ", ".join(parts)
         if "name" in values:
             parts.append(f"a message from {values['name']}")
-        if "number" in values:
-            parts.append(f"on {say_number(values['number'])}")
+        if "number" in values:  # without a name (a call-back request), say what the number is for
+            parts.append(f"{'on' if parts else 'a call back on'} {say_number(values['number'])}")
         if "about" in values:
             parts.append(f"saying: {values['about'].rstrip('.')}")
         return ", ".join(parts) or "a message"

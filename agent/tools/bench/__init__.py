@@ -38,9 +38,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
     if not phases <= {"tts", "stt", "v2v", "bargein", "overtalk", "accuracy", "human", "answers", "capacity",
-                      "capture"}:
-        raise ConfigError("--phases takes tts, stt, v2v, bargein, overtalk, accuracy, human, answers, capacity and "
-                          "capture, "
+                      "capture", "callback"}:
+        raise ConfigError("--phases takes tts, stt, v2v, bargein, overtalk, accuracy, human, answers, capacity, "
+                          "capture and callback, "
                           f"got '{args.phases}'")
     say = _progress(time.monotonic())
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sip-agent-bench-"))
@@ -109,6 +109,10 @@ def _run_phases(bench: Any, phases: set[str], quick: bool, say: Any,
         from .capture import capture_phase
 
         extra["capture"] = capture_phase(bench, quick, say)
+    if "callback" in phases:
+        from .callback import callback_phase
+
+        extra["callback"] = callback_phase(bench, quick, say)
     return extra
 
 
@@ -220,6 +224,15 @@ def _print(r: dict[str, Any]) -> None:
               f"(people {amd['people_right']}, machines {amd['machines_right']}; G.722 {amd['by_codec']['G722']}, "
               f"PCMU {amd['by_codec']['PCMU']}); audio to decide p50 {amd['decision_ms_p50']} ms, "
               f"p95 {amd['decision_ms_p95']} ms")
+    callback = r.get("callback")
+    if callback:
+        print(f"callback ({callback['calls']} call-back requests, real people's phone numbers, "
+              f"{callback['speakers']} speakers, G.722 and PCMU):")
+        print(f"  numbers right {callback['right']} (G.722 {callback['by_codec']['G722']}, PCMU "
+              f"{callback['by_codec']['PCMU']}); right at the first read-back {callback['first_read_back_right']}; "
+              f"keyed when asked {callback['keyed']}; confirmed wrong {callback['wrong_numbers_confirmed']}; "
+              f"not confirmed {callback['not_confirmed']}; turns per capture {callback['turns_per_capture']}; "
+              f"deliveries lost {callback['deliveries_lost']}")
     capacity = r.get("capacity")
     if capacity:
         print(f"capacity (callers at once, {capacity['turns_per_call']} questions each; voice to voice on the wire, "

@@ -170,6 +170,8 @@ class Person:
         self.changed_mind = not dialogue.first
         self._rephrased = 0
         self._read_back = ""
+        self.keyed = False
+        """Whether the agent asked for the number on the keypad after not hearing it."""
 
     def values(self) -> dict[str, Any]:
         return dict(self.d.fields) if self.changed_mind else {**self.d.fields, **self.d.first}
@@ -207,6 +209,7 @@ class Person:
         if "24-hour clock" in text and self.d.clock:
             return "dtmf", self.d.clock.replace(":", "") + "#"
         if "could you key it in" in text:
+            self.keyed = True
             return "dtmf", _keyed(self.values()["number"])
         if "should i change" in text:
             wrong = self.wrong(asked) or ["name"]
@@ -277,10 +280,10 @@ class _Voices(AnswerVoices):
         return names[(index // 2) % len(names)]
 
 
-def _talk(bench: Any, uri: str, records: Path, dialogue: Dialogue, voice: str, voices: _Voices,
-          today: datetime.date) -> tuple[int, bool, list[str]]:
+def _talk(bench: Any, uri: str, records: Path, dialogue: Dialogue, voice: str, voices: Any,
+          today: datetime.date, person: Person | None = None) -> tuple[int, bool, list[str]]:
     """One call: (the caller's turns, whether it heard the thanks, the agent's transcript)."""
-    caller, person = bench.caller, Person(dialogue, today)
+    caller, person = bench.caller, person or Person(dialogue, today)
     before = len(call_folders(records))
     turns, finished = 0, False
     if caller.dial(uri):
