@@ -171,6 +171,8 @@ def test_a_call_back_request_of_a_number_alone_is_read_back_as_a_call_back() -> 
                           "What's the best number to call you back on? You can say it, or key it in and press hash.")
     assert replies[1] == "Let me check I have that right: a call back on 2 2 0, 6 5 2, 2 8 8 8. Is that right?"
     assert replies[2] is not None and replies[2].startswith("Thank you. I've passed your message on.")
+    replies, _ = _talk(dialog, "Could someone call me back please?", "2206522889", "no")
+    assert replies[2] == "Sorry about that. What is the right number?"  # no other field to choose
 
 
 def test_a_capture_section_is_checked_line_by_line() -> None:
@@ -257,6 +259,14 @@ def test_a_correction_heard_as_the_same_value_asks_for_spelling_or_the_keypad() 
     replies, _ = _talk(dialog, "Can I leave a message?", "Ann", "07911123456", "lost keys",
                        "No, the number is 07911123456.")
     assert replies[4] == "Sorry, I keep hearing the number the same way. Could you key it in and press hash?"
+
+
+def test_a_number_said_again_from_its_start_still_short_goes_to_the_keypad() -> None:
+    """Digits lost twice (a recogniser dropping a repeated "8 8 8") are not the rest of the number: key it in."""
+    replies, _ = _talk(_dialog(), "Can I leave a message?", "Ann Lee", "22065228", "220652288")
+    assert replies[3] == ("Sorry, I keep getting 9 digits: 2 2 0, 6 5 2, 2 8 8. Could you key it in and press hash?")
+    replies, _ = _talk(_dialog(), "Can I leave a message?", "Ann Lee", "0770090", "0456")
+    assert replies[3] == "And what would you like me to pass on?"  # the rest of it: joined
 
 
 def test_a_number_with_too_few_digits_for_the_business_is_asked_again() -> None:

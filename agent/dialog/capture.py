@@ -371,14 +371,17 @@ class CaptureDialog:
             digits = read_number(text)
             if digits:
                 joined = current.partial + digits.lstrip("+")
-                if current.partial and len(joined.lstrip("+")) < current.spec.digits[0] and digit_runs(text) == 1:
+                # said again from its start ("2 2 0 6 5" then "2 2 0 6 5 2 2"), not the rest of it
+                again = bool(current.partial) and digits.lstrip("+").startswith(current.partial.lstrip("+")[:3])
+                if current.partial and not again and len(joined.lstrip("+")) < current.spec.digits[0] \
+                        and digit_runs(text) == 1:
                     digits = joined  # three parts and more
                 n = len(digits.lstrip("+"))
                 partial = digits if n < current.spec.digits[0] and digit_runs(text) == 1 else ""
                 why = (f"Sorry, I got {n} digit{'s' if n != 1 else ''}: {say_number(digits)}. "
                        + ("I need the whole number, with the area code." if n < current.spec.digits[0] else
                           "That's more digits than a phone number has."))
-                if current.tries and not partial:  # heard wrong twice: the keypad is sure
+                if current.tries and (not partial or again):  # heard wrong twice: the keypad is sure
                     return _Turn(replace(current, asking=name, tries=tries),
                                  f"Sorry, I keep getting {n} digits: {say_number(digits)}. "
                                  "Could you key it in and press hash?")
@@ -436,6 +439,10 @@ class CaptureDialog:
             return _Turn(replace(_without(current, named), asking=named),
                          f"Sorry about that. {self._ask(current.spec, named, right=True)}")
         if answer == "no" or re.match(r"^(?:no|nope|not quite|wrong|that is wrong|that is not right)\b", words):
+            if len(current.spec.fields) == 1:  # nothing to choose: ask for it
+                (only,) = current.spec.fields
+                return _Turn(replace(_without(current, only), asking=only),
+                             f"Sorry about that. {self._ask(current.spec, only, right=True)}")
             return _Turn(replace(current, asking="change"), f"What should I change: {self._fields_said(current)}?")
         if _YES_AND.match(words) and not _NOT_YES.search(words) and "?" not in text:  # "yes, I'm right"
             return self._confirm(current, "yes", "yes", before)

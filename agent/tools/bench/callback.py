@@ -4,9 +4,9 @@ The capture phase's callers are synthetic voices.  Here the number itself is a r
 corpus's phone numbers built from the Free Spoken Digit Dataset (six speakers, ten digits read in groups
 with pauses; ``agent/tools/bench/human/``, SHA-256 pinned).  The agent's facts take a call-back request of
 a number alone (``[capture.message] fields = ["number"]``).  The caller asks in Piper's voice to be called
-back; whenever it gives the number it plays the recording ("It's" or "No, the number is" in Piper's voice
-before it); it says yes to a read-back only when every digit was read back right, and keys the number
-(DTMF) when the agent asks it to key it in.  Over G.722 and PCMU.
+back; whenever it gives the number it plays the recording; it says yes to a read-back only when every
+digit was read back right (otherwise "No.", and the recording again when asked), and keys the number (DTMF)
+when the agent asks it to key it in.  Over G.722 and PCMU.
 
 Per call: whether the confirmed number is the person's (the target: every digit right, or asked again:
 no wrong number confirmed), whether the first read-back was already right, whether the caller was asked
@@ -27,7 +27,6 @@ import numpy as np
 
 from ...dialog.facts import example_facts_path, load_facts
 from ...dialog.values import say_number
-from ...frames import SAMPLE_RATE
 from ..receiver import WebhookReceiver
 from .capture import CODECS, Dialogue, Person, _graded, _talk
 from .human import Recording, load_recordings
@@ -61,8 +60,17 @@ def numbers(quick: bool) -> list[Recording]:
     return [rec for recs in by_speaker.values() for rec in recs[:PER_SPEAKER]]
 
 
-class _Spliced:
-    """Piper's voice, but a person's recording wherever the caller says the number."""
+class _Caller(Person):
+    """The capture phase's caller, but a read-back with a wrong digit is answered "No." (the number follows
+    when asked, in the person's own voice)."""
+
+    def answer(self, asked: str) -> tuple[str, str]:
+        kind, text = super().answer(asked)
+        return (kind, "No.") if kind == "say" and text.startswith("No, the number is") else (kind, text)
+
+
+class _Voice:
+    """Piper's voice, but the person's recording (alone) wherever the caller gives the number."""
 
     def __init__(self, bench: Any, recording: Recording) -> None:
         self.bench = bench
@@ -70,11 +78,7 @@ class _Spliced:
         self.recording = recording.audio()
 
     def audio(self, voice: str, text: str) -> np.ndarray:
-        if self.said not in text:
-            return self.bench.audio(text)
-        before = text.split(self.said)[0].strip().rstrip(",")
-        pause = np.zeros(int(0.25 * SAMPLE_RATE), dtype=np.int16)
-        return np.concatenate([self.bench.audio(before), pause, self.recording]) if before else self.recording
+        return self.recording if self.said in text else self.bench.audio(text)
 
 
 def write_facts(folder: Path) -> Path:
@@ -104,9 +108,9 @@ def callback_phase(bench: Any, quick: bool, say: Callable[[str], None]) -> dict[
                     number = digits_of(rec.transcript)
                     dialogue = Dialogue("message", REQUEST, {"number": number})
                     today = datetime.datetime.now(zone).date()
-                    person = Person(dialogue, today)
+                    person = _Caller(dialogue, today)
                     turns, finished, lines = _talk(bench, agent.uri, records, dialogue, rec.speaker,
-                                                   _Spliced(bench, rec), today, person)
+                                                   _Voice(bench, rec), today, person)
                     row = _graded(hook, seen, dialogue, {"number": number})
                     read_backs = [line for line in lines if line.startswith("assistant:") and "is that right" in
                                   line.lower()]
