@@ -175,6 +175,24 @@ def test_a_call_back_request_of_a_number_alone_is_read_back_as_a_call_back() -> 
     assert replies[2] == "Sorry about that. What is the right number?"  # no other field to choose
 
 
+def test_a_call_back_number_not_heard_goes_to_the_keypad_and_nothing_is_read_back_empty() -> None:
+    """A call-back request whose number the recogniser keeps missing ("four eight oh" as "For a code.")."""
+    specs = parse_capture({"message": {"fields": ["number"], "digits": "10-11"}}, "test")
+    dialog = CaptureDialog(specs, HOURS, FACTS.name, lambda: MONDAY, "")
+    replies, history = _talk(dialog, "Could someone call me back please?", "For a code.", "For a code.",
+                             "2614723", "4802614723#", "yes")
+    assert replies[3] == "Sorry, I'm having trouble hearing the number. Could you key it in and press hash?"
+    assert replies[4] == "Let me check I have that right: a call back on 4 8 0, 2 6 1, 4 7 2 3. Is that right?"
+    (done,) = dialog.replay(history)[1]
+    assert done.confirmed and done.record()["number"] == "4802614723"
+    replies, history = _talk(dialog, "Could someone call me back please?", "For a code.", "For a code.",
+                             "For a code.", "Sorry, I don't know.")
+    assert replies[4] == ("Sorry, I couldn't get the number, so I haven't taken anything down. "
+                          "Is there anything else I can help you with?")
+    (dropped,) = dialog.replay(history)[1]
+    assert dropped.asking == "dropped"
+
+
 def test_a_capture_section_is_checked_line_by_line() -> None:
     facts = parse_facts('name = "X"\n[capture.message]\n[capture.booking]\nwhat = "an appointment"\n'
                         'fields = ["service", "date", "time", "name", "number"]\n[capture.booking.ask]\n'

@@ -52,6 +52,24 @@ def test_a_number_not_yet_whole_waits_half_a_second_longer_than_a_phrase() -> No
     assert eot.wait_ms(None, "2 2 0 6 5 2 2 8 8 8") == 500  # whole
 
 
+@pytest.mark.parametrize("asked", [
+    "Of course, I can take a message. What's the best number to call you back on? You can say it, or key it in.",
+    "Sorry, I got 6 digits: 5 5 5, 3 8 1. I need the whole number, with the area code.",
+    "Sorry about that. What is the right number?",
+])
+def test_asked_for_a_number_a_pause_before_the_whole_number_is_not_the_end(asked: str) -> None:
+    hints = TurnHints()
+    hints.asked = asked
+    eot = EndOfTurn(500, 1500, model=lambda _audio: 0.0, hints=hints)
+    assert eot.wait_ms(0.9, "For a code.") == 2000  # "four eight oh" misheard: the rest is to come
+    assert eot.wait_ms(0.9, "2 6 1 4 7 2 3") == 2000
+    assert eot.wait_ms(0.9, "4 8 0 2 6 1 4 7 2 3") == 500  # whole
+    hints.asked = "Shall we call you back on 0 1 2 7 3, 5 5 5, 3 8 1, the number you're calling from?"
+    assert eot.wait_ms(0.9, "Yes.") == 500  # a yes or no about a number
+    hints.asked = "Let me check I have that right: a call back on 0 1 2 7 3, 5 5 5, 3 8 1. Is that right?"
+    assert eot.wait_ms(0.9, "No.") == 500
+
+
 def test_the_words_win_when_clear_else_the_sound_decides() -> None:
     eot = EndOfTurn(500, 1500, model=lambda _audio: 0.0, hints=TurnHints())
     assert eot.wait_ms(0.9, "a table for") == 1500

@@ -65,6 +65,7 @@ KINDS = {"message": "message.taken", "booking": "booking.requested"}
 _DEFAULT_FIELDS = {"message": ("name", "number", "about"), "booking": ("people", "date", "time", "name", "number")}
 MAX_TRIES = 3
 """Answers to one question that could not be used before the agent goes on without that field."""
+KEYPAD_NUMBER = "Could you key it in and press hash?"
 MESSAGE_OFFER = "I can take a message, if you like."
 KEYPAD_CONFIRM = "If I have it all right, press 1. If not, press 2."
 """Said when an answer to a read-back heard whole was neither yes nor no (a recogniser that keeps mishearing it)."""
@@ -362,9 +363,16 @@ class CaptureDialog:
     def _again(self, current: Capture, name: str, text: str) -> _Turn:
         """An answer that gives no value for the field asked: ask again, or after MAX_TRIES go on without it."""
         tries = current.tries + 1
+        alone = not current.values and all(field == name or field in current.skipped for field in current.spec.fields)
+        if tries == MAX_TRIES and name == "number" and alone:  # a call back on no number helps no one
+            return _Turn(replace(current, asking=name, tries=tries),
+                         f"Sorry, I'm having trouble hearing the number. {KEYPAD_NUMBER}")
         if tries >= MAX_TRIES:
             skipped = replace(current, skipped=(*current.skipped, name), tries=0)
             turn = self._next(skipped)
+            if turn.capture is not None and turn.capture.asking == "dropped":
+                return _Turn(turn.capture, f"Sorry, I couldn't get {_WHAT[name]}, so I haven't taken anything down. "
+                             "Is there anything else I can help you with?")
             return _Turn(turn.capture, f"Sorry, I'll leave {_WHAT[name]} out. {turn.reply}")
         why, partial = "Sorry, I didn't catch that.", ""
         if name == "number":
@@ -383,8 +391,7 @@ class CaptureDialog:
                           "That's more digits than a phone number has."))
                 if current.tries and (not partial or again):  # heard wrong twice: the keypad is sure
                     return _Turn(replace(current, asking=name, tries=tries),
-                                 f"Sorry, I keep getting {n} digits: {say_number(digits)}. "
-                                 "Could you key it in and press hash?")
+                                 f"Sorry, I keep getting {n} digits: {say_number(digits)}. {KEYPAD_NUMBER}")
         if name == "time" and current.tries:  # misheard twice: four keys cannot be
             return _Turn(replace(current, asking=name, tries=tries),
                          f"Sorry, I still didn't catch the time. {KEYPAD_TIME}")
@@ -401,6 +408,9 @@ class CaptureDialog:
                              f"Shall we call you back on {say_number(self.caller_number)}, the number you're "
                              "calling from?")
             return _Turn(replace(current, asking=name, tries=0), self._ask(current.spec, name))
+        if not current.values:  # every field left out: nothing to read back, nothing to pass on
+            return _Turn(replace(current, asking="dropped"), "Sorry, I haven't been able to take anything down. "
+                         "Is there anything else I can help you with?")
         said = self._read_back(current)
         return _Turn(replace(current, asking="confirm", read_back=said), f"Let me check I have that right: {said}. "
                      "Is that right?")

@@ -9,7 +9,8 @@ the caller's speech (``pause_ms`` of silence) two signals are read:
   is done, from pitch, pace and drawl;
 * the **words** the recogniser decoded at that pause: a question mark ends a
   question; a phrase that stops on "and", "the", "for", "my", "um", or on a
-  part of a phone number, is not finished (:func:`words_say`).
+  part of a phone number, is not finished (:func:`words_say`); nor is an
+  answer to "what's your number?" before it holds a whole number's digits.
 
 The words win when they are clear; otherwise the sound decides.  A finished
 turn ends after ``short_ms`` of silence (``--endpoint-ms``), an unfinished
@@ -51,6 +52,17 @@ NUMBER_GROUP_MS = 500
 """Added to the long wait inside a number: the VAD hears a group's first sound ("six", "seven") late, so a
 1.05 s pause between groups measured 1.5 s, and callers read their numbers with longer pauses than speech."""
 """A phone number has at least this many digits (national format); fewer after "my number is" means more to come."""
+
+
+NUMBER_ASKED = re.compile(r"\b(?:what|which|the whole|the right)\b[^.?!]*\bnumber\b", re.IGNORECASE)
+"""The agent's question asks for a number ("What's the best number to call you back on?", "Could you say the
+whole number again?"), not for a yes or no about one ("Shall we call you back on ..., the number you're calling
+from?")."""
+
+
+def asks_for_number(asked: str) -> bool:
+    """Did the agent's words ask the caller to say a number?"""
+    return bool(NUMBER_ASKED.search(asked))
 
 
 def words_say(text: str) -> str:
@@ -99,6 +111,11 @@ def _digits_so_far(words: list[str]) -> bool:
     return 0 < len(digits) < PHONE_DIGITS
 
 
+def _digit_count(text: str) -> int:
+    """The digits in ``text``, as figures or words ("0 1 2", "oh one two")."""
+    return sum(len(word) if word.isdigit() else len(SPOKEN_DIGITS.get(word, "")) for word in _words_of(text))
+
+
 class TurnHints:
     """What the call's threads tell each other about the turn: the words decoded at the caller's latest pause
     (recogniser -> turn thread), and whether new words would join the last turn (conductor -> recogniser)."""
@@ -140,6 +157,10 @@ class EndOfTurn:
         if words is None and self.hints is not None:
             return self.long_ms
         verdict = words_say(words or "")
+        if self.hints is not None and asks_for_number(self.hints.asked) and _digit_count(words or "") < PHONE_DIGITS:
+            # asked for a number: its groups come with pauses, and a first group misheard as words ("four eight
+            # oh" as "For a code.") is no sign the caller is done
+            return self.long_ms + NUMBER_GROUP_MS
         if verdict == INCOMPLETE:
             return self.long_ms + (NUMBER_GROUP_MS if _digits_so_far(_words_of(words or "")) else 0)
         if verdict == COMPLETE or p_done is None:
