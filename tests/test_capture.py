@@ -193,6 +193,26 @@ def test_a_call_back_number_not_heard_goes_to_the_keypad_and_nothing_is_read_bac
     assert dropped.asking == "dropped"
 
 
+def test_a_number_said_to_be_wrong_and_heard_the_same_way_again_goes_to_the_keypad() -> None:
+    """A recogniser that hears a person's number the same wrong way each time ("8 1 2 8" for "8 1 6 8") must not
+    read it back again and again; a number wrong twice is keyed too."""
+    specs = parse_capture({"message": {"fields": ["number"], "digits": "10-11"}}, "test")
+    dialog = CaptureDialog(specs, HOURS, FACTS.name, lambda: MONDAY, "")
+    replies, history = _talk(dialog, "Could someone call me back please?", "8835598128.", "No.", "8835598128",
+                             "8835598168", "yes")
+    assert replies[2] == "Sorry about that. What is the right number?"
+    assert replies[3] == "Sorry, I keep hearing the number the same way. Could you key it in and press hash?"
+    assert replies[4] == "Let me check I have that right: a call back on 8 8 3, 5 5 9, 8 1 6 8. Is that right?"
+    (done,) = dialog.replay(history)[1]
+    assert done.confirmed and done.record()["number"] == "8835598168"
+    replies, _ = _talk(dialog, "Could someone call me back please?", "62544422028", "No.", "62544220288", "No.")
+    assert replies[4] == "Sorry about that. Could you key it in and press hash?"
+    replies, _ = _talk(_dialog(), "Can I leave a message?", "Ann Lee", "07911123456", "lost keys", "No.",
+                       "The number.", "07911123456")
+    assert replies[5] == "What is the right number?"
+    assert replies[6] == "Sorry, I keep hearing the number the same way. Could you key it in and press hash?"
+
+
 def test_a_capture_section_is_checked_line_by_line() -> None:
     facts = parse_facts('name = "X"\n[capture.message]\n[capture.booking]\nwhat = "an appointment"\n'
                         'fields = ["service", "date", "time", "name", "number"]\n[capture.booking.ask]\n'

@@ -201,6 +201,8 @@ class Capture:
     """The read-back last said ("" when the fields changed since)."""
     partial: str = ""
     """Digits heard for the number asked, too few for one: the rest may come in the caller's next words."""
+    rejected: tuple[tuple[str, Any], ...] = ()
+    """(field, value) read back and said to be wrong: heard that way again, it is asked for another way."""
 
     @property
     def values(self) -> dict[str, Any]:
@@ -351,6 +353,10 @@ class CaptureDialog:
                 values["number"] = joined
         if name not in values:
             return self._again(current, name, text)
+        if name in ("name", "number") and (name, values[name]) in current.rejected:
+            if current.tries + 1 >= MAX_TRIES:
+                return self._again(current, name, text)
+            return self._heard_same(replace(current, tries=current.tries + 1), name)
         for key, value in values.items():
             current = current.with_value(key, value)
         problem = self._problem(current)
@@ -430,12 +436,10 @@ class CaptureDialog:
         values = self._values(current, text, named)  # a field named is read as if asked for
         if named in ("name", "about", "service") and named in values and len(plain(values[named]).split()) > 4:
             del values[named]  # "the name is wrong": no name in it
-        same = [key for key, value in values.items() if current.values.get(key) == value]
-        if same and len(same) == len(values) and same[0] in ("name", "number"):  # corrected to what was heard
-            how = ("spell it for me, letter by letter" if same[0] == "name" else
-                   "key it in and press hash")
-            return _Turn(replace(_without(current, same[0]), asking=same[0]),
-                         f"Sorry, I keep hearing {_WHAT[same[0]]} the same way. Could you {how}?")
+        same = [key for key, value in values.items()
+                if current.values.get(key) == value or (key, value) in current.rejected]
+        if same and len(same) == len(values) and same[0] in ("name", "number"):
+            return self._heard_same(_rejecting(current, same[0]), same[0])  # corrected to what was heard
         if values:  # "no, it's 0 1 2 ...", "the time should be 8"
             changed = current
             for key, value in values.items():
@@ -446,13 +450,11 @@ class CaptureDialog:
                 return _Turn(replace(_without(current, bad), asking=bad), f"{why} {self._ask(current.spec, bad)}")
             return self._next(changed)
         if named:
-            return _Turn(replace(_without(current, named), asking=named),
-                         f"Sorry about that. {self._ask(current.spec, named, right=True)}")
+            return self._ask_again(_rejecting(current, named), named, "Sorry about that.")
         if answer == "no" or re.match(r"^(?:no|nope|not quite|wrong|that is wrong|that is not right)\b", words):
             if len(current.spec.fields) == 1:  # nothing to choose: ask for it
                 (only,) = current.spec.fields
-                return _Turn(replace(_without(current, only), asking=only),
-                             f"Sorry about that. {self._ask(current.spec, only, right=True)}")
+                return self._ask_again(_rejecting(current, only), only, "Sorry about that.")
             return _Turn(replace(current, asking="change"), f"What should I change: {self._fields_said(current)}?")
         if _YES_AND.match(words) and not _NOT_YES.search(words) and "?" not in text:  # "yes, I'm right"
             return self._confirm(current, "yes", "yes", before)
@@ -460,12 +462,24 @@ class CaptureDialog:
             return _Turn(current, f"Sorry, I didn't catch that. {KEYPAD_CONFIRM}")
         return _Turn(current, f"Sorry, is that right? {current.read_back}.")
 
+    def _heard_same(self, current: Capture, name: str) -> _Turn:
+        """The name or number heard again as a value the caller said was wrong: spelled or keyed, it is sure."""
+        how = "spell it for me, letter by letter" if name == "name" else "key it in and press hash"
+        return _Turn(replace(_without(current, name), asking=name),
+                     f"Sorry, I keep hearing {_WHAT[name]} the same way. Could you {how}?")
+
+    def _ask_again(self, current: Capture, name: str, sorry: str) -> _Turn:
+        """Ask again for a field the caller said was wrong; a number wrong twice, on the keypad."""
+        wrong = sum(field == name for field, _ in current.rejected)
+        question = KEYPAD_NUMBER if name == "number" and wrong >= 2 else self._ask(current.spec, name, right=True)
+        return _Turn(replace(current, asking=name), f"{sorry} {question}".strip())
+
     def _change(self, current: Capture, text: str, words: str) -> _Turn:
         named = _named(words, current.spec.fields)
         if self._values(current, text, named if named in ("number", "people", "date", "time") else ""):
             return self._confirm(current, text, words, None)
         if named:
-            return _Turn(replace(_without(current, named), asking=named), self._ask(current.spec, named, right=True))
+            return self._ask_again(_rejecting(current, named), named, "")
         if answers_offer(text) == "no":  # "nothing, it's fine"
             said = self._read_back(current)
             return _Turn(replace(current, asking="confirm", read_back=said), f"So: {said}. Is that right?")
@@ -592,6 +606,14 @@ def _number_fits(spec: CaptureSpec, digits: str) -> bool:
 
 def _without(current: Capture, name: str) -> Capture:
     return replace(current, fields=tuple((k, v) for k, v in current.fields if k != name), read_back="")
+
+
+def _rejecting(current: Capture, name: str) -> Capture:
+    """``current`` without the field the caller said was wrong, its value remembered as wrong."""
+    value = current.values.get(name)
+    wrong = current.rejected if value is None or (name, value) in current.rejected else \
+        (*current.rejected, (name, value))
+    return replace(_without(current, name), rejected=wrong)
 
 
 def _named(words: str, fields: Sequence[str]) -> str:
