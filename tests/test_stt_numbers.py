@@ -29,6 +29,8 @@ def test_a_phone_number_read_in_groups_is_one_string_of_digits(heard: str) -> No
     ("We open at 9.00 a.m.", "We open at 9:00 am"),
     ("My name is S. M. I. T. H.", "My name is SMITH"),
     ("It is S-M-I-T-H, Smith.", "It is SMITH, Smith."),
+    ("Laura L.A.U.R.A. Taylor.", "Laura LAURA Taylor."),
+    ("We open at 9 a.m. or p.m.", "We open at 9 am or pm"),
 ])
 def test_numbers_times_and_spellings_are_written_one_way(heard: str, written: str) -> None:
     assert as_said(heard) == written

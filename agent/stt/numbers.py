@@ -14,8 +14,8 @@ conversation (and the records) as one string of digits:
   run; a lone "one" or "two" stays a word;
 - a time written with a dot ("7.30 p.m.") is written with a colon ("7:30 pm"),
   a price ("£7.30") is not;
-- a name spelled letter by letter ("S. M. I. T. H.", "S-M-I-T-H") becomes the
-  letters ("SMITH").
+- a name spelled letter by letter ("S. M. I. T. H.", "S-M-I-T-H", "L.A.U.R.A.")
+  becomes the letters ("SMITH").
 
 Pure string work, ~20 µs a turn.
 """
@@ -38,7 +38,7 @@ _TOKEN = re.compile(r"\S+")
 _EDGE = re.compile(r"^[\"'(]*(.*?)[\"')]*$")
 _TIME = re.compile(r"(?<![£$€\d.,])\b(\d{1,2})\.(\d{2})(?=\s|$|[,;!?]|\.(?:\s|$))")
 _MERIDIEM = re.compile(r"\b([ap])\.\s?m\.?(?=\s|$|[,;!?])", re.IGNORECASE)
-_LETTERS = re.compile(r"\b(?:[A-Za-z][.,]?[\s-]+){2,}[A-Za-z]\b\.?")
+_LETTERS = re.compile(r"\b(?:[A-Za-z](?:[.,]?[\s-]+|\.)){2,}[A-Za-z]\b\.?")
 
 
 def as_said(text: str) -> str:

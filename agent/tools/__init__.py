@@ -53,7 +53,7 @@ Phases (each starts the agent as in production, in its own process):
                             then outbound calls the bench answers with generated greetings (people, machines with
                             and without a beep; three voices; G.722 / PCMU): answering-machine detection right,
                             and the audio it took to decide
-  callback                  (not by default, ~15 min) real people's phone numbers (12 of the human corpus's, six
+  callback                  (not by default, ~25 min) real people's phone numbers (12 of the human corpus's, six
                             speakers, read in groups with pauses) given in call-back requests, G.722 / PCMU:
                             numbers right, right at the first read-back, keyed when asked, confirmed wrong
 Pacing: every RTP packet from the agent, timed by the kernel on arrival (root only).  A
