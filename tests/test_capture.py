@@ -287,6 +287,31 @@ def test_the_callback_phase_caller_gives_each_real_persons_number_and_confirms_i
         assert person.keyed == (misheard == 2), history
 
 
+def test_a_name_heard_wrong_however_it_is_spelled_is_left_out_and_the_rest_confirmed() -> None:
+    """"Laura" heard as "Lord", and its spelling as "LAQRA", every time: a spelling heard as a name the caller said
+    was wrong leaves the name out, and the agent says so; the caller (the capture phase's) confirms the rest."""
+    from agent.tools.bench.capture import DIALOGUES, Person
+
+    dialogue = DIALOGUES[5]
+    assert dialogue.fields["name"] == "Laura Taylor"
+    dialog, person = _dialog(dialogue.caller_id), Person(dialogue, MONDAY)
+    history = [Message("assistant", "Hello, Trattoria Bella, how can I help you?")]
+    kind, text = "say", dialogue.request
+    for _ in range(10):
+        said = text.removesuffix("#") if kind == "dtmf" else text
+        said = said.replace("L, A, U, R, A", "LAQRA").replace("Laura", "Lord")  # the recogniser's ear
+        reply = dialog.reply(history, said)
+        assert reply is not None, history
+        history += [Message("user", said), Message("assistant", reply)]
+        kind, text = person.answer(reply)
+        if kind == "done":
+            break
+    (taken,) = dialog.replay(history)[1]
+    assert taken.confirmed and not taken.complete and "name" not in taken.record(), history
+    assert any(m.text.startswith("Sorry, I can't make out the name, so I'll leave it out.") for m in history)
+    assert sum(m.role == "user" for m in history) <= 10, history  # the capture phase's caller's patience
+
+
 def test_a_correction_heard_as_the_same_value_asks_for_spelling_or_the_keypad() -> None:
     dialog = _dialog()
     replies, history = _talk(dialog, "Can I leave a message?", "Lord Taylor", "07911123456", "a table for twenty",

@@ -354,6 +354,8 @@ class CaptureDialog:
         if name not in values:
             return self._again(current, name, text)
         if name in ("name", "number") and (name, values[name]) in current.rejected:
+            if name == "name" and sum(field == name for field, _ in current.rejected) >= 2:
+                return self._leave_out(current, name)  # spelled, and still heard as a name said to be wrong
             if current.tries + 1 >= MAX_TRIES:
                 return self._again(current, name, text)
             return self._heard_same(replace(current, tries=current.tries + 1), name)
@@ -438,6 +440,9 @@ class CaptureDialog:
             del values[named]  # "the name is wrong": no name in it
         same = [key for key, value in values.items()
                 if current.values.get(key) == value or (key, value) in current.rejected]
+        if same and len(same) == len(values) and same[0] in current.skipped:  # left out: it stays out
+            return _Turn(current, f"Sorry, I still can't make out {_WHAT[same[0]]}, so I'll leave it out: "
+                                  f"{current.read_back}. Is that right?")
         if same and len(same) == len(values) and same[0] in ("name", "number"):
             return self._heard_same(_rejecting(current, same[0]), same[0])  # corrected to what was heard
         if values:  # "no, it's 0 1 2 ...", "the time should be 8"
@@ -467,6 +472,11 @@ class CaptureDialog:
         how = "spell it for me, letter by letter" if name == "name" else "key it in and press hash"
         return _Turn(replace(_without(current, name), asking=name),
                      f"Sorry, I keep hearing {_WHAT[name]} the same way. Could you {how}?")
+
+    def _leave_out(self, current: Capture, name: str) -> _Turn:
+        """Go on without a field that cannot be heard right; whoever calls back can ask."""
+        turn = self._next(replace(current, skipped=(*current.skipped, name), tries=0, asking=""))
+        return _Turn(turn.capture, f"Sorry, I can't make out {_WHAT[name]}, so I'll leave it out. {turn.reply}")
 
     def _ask_again(self, current: Capture, name: str, sorry: str) -> _Turn:
         """Ask again for a field the caller said was wrong; a number wrong twice, on the keypad."""

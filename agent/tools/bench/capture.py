@@ -172,6 +172,8 @@ class Person:
         self._read_back = ""
         self.keyed = False
         """Whether the agent asked for the number on the keypad after not hearing it."""
+        self.left_out: set[str] = set()
+        """Fields the agent said it could not make out and leaves out: as a person would, not asked for again."""
 
     def values(self) -> dict[str, Any]:
         return dict(self.d.fields) if self.changed_mind else {**self.d.fields, **self.d.first}
@@ -195,6 +197,7 @@ class Person:
         text = asked.lower()
         if "thank you" in text and "passed" in text:
             return "done", ""
+        self.left_out |= {name for name in ("name", "number") if f"make out the {name}" in text}
         if "the number you're calling from" in text:
             return "say", "Yes, that's fine." if self.values()["number"] == self.d.caller_id else "No."
         if "press 1" in text:  # the read-back answered on the keypad
@@ -239,6 +242,8 @@ class Person:
         said = read_back.lower()
         wrong = []
         for name, value in self.d.fields.items():
+            if name in self.left_out:
+                continue  # told it was left out: whoever calls back will ask
             if name == "number":
                 ok = say_number(value).lower() in said
             elif name == "people":
