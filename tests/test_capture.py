@@ -312,6 +312,19 @@ def test_a_name_heard_wrong_however_it_is_spelled_is_left_out_and_the_rest_confi
     assert sum(m.role == "user" for m in history) <= 10, history  # the capture phase's caller's patience
 
 
+def test_a_message_heard_the_same_wrong_way_again_is_left_out_and_the_rest_confirmed() -> None:
+    dialog = _dialog()
+    replies, history = _talk(dialog, "Can I leave a message?", "Laura Taylor", "07911123456",
+                             "It's a mental fort when people.", "No, the message is an out of table for 20 people.",
+                             "It's an out-a-channel 420 people.", "No, the message is an out-a-channel 420 people.",
+                             "It's an out-a-channel 420 people.", "yes")
+    assert replies[6] == "Sorry about that. And what would you like me to pass on?"
+    assert replies[7] == ("Sorry, I can't make out the message, so I'll leave it out. Let me check I have that right: "
+                          "a message from Laura Taylor, on 0 7 9 1 1, 1 2 3, 4 5 6. Is that right?")
+    (done,) = dialog.replay(history)[1]
+    assert done.confirmed and not done.complete and done.record() == {"name": "Laura Taylor", "number": "07911123456"}
+
+
 def test_a_correction_heard_as_the_same_value_asks_for_spelling_or_the_keypad() -> None:
     dialog = _dialog()
     replies, history = _talk(dialog, "Can I leave a message?", "Lord Taylor", "07911123456", "a table for twenty",

@@ -353,9 +353,9 @@ class CaptureDialog:
                 values["number"] = joined
         if name not in values:
             return self._again(current, name, text)
-        if name in ("name", "number") and (name, values[name]) in current.rejected:
-            if name == "name" and sum(field == name for field, _ in current.rejected) >= 2:
-                return self._leave_out(current, name)  # spelled, and still heard as a name said to be wrong
+        if name in ("name", "number", "about") and (name, values[name]) in current.rejected:
+            if name == "about" or name == "name" and sum(field == name for field, _ in current.rejected) >= 2:
+                return self._leave_out(current, name)  # said again (a name: spelled), and heard the same wrong way
             if current.tries + 1 >= MAX_TRIES:
                 return self._again(current, name, text)
             return self._heard_same(replace(current, tries=current.tries + 1), name)
@@ -445,6 +445,8 @@ class CaptureDialog:
                                   f"{current.read_back}. Is that right?")
         if same and len(same) == len(values) and same[0] in ("name", "number"):
             return self._heard_same(_rejecting(current, same[0]), same[0])  # corrected to what was heard
+        if same and len(same) == len(values) and same[0] == "about":  # free text: asked again, heard the same
+            return self._leave_out(_rejecting(current, "about"), "about")
         if values:  # "no, it's 0 1 2 ...", "the time should be 8"
             changed = current
             for key, value in values.items():

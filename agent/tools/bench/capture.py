@@ -197,7 +197,8 @@ class Person:
         text = asked.lower()
         if "thank you" in text and "passed" in text:
             return "done", ""
-        self.left_out |= {name for name in ("name", "number") if f"make out the {name}" in text}
+        self.left_out |= {name for name, what in (("name", "name"), ("number", "number"), ("about", "message"))
+                          if f"make out the {what}" in text}
         if "the number you're calling from" in text:
             return "say", "Yes, that's fine." if self.values()["number"] == self.d.caller_id else "No."
         if "press 1" in text:  # the read-back answered on the keypad
