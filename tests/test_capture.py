@@ -32,7 +32,7 @@ SPECS = parse_capture({"message": {"digits": "10-11"}, "booking": {"what": "a ta
 @pytest.mark.parametrize("said,name", [
     ("It's John Smith", "John Smith"), ("My name is Ann.", "Ann"), ("this is Mary O'Brien speaking", "Mary O'Brien"),
     ("John Smyth, S M I T H", "John Smith"), ("Yes, it's Peter Jones, thanks", "Peter Jones"),
-    ("Laura L.A.U.R.A. Taylor.", "Laura Taylor"),
+    ("Laura L.A.U.R.A. Taylor.", "Laura Taylor"), ("letter LAURA, Taylor.", "Laura Taylor"),
     ("What are your hours?", None), ("um", None),
     ("Sorry, I'll, thank you. I'll, I'll tell her.", None),  # a spelling not heard as letters
 ])

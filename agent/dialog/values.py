@@ -73,6 +73,7 @@ _NAME_TAIL = re.compile(r"\s*\b(?:speaking|here|thanks|thank you|please|cheers)\
 _NAME_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
 _NOT_NAMES = frozenset("a an the and is it my name yes no not what who why how when where okay ok sorry um uh er "
                        "hello hi wrong right incorrect correct change should be spelled spelt misspelled actually "
+                       "letter letters by spell spelling "
                        "that's that was i i'll i'm i'd i've you we they he she".split())
 
 

@@ -256,8 +256,12 @@ class Person:
                 hh, mm = (int(x) for x in self.d.clock.split(":"))
                 ok = f"at {say_time(hh * 60 + mm)}" in said
             elif name == "about":
-                words = set(re.findall(r"[a-z]+", str(value).lower())) - {"a", "the", "for", "my", "i", "at", "it"}
-                ok = len(words & set(re.findall(r"[a-z]+", said))) >= 0.7 * len(words)
+                # as heard: "20" read back is the "twenty" the caller said
+                words = set(normalise(str(value))) - {"a", "the", "for", "my", "i", "at", "it"}
+                message = re.search(r"saying: (.*?)(?:\. is that right|$)", said)
+                ok = len(words & set(normalise(message.group(1) if message else said))) >= 0.7 * len(words)
+            elif name == "name":  # "a message from X, on ...", "in the name of X, on ...": not "Letter X"
+                ok = bool(re.search(rf"\b(?:from|name of) {re.escape(str(value).lower())}(?:[,.]|$)", said))
             else:
                 ok = str(value).lower() in said
             if not ok:
