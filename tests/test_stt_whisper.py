@@ -17,6 +17,7 @@ import pytest
 
 from agent.errors import ModelError
 from agent.stt.base import DEFAULT_STT, create_stt
+from agent.stt.numbers import as_said
 from agent.stt.whisper import MAX_STRETCH_SECS, Decoded, WhisperEngine, WhisperStream
 from tests.agent_proc import REPO, AgentProcess, _env, run_caller
 from tests.speech_helpers import frames_of, silence_16k, speech_16k
@@ -72,7 +73,8 @@ def test_speech_that_comes_back_empty_is_decoded_again_behind_a_little_silence(e
     first_group = telephone(recording.audio(), "PCMU")[: int(1.6 * 16000)]
     assert engine._decode_once(first_group, "")[0] == ""
     retries = engine.retries
-    assert engine.decode(first_group).replace(",", "").replace(" ", "") == "220"
+    heard = engine.decode(first_group)  # "2, 2, 0" or "two two zero": both seen for this audio, on different machines
+    assert as_said(heard).replace(",", "").replace(" ", "").rstrip(".") == "220", heard
     assert engine.retries == retries + 1
     assert engine.decode(np.zeros(16000, dtype=np.int16)) == ""
 
