@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -256,6 +258,35 @@ def test_every_bench_dialogue_ends_confirmed_with_its_truth_when_heard_perfectly
         assert turns <= 8, (dialogue.request, turns)
 
 
+def _converse(dialog: CaptureDialog, person: Any, request: str, turns: int,
+              ear: Callable[[str, str], str] = lambda said, _kind: said) -> list[Message]:
+    """A bench caller (``person``) talking to the rules in text, its words heard through ``ear(said, kind)``."""
+    history = [Message("assistant", "Hello, Trattoria Bella, how can I help you?")]
+    kind, text = "say", request
+    for _ in range(turns):
+        said = ear(text.removesuffix("#") if kind == "dtmf" else text, kind)
+        reply = dialog.reply(history, said)
+        assert reply is not None, history
+        history += [Message("user", said), Message("assistant", reply)]
+        kind, text = person.answer(reply)
+        if kind == "done":
+            break
+    return history
+
+
+def _mishearing(number: str, times: int) -> Callable[[str, str], str]:
+    """An ear that hears ``number`` with its first digits wrong the first ``times`` times it is said."""
+    left = [times]
+
+    def ear(said: str, kind: str) -> str:
+        if number in said.replace(" ", "").replace(",", "") and kind == "say" and left[0]:
+            left[0] -= 1
+            return said.replace(say_number(number)[:5], "9 9 9")
+        return said
+
+    return ear
+
+
 def test_the_callback_phase_caller_gives_each_real_persons_number_and_confirms_it() -> None:
     """The callback phase's caller and its numbers, talking to the rules in text: a number misheard once is
     corrected, one misheard twice keyed; the number taken is the recording's."""
@@ -270,18 +301,7 @@ def test_the_callback_phase_caller_gives_each_real_persons_number_and_confirms_i
         assert len(number) == 10
         dialog, person = CaptureDialog(specs, HOURS, FACTS.name, lambda: MONDAY, ""), Person(
             Dialogue("message", REQUEST, {"number": number}), MONDAY)
-        history = [Message("assistant", "Hello, Trattoria Bella, how can I help you?")]
-        kind, text, wrong = "say", REQUEST, misheard
-        for _ in range(8):
-            said = text.removesuffix("#") if kind == "dtmf" else text
-            if number in said.replace(" ", "").replace(",", "") and kind == "say" and wrong:
-                said, wrong = said.replace(say_number(number)[:5], "9 9 9"), wrong - 1  # heard wrong
-            reply = dialog.reply(history, said)
-            assert reply is not None, history
-            history += [Message("user", said), Message("assistant", reply)]
-            kind, text = person.answer(reply)
-            if kind == "done":
-                break
+        history = _converse(dialog, person, REQUEST, 8, _mishearing(number, misheard))
         (taken,) = dialog.replay(history)[1]
         assert taken.confirmed and taken.record()["number"] == number, history
         assert person.keyed == (misheard == 2), history
@@ -295,17 +315,8 @@ def test_a_name_heard_wrong_however_it_is_spelled_is_left_out_and_the_rest_confi
     dialogue = DIALOGUES[5]
     assert dialogue.fields["name"] == "Laura Taylor"
     dialog, person = _dialog(dialogue.caller_id), Person(dialogue, MONDAY)
-    history = [Message("assistant", "Hello, Trattoria Bella, how can I help you?")]
-    kind, text = "say", dialogue.request
-    for _ in range(10):
-        said = text.removesuffix("#") if kind == "dtmf" else text
-        said = said.replace("L, A, U, R, A", "LAQRA").replace("Laura", "Lord")  # the recogniser's ear
-        reply = dialog.reply(history, said)
-        assert reply is not None, history
-        history += [Message("user", said), Message("assistant", reply)]
-        kind, text = person.answer(reply)
-        if kind == "done":
-            break
+    history = _converse(dialog, person, dialogue.request, 10,
+                        lambda said, _kind: said.replace("L, A, U, R, A", "LAQRA").replace("Laura", "Lord"))
     (taken,) = dialog.replay(history)[1]
     assert taken.confirmed and not taken.complete and "name" not in taken.record(), history
     assert any(m.text.startswith("Sorry, I can't make out the name, so I'll leave it out.") for m in history)

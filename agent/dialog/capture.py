@@ -354,7 +354,7 @@ class CaptureDialog:
         if name not in values:
             return self._again(current, name, text)
         if name in ("name", "number", "about") and (name, values[name]) in current.rejected:
-            if name == "about" or name == "name" and sum(field == name for field, _ in current.rejected) >= 2:
+            if name == "about" or (name == "name" and sum(field == name for field, _ in current.rejected) >= 2):
                 return self._leave_out(current, name)  # said again (a name: spelled), and heard the same wrong way
             if current.tries + 1 >= MAX_TRIES:
                 return self._again(current, name, text)
