@@ -169,3 +169,35 @@ def test_a_sound_is_announced_at_its_first_frame_ahead_of_speech() -> None:
     starts = [f.t for f in frames if isinstance(f, SpeechActivity) and f.speech_ms <= 200]
     assert len(onsets) == 2 and len(starts) == 2  # each run of speech once, not each word
     assert all(onset < start for onset, start in zip(onsets, starts, strict=True)), (onsets, starts)
+
+
+def test_a_real_persons_number_read_in_groups_is_one_turn_when_the_agent_asked_for_it() -> None:
+    """A real voice (the human corpus's FSDD speaker george) reads "four eight four, two six one, four seven two
+    three" over G.722 with pauses between the groups; real Whisper decodes at each pause with the agent's question
+    as its prompt (on the machine this was written on, the first group as "For a code.": no digits; without the
+    question hint the turn ended three times).  Asked for a number, the caller's turn holds until its last group
+    (which ends 6.1 s in)."""
+    from agent.stt.base import create_stt
+    from agent.tools.bench.human import load_recordings, telephone
+
+    stt = create_stt("whisper")
+    try:
+        recording = next(r for r in load_recordings() if r.id == "fsdd-phone-george-2")
+        audio = np.concatenate([telephone(recording.audio(), "G722"), silence_16k(3000)])
+        hints = TurnHints()
+        hints.asked = "Of course, I can take a message. What's the best number to call you back on?"
+        listener = Listener(vad=Vad(), pause_ms=200, end_of_turn=EndOfTurn(500, 1500, lambda _a: 0.9, hints))
+        ends: list[SpeechEnded] = []
+        heard, t, start = "", 100.0, 0
+        for i, frame in enumerate(frames_of(audio)):
+            t += 0.02
+            for item in listener.process(frame, t):
+                if isinstance(item, SpeechPause):  # what the recogniser gives the turn thread at each pause
+                    heard = stt.decode(audio[start:(i + 1) * 320], hints.asked)
+                    hints.heard(item.t_end_of_speech, heard)
+                elif isinstance(item, SpeechEnded):
+                    ends.append(item)
+                    start = (i + 1) * 320
+    finally:
+        stt.close()
+    assert len(ends) == 1 and ends[0].t_end_of_speech - 100.0 > 5.5, ([e.t_end_of_speech for e in ends], heard)
