@@ -178,9 +178,11 @@ def test_a_real_persons_number_read_in_groups_is_one_turn_when_the_agent_asked_f
     question hint the turn ended three times).  Asked for a number, the caller's turn holds until its last group
     (which ends 6.1 s in)."""
     from agent.stt.base import create_stt
+    from agent.stt.whisper import WhisperEngine
     from agent.tools.bench.human import load_recordings, telephone
 
     stt = create_stt("whisper")
+    assert isinstance(stt, WhisperEngine)
     try:
         recording = next(r for r in load_recordings() if r.id == "fsdd-phone-george-2")
         audio = np.concatenate([telephone(recording.audio(), "G722"), silence_16k(3000)])
