@@ -287,6 +287,51 @@ def _mishearing(number: str, times: int) -> Callable[[str, str], str]:
     return ear
 
 
+class _TextCaller:
+    """The demo's caller as far as the dialog sees it: what it says is heard through ``ear``, keyed digits exactly."""
+
+    def __init__(self, dialog: CaptureDialog, ear: Callable[[str, str], str]) -> None:
+        self.dialog, self.ear = dialog, ear
+        self.keyed: list[str] = []
+        self.history = [Message("assistant", "Hello, Trattoria Bella, how can I help you?")]
+
+    def _heard(self, said: str) -> float:
+        reply = self.dialog.reply(self.history, said)
+        assert reply is not None, self.history
+        self.history += [Message("user", said), Message("assistant", reply)]
+        return 1.0
+
+    def say(self, text: str) -> float:
+        return self._heard(self.ear(text, "say"))
+
+    def send_dtmf(self, digits: str) -> None:
+        self.keyed.append(digits)
+        self._heard(digits.removesuffix("#"))
+
+    def wait_agent_audio(self, _t: float, _timeout: float) -> float:
+        return 2.0
+
+    def wait_agent_quiet(self, _quiet: float, _timeout: float) -> None:
+        pass
+
+
+def test_the_demos_caller_keys_its_number_when_the_agent_asks_for_the_keypad() -> None:
+    """``sip-agent demo --message``: its number misheard twice, the agent asks for the keypad; the demo's caller
+    keys it (and says what it had not prepared) and the message is confirmed with every digit."""
+    from agent.tools.bench.capture import Person
+    from agent.tools.demo import _person, converse
+
+    person = _person()
+    assert isinstance(person, Person) and person.d.fields["number"] == "01273555381"
+    caller = _TextCaller(_dialog(), _mishearing("01273555381", 2))
+    turns = converse(caller, person, lambda text: text, lambda: caller.history[-1].text)
+    assert caller.keyed == ["01273555381#"], caller.history
+    (taken,) = caller.dialog.replay(caller.history)[1]
+    assert taken.confirmed and taken.record()["number"] == "01273555381", caller.history
+    assert caller.history[-1].text.startswith("Thank you. I've passed your message on."), caller.history
+    assert [t["keyed"] for t in turns].count(True) == 1 and all(t["answered"] for t in turns)
+
+
 def test_the_callback_phase_caller_gives_each_real_persons_number_and_confirms_it() -> None:
     """The callback phase's caller and its numbers, talking to the rules in text: a number misheard once is
     corrected, one misheard twice keyed; the number taken is the recording's."""

@@ -60,7 +60,8 @@ def run_demo(args: argparse.Namespace) -> int:
             spoken = [voice.synthesize(q) for q in questions]
             agent.wait_ready()
             outcome = (_converse(agent.uri, questions, spoken) if person is None else
-                       _leave_message(agent.uri, person, dict(zip(questions, spoken, strict=True)), records))
+                       _leave_message(agent.uri, person, dict(zip(questions, spoken, strict=True)), voice,
+                                      records))
         finally:
             code = agent.stop()
         if outcome is None:
@@ -68,7 +69,7 @@ def run_demo(args: argparse.Namespace) -> int:
         call, turns = outcome
         _print_summary(call, turns, records, code)
         delivered = business.report()
-    return 0 if code == 0 and all(t["wire_ms"] is not None for t in turns) and delivered else 1
+    return 0 if code == 0 and all(t["answered"] for t in turns) and delivered else 1
 
 
 class _Business:
@@ -138,7 +139,7 @@ def _converse(uri: str, questions: list[str], spoken: list[Any]) -> tuple[dict[s
             t_first = caller.wait_agent_audio(t_end, 20.0)
             wire_ms = (t_first - t_end) * 1000 if t_first else None
             caller.wait_agent_quiet(1.2, 60.0)
-            turns.append({"question": question, "wire_ms": wire_ms})
+            turns.append({"question": question, "answered": t_first is not None, "wire_ms": wire_ms})
             shown = f"{wire_ms:.0f} ms" if wire_ms is not None else "no answer"
             print(f"  caller| heard the answer start {shown} after the end of the question", flush=True)
     finally:
@@ -157,14 +158,13 @@ def _person() -> Any:
     return Person(DIALOGUES[MESSAGE_DIALOGUE], today)
 
 
-def _leave_message(uri: str, person: Any, spoken: dict[str, Any],
+def _leave_message(uri: str, person: Any, spoken: dict[str, Any], voice: Any,
                    records: Path) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """Call ``uri`` and leave the message: say what the agent asks for, check its read-back, correct it."""
     from .caller import Caller
 
     caller = Caller(refuse_transfers=True)
     caller.start()
-    turns: list[dict[str, Any]] = []
     before = len(call_folders(records))
     try:
         print(f"Calling {uri} from the built-in caller ...", flush=True)
@@ -173,23 +173,44 @@ def _leave_message(uri: str, person: Any, spoken: dict[str, Any],
             return None
         if caller.wait_agent_audio(0.0, 5.0):
             caller.wait_agent_quiet(0.8, 15.0)
-        kind, text = "say", person.d.request
-        for _ in range(12):
-            print(f"  caller| says: {text}", flush=True)
-            t_end = caller.say(spoken[text])
-            t_first = caller.wait_agent_audio(t_end, 20.0)
-            wire_ms = (t_first - t_end) * 1000 if t_first else None
-            caller.wait_agent_quiet(1.2, 60.0)
-            turns.append({"question": text, "wire_ms": wire_ms})
+
+        def agent_said() -> str:
             folders = call_folders(records)[before:]
             said = [r["text"] for r in (transcript(folders[0]) if folders else []) if r.get("role") == "assistant"]
-            kind, text = person.answer(said[-1] if said else "")
-            if kind != "say" or text not in spoken:
-                break
+            return said[-1] if said else ""
+
+        def audio(text: str) -> Any:  # what it had not prepared (a spelling, a correction) synthesised now
+            return spoken[text] if text in spoken else voice.synthesize(text)
+
+        turns = converse(caller, person, audio, agent_said)
     finally:
         result = caller.close()
     time.sleep(0.5)
     return result.as_dict(), turns
+
+
+def converse(caller: Any, person: Any, audio: Any, agent_said: Any, max_turns: int = 12) -> list[dict[str, Any]]:
+    """The caller's side of leaving a message: say (``audio(text)``) or key what ``person`` answers to what the
+    agent last said (``agent_said()``), until the agent thanks it or ``max_turns``; each turn timed on the wire."""
+    turns: list[dict[str, Any]] = []
+    kind, text = "say", person.d.request
+    for _ in range(max_turns):
+        keyed = kind == "dtmf"
+        if keyed:  # (sent as RFC 2833 events after this returns: the wire time of its end is not known here)
+            print(f"  caller| keys: {text}", flush=True)
+            caller.send_dtmf(text)
+            t_end = time.monotonic()
+        else:
+            print(f"  caller| says: {text}", flush=True)
+            t_end = caller.say(audio(text))
+        t_first = caller.wait_agent_audio(t_end, 20.0)
+        caller.wait_agent_quiet(1.2, 60.0)
+        turns.append({"question": text, "keyed": keyed, "answered": t_first is not None,
+                      "wire_ms": (t_first - t_end) * 1000 if t_first and not keyed else None})
+        kind, text = person.answer(agent_said())
+        if kind == "done":
+            break
+    return turns
 
 
 def _print_summary(call: dict[str, Any], turns: list[dict[str, Any]], records: Path, code: int) -> None:
@@ -202,7 +223,10 @@ def _print_summary(call: dict[str, Any], turns: list[dict[str, Any]], records: P
         stages = turn_marks[i]["stages_ms"] if i < len(turn_marks) else {}
         wire = f"{turn['wire_ms']:.0f} ms" if turn["wire_ms"] is not None else "-"
         parts = ", ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in stages.items())
-        print(f"  turn {i + 1}: end of question -> first answer audio on the wire {wire}  [{parts}]")
+        if turn.get("keyed"):
+            print(f"  turn {i + 1}: keyed on the keypad ({turn['question']})  [{parts}]")
+        else:
+            print(f"  turn {i + 1}: end of question -> first answer audio on the wire {wire}  [{parts}]")
     if folders:
         print(f"  records: {folders[-1]}/ ({AUDIO}, {TRANSCRIPT}, {TIMELINE})")
     print(f"  agent exit code: {code}")
