@@ -5,7 +5,8 @@ message with).
 A request comes from the HTTP API (``POST /v1/calls``, :mod:`agent.api`) or ``sip-agent dial``; the SIP
 thread places the call through the account (``AgentApp.dial``).  An answered call runs the agent as an
 inbound one does, greeting with the request's ``greeting``, after answering-machine detection
-(:mod:`agent.turn.amd`) unless ``amd`` is false.
+(:mod:`agent.turn.amd`: the greeting's shape, then its words when the shape says a person) unless ``amd`` is
+false.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from .events import iso_time
 from .session import CallHandler, CallSession
-from .turn.amd import AmdResult, BeepDetector, MachineDetector
+from .turn.amd import AmdResult, BeepDetector, MachineDetector, machine_words
 
 __all__ = ["DialRequest", "OutboundCalls", "answer_outbound", "parse_dial", "ON_MACHINE", "MACHINE_WAIT_SECS"]
 
@@ -142,17 +145,22 @@ def answer_outbound(handler: CallHandler, session: CallSession, request: DialReq
         return "answered"
     detector = MachineDetector()
     result = None
+    heard: list[np.ndarray] = []
     while result is None:
         frame = session.read_frame(timeout=1.0)
         if frame is None:
             if session.ended.is_set():
                 return "answered"
             continue
+        heard.append(frame)
         result = detector.feed(frame)
+    if result.decision != "machine":
+        result = _read_words(handler, session, result, heard)
     report(result)
-    log.info("call %s: answered by %s (%s, after %d ms)", session.call_id,
+    log.info("call %s: answered by %s (%s, after %d ms)%s", session.call_id,
              "a machine" if result.decision == "machine" else "a person" if result.decision == "human"
-             else "someone (not sure who)", result.cause, result.after_ms)
+             else "someone (not sure who)", result.cause, result.after_ms,
+             f': heard "{result.words}"' if result.words else "")
     if result.decision != "machine" or request.on_machine == "talk":
         handler.run(session)
         return "answered"
@@ -171,6 +179,23 @@ def answer_outbound(handler: CallHandler, session: CallSession, request: DialReq
     handler.voicemail(session, request.voicemail)
     session.ended.wait(HANGUP_WAIT_SECS)
     return "voicemail"
+
+
+def _read_words(handler: CallHandler, session: CallSession, result: AmdResult,
+                heard: list[np.ndarray]) -> AmdResult:
+    """A greeting of a person's shape (or none decided): a machine if its words are a machine's."""
+    t0 = time.monotonic()
+    try:
+        words = handler.hear(np.concatenate(heard))
+    except Exception:  # (the shape's decision stands)
+        log.exception("call %s: the greeting's words could not be read", session.call_id)
+        return result
+    if words is None:  # no recogniser (--brain echo, tone)
+        return result
+    took = round((time.monotonic() - t0) * 1000)
+    if machine_words(words):
+        return AmdResult("machine", "WORDS", result.after_ms, words, took)
+    return replace(result, words=words, words_ms=took)
 
 
 def amd_record(result: AmdResult | None) -> dict[str, Any] | None:

@@ -23,6 +23,8 @@ import queue
 import time
 from typing import Any
 
+import numpy as np
+
 from agent.conductor import Conductor
 from agent.config import SpeechConfig
 from agent.dialog.pacer import Pacer
@@ -167,6 +169,15 @@ class ConversationHandler(CallHandler):
 
     def run(self, session: CallSession) -> None:
         CallPipeline(session, self.engines, self.cfg).run()
+
+    def hear(self, audio: np.ndarray) -> str | None:
+        """Decode ``audio`` whole with the calls' recogniser (it takes a compute slot as a turn's decode does)."""
+        stream = self.engines.stt.new_stream()
+        try:
+            stream.accept(audio)
+            return stream.finish().text
+        finally:
+            stream.close()
 
     def voicemail(self, session: CallSession, text: str) -> None:
         """Say ``text`` (synthesised on this call's thread), wait until it has been played, hang up."""

@@ -170,6 +170,11 @@ class CallHandler:
     def run(self, session: CallSession) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def hear(self, audio: np.ndarray) -> str | None:
+        """The words in ``audio`` (int16, 16 kHz: an outbound call's first seconds), or None: this handler has no
+        recogniser."""
+        return None
+
     def voicemail(self, session: CallSession, text: str) -> None:
         """Leave ``text`` on an answering machine (after its beep), then hang up.  This handler has no voice: it
         hangs up."""

@@ -1,16 +1,20 @@
 """Answering-machine detection on generated greetings (the benchmark's set): people, machines with and without a
-beep, three voices."""
+beep, three voices; and the words of greetings of a person's shape, read by the real recogniser."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
 from agent.frames import FRAME_SAMPLES, SAMPLE_RATE
 from agent.handlers import tone
-from agent.tools.bench.amd import MACHINES, PEOPLE
+from agent.stt.base import create_stt
+from agent.tools.bench.amd import MACHINES, PEOPLE, SHORT_MACHINES
 from agent.tools.bench.corpus import ESPEAK_VOICES, espeak_available, render_espeak
-from agent.turn.amd import BeepDetector, MachineDetector
+from agent.turn.amd import BeepDetector, MachineDetector, machine_words
 from tests.speech_helpers import speech_16k
 
 VOICES = ["piper", *(ESPEAK_VOICES if espeak_available() else [])]
@@ -76,3 +80,49 @@ def test_a_silent_answer_is_a_machine_and_a_long_silence_unsure_never_a_person()
     speech = _speech("piper", "Hello?")
     steady = _line(np.concatenate([_silence(0.2), np.tile(speech, 8)]))  # talking on and on, no pause of 800 ms
     assert _listen(steady)[0] == "machine"
+
+
+@pytest.mark.parametrize("text,words", [
+    ("Thanks for calling. Leave a message.", "leave a message"),
+    ("Leave me a short message", "leave me a short message"),
+    ("Hi, you've reached John. I can\u2019t take your call right now.", "can't take your call"),
+    ("Hello, you have reached the voice mail of 01273 555381.", "voice mail"),
+    ("The person you are calling is not available.", "not available"),
+    ("Please record your message after the tone.", "record your message"),
+    ("Sorry, he isn't currently available", "isn't currently available"),
+    ("Hello?", None), ("Hi, Sarah speaking.", None), ("Yes, I'm available now, who's this?", None),
+    ("Hello, can I help you?", None), ("Hi, it's Mark, I'm on the train, can you hear me?", None),
+])
+def test_only_a_machine_says_these_words(text: str, words: str | None) -> None:
+    assert machine_words(text) == words
+
+
+@pytest.fixture(scope="module")
+def stt() -> Iterator[Any]:
+    engine = create_stt("whisper")
+    yield engine
+    engine.close()
+
+
+def _hear(stt: Any, audio: np.ndarray) -> str:
+    """As the agent's conversation handler hears a greeting (``ConversationHandler.hear``): decoded whole."""
+    stream = stt.new_stream()
+    stream.accept(audio)
+    return str(stream.finish().text)
+
+
+@pytest.mark.parametrize("voice", VOICES)
+def test_a_short_machine_greeting_without_a_beep_is_known_by_its_words(voice: str, stt: Any) -> None:
+    """"Please leave a message." has a person's shape (a few words, then silence); its words, read by real Whisper
+    on the generated voice over a line's noise as the agent reads them when the shape says a person, are a
+    machine's.  People's answers' words never are."""
+    for text, beep_hz in SHORT_MACHINES:
+        audio = _line(np.concatenate([_silence(0.4), _speech(voice, text), _silence(4.0)]))
+        decision, _, after_ms, _, _ = _listen(audio)
+        heard = _hear(stt, audio[:after_ms * SAMPLE_RATE // 1000])
+        assert beep_hz == 0.0 and decision == "human" and machine_words(heard), (voice, text, decision, heard)
+    for text in PEOPLE:
+        audio = _line(np.concatenate([_silence(0.4), _speech(voice, text), _silence(4.0)]))
+        decision, _, after_ms, _, _ = _listen(audio)
+        heard = _hear(stt, audio[:after_ms * SAMPLE_RATE // 1000])
+        assert decision == "human" and machine_words(heard) is None, (voice, text, heard)

@@ -1,5 +1,6 @@
 """Outbound calls over real SIP: the HTTP API and ``sip-agent dial``, through Kamailio to a second agent that
-answers as a person ("Hello?") or as an answering machine (a long greeting), and bad API input."""
+answers as a person ("Hello?") or as an answering machine (a long greeting, or a short one known by its words),
+and bad API input."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ reply = "Yes, that's right. Thank you, goodbye."
 hangup = true
 """
 MACHINE = """greeting = "Hi, you have reached Alice. I can't take your call right now. Please leave a message."
+fallback = ""
+"""
+SHORT_MACHINE = """greeting = "Please leave a message."
 fallback = ""
 """
 VOICEMAIL = "This is Trattoria Bella, calling about your table on Friday. Please call us back."
@@ -94,6 +98,7 @@ def test_sip_agent_dial_calls_a_person_who_hears_the_greeting_and_answers(tmp_pa
     assert "answered" in [s["status"] for s in states]
     last = states[-1]
     assert last["amd"]["decision"] == "human" and last["outcome"] == "answered" and last["answered"]
+    assert "hello" in last["amd"]["words"].lower(), last  # its words read, and not a machine's
     started, ended = events
     assert started["direction"] == "outbound" and started["to"] == f"sip:alice@{kamailio.address}"
     assert started["call_id"] == states[0]["id"] and started["purpose"] == "confirm a booking"
@@ -125,6 +130,25 @@ def test_an_answering_machine_gets_the_message_after_its_greeting(tmp_path: Path
     greeting, message = records[0], [r for r in records if r["role"] == "user"][0]
     assert "your table on friday" in message["text"].lower() and "call us back" in message["text"].lower()
     assert message["start_secs"] > greeting["end_secs"] + 1.0  # after the greeting (and its silence), not over it
+
+
+def test_a_machine_with_a_short_greeting_is_known_by_its_words(tmp_path: Path, kamailio: Kamailio) -> None:
+    """A greeting as short as a person's answer, without a beep: its words say a machine; the message follows."""
+    port = _tcp_port()
+    with WebhookReceiver(SECRET) as hook, \
+            _alice(tmp_path, kamailio, SHORT_MACHINE).start(wait_for="registered as alice@", timeout=120) as alice, \
+            _agent(tmp_path, kamailio, port, hook).start(wait_for="registered as agent@", timeout=120):
+        status, call, _ = _api(port, "/v1/calls", {"to": f"sip:alice@{kamailio.address}",
+                                                   "on_machine": "leave_message", "voicemail": VOICEMAIL})
+        assert status == 202
+        hook.wait_for(lambda e: any(x["type"] == "call.ended" for x in e), timeout=60)
+        alice.wait_for(r"call 1 from .* ended")
+        _, final, _ = _api(port, f"/v1/calls/{call['id']}")
+    assert final["amd"]["decision"] == "machine" and final["outcome"] == "voicemail", final
+    assert final["amd"]["cause"] == "WORDS" and "leave a message" in final["amd"]["words"].lower(), final
+    (folder,) = call_folders(tmp_path / "alice-records")
+    heard = [r["text"].lower() for r in read_jsonl(folder / "transcript.jsonl") if r["role"] == "user"]
+    assert any("call us back" in text for text in heard), heard
 
 
 def test_bad_api_requests_get_a_clear_refusal(tmp_path: Path) -> None:

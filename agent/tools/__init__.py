@@ -178,8 +178,8 @@ def _add_bench_parser(sub: Any) -> None:
     p.add_argument("--quick", action="store_true", help="one turn per case (for the test suite)")
     p.add_argument("--phases", default="tts,stt,v2v,bargein", metavar="LIST",
                    help="which phases to run: tts, stt, v2v, bargein, overtalk, accuracy, human (recordings of "
-                   "real people), answers, capacity, capture "
-                   "(default: tts,stt,v2v,bargein)")
+                   "real people), answers, capacity, capture (messages and bookings), amd (answering machines), "
+                   "callback (real people's numbers) (default: tts,stt,v2v,bargein)")
     p.add_argument("--llm-models", default="", metavar="LIST", help="the LLMs the answers phase asks, e.g. "
                    "qwen-0.5b,qwen-1.5b (default: the default LLM); five businesses, 216 questions, ~40 min an LLM")
     p.add_argument("--neighbour", type=int, metavar="NICE", help="run a CPU-bound process at this nice value "

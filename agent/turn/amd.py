@@ -18,11 +18,16 @@ of silence.  A frame is voiced when its level is above ``voice_dbfs``.
 energy in the one peak, which speech never holds for 200 ms), or, for a machine without one,
 ``END_SILENCE_MS`` of silence after its greeting.
 
-Pure numpy, one call per frame, no clock: tested on generated greetings.
+:func:`machine_words` reads the words of a greeting the shape took for a person's (or could not place): a
+short greeting without a beep ("Thanks for calling. Leave a message.") has a person's shape, but no person
+who answers says "leave a message" or "after the tone".
+
+Pure numpy and regular expressions, one call per frame, no clock: tested on generated greetings.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,13 +35,19 @@ import numpy as np
 from agent.frames import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from agent.turn.vad import frame_level_dbfs
 
-__all__ = ["AmdConfig", "AmdResult", "BeepDetector", "MachineDetector"]
+__all__ = ["AmdConfig", "AmdResult", "BeepDetector", "MachineDetector", "machine_words"]
 
 MIN_BEEP_MS = 160
 END_SILENCE_MS = 2000
 BEEP_TONALITY = 0.8
 BEEP_DBFS = -40.0
 BEEP_BAND_HZ = (300.0, 2100.0)
+MACHINE_WORDS = re.compile(
+    r"\b(?:leave (?:[a-z']+ ){0,3}(?:message|voice ?mail|name and number|details)"
+    r"|(?:after|at) the (?:tone|beep)|record your message|voice ?mail|mail ?box"
+    r"|(?:not|isn't|aren't) (?:currently |here |in |home )*available|unavailable"
+    r"|(?:can't|cannot|can not|unable to) (?:take|answer|come to) (?:your|the|this) (?:call|phone))\b")
+"""What only a recorded greeting says (Whisper's spellings: "voicemail", "voice mail", "can't")."""
 
 
 @dataclass(frozen=True)
@@ -58,11 +69,15 @@ class AmdConfig:
 @dataclass(frozen=True)
 class AmdResult:
     """``decision``: human, machine or unsure; ``cause``: why (Asterisk's names: INITIALSILENCE, LONGGREETING,
-    MAXWORDS, MAXWORDLENGTH, HUMAN, TOOLONG); ``after_ms``: audio read before it."""
+    MAXWORDS, MAXWORDLENGTH, HUMAN, TOOLONG; and WORDS: a machine's words in a greeting of a person's shape);
+    ``after_ms``: audio read before it; ``words``: the greeting as heard, when it was read, and ``words_ms`` the
+    time that took (the decision comes that much after the audio)."""
 
     decision: str
     cause: str
     after_ms: int
+    words: str = ""
+    words_ms: int = 0
 
 
 class MachineDetector:
@@ -172,3 +187,9 @@ class BeepDetector:
             self.silence_ms = 0
             self.heard_voice = True
         return self.done
+
+
+def machine_words(text: str) -> str | None:
+    """The words in ``text`` (a greeting as heard) that only an answering machine says, or None."""
+    found = MACHINE_WORDS.search(re.sub(r"[^a-z' ]+", " ", text.lower().replace("\u2019", "'")))
+    return found.group(0) if found else None

@@ -38,9 +38,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
     if not phases <= {"tts", "stt", "v2v", "bargein", "overtalk", "accuracy", "human", "answers", "capacity",
-                      "capture", "callback"}:
+                      "capture", "amd", "callback"}:
         raise ConfigError("--phases takes tts, stt, v2v, bargein, overtalk, accuracy, human, answers, capacity, "
-                          "capture and callback, "
+                          "capture, amd and callback, "
                           f"got '{args.phases}'")
     say = _progress(time.monotonic())
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sip-agent-bench-"))
@@ -109,6 +109,10 @@ def _run_phases(bench: Any, phases: set[str], quick: bool, say: Any,
         from .capture import capture_phase
 
         extra["capture"] = capture_phase(bench, quick, say)
+    if "amd" in phases:
+        from .amd import amd_phase
+
+        extra["amd"] = amd_phase(bench, quick, say)
     if "callback" in phases:
         from .callback import callback_phase
 
@@ -219,11 +223,14 @@ def _print(r: dict[str, Any]) -> None:
               f"{capture['confirmed']}/{capture['dialogues']}; numbers right {capture['numbers_right']}, confirmed "
               f"wrong {capture['wrong_numbers_confirmed']}; turns per capture {capture['turns_per_capture']}; "
               f"deliveries lost {capture['deliveries_lost']}; webhook delay p50 {capture['webhook_delay_ms_p50']} ms")
-        amd = capture["amd"]
-        print(f"  answering machines ({amd['calls']} outbound calls, generated greetings): right {amd['accuracy']} "
+    amd = r.get("amd") or (capture or {}).get("amd")  # (earlier runs' results kept it in the capture phase's)
+    if amd:
+        print(f"amd ({amd['calls']} outbound calls answered with generated greetings):")
+        print(f"  answering machines told right {amd['accuracy']} "
               f"(people {amd['people_right']}, machines {amd['machines_right']}; G.722 {amd['by_codec']['G722']}, "
               f"PCMU {amd['by_codec']['PCMU']}); audio to decide p50 {amd['decision_ms_p50']} ms, "
-              f"p95 {amd['decision_ms_p95']} ms")
+              f"p95 {amd['decision_ms_p95']} ms; machines known by their words {amd.get('by_words', 0)}, words "
+              f"read in p50 {amd.get('words_ms_p50')} ms")
     callback = r.get("callback")
     if callback:
         print(f"callback ({callback['calls']} call-back requests, real people's phone numbers, "

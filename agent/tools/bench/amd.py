@@ -1,10 +1,11 @@
 """Answering-machine detection over the wire: the agent dials the bench's user agent (through its API), which
 answers with a generated greeting, a person's ("Hello?") or a machine's (a long greeting, mostly with a beep).
 
-Greetings: five a person says and four a machine plays, each in Piper's voice and two espeak-ng voices, after
-0.3-0.8 s of silence, on a -55 dBFS noise floor; over G.722 and PCMU.  Per call: the agent's decision (from
-``GET /v1/calls/{id}``) and how much audio it needed.  ``unsure`` is right for a person (the agent talks, as
-to a person) and wrong for a machine.
+Greetings: five a person says and five a machine plays (one as short as a person's answer, known only by its
+words), each in Piper's voice and two espeak-ng voices, after 0.3-0.8 s of silence, on a -55 dBFS noise floor;
+over G.722 and PCMU.  The agent runs the scripted brain, so that it has a recogniser to read the words with.
+Per call: the agent's decision (from ``GET /v1/calls/{id}``) and how much audio it needed.  ``unsure`` is
+right for a person (the agent talks, as to a person) and wrong for a machine.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ...frames import SAMPLE_RATE
 from ...handlers import tone
 from .corpus import ESPEAK_VOICES, espeak_available, render_espeak
 
-__all__ = ["PEOPLE", "MACHINES", "amd_phase"]
+__all__ = ["PEOPLE", "MACHINES", "SHORT_MACHINES", "amd_phase"]
 
 PEOPLE = ["Hello?", "Yes?", "Hello, who's this?", "Hi, Sarah speaking.", "Hello, this is Mark."]
 MACHINES = [("Hi, you've reached John Smith. I can't take your call right now, please leave a message after the "
@@ -35,6 +36,8 @@ MACHINES = [("Hi, you've reached John Smith. I can't take your call right now, p
              "beep.", 850.0),
             ("Thanks for calling. Leave a message.", 0.0),
             ("The person you are calling is not available. Please leave a message after the tone.", 1400.0)]
+SHORT_MACHINES = [("Please leave a message.", 0.0)]
+"""A greeting with a person's shape (a few words, then silence) and a machine's words."""
 CODECS = ("G722", "PCMU")
 TOKEN_ENV = "SIP_AGENT_API_TOKEN"
 
@@ -78,16 +81,17 @@ def _free_port() -> int:
 def amd_phase(bench: Any, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
     """Per greeting and codec: the decision and the audio it took; accuracy and time to decision."""
     voices = ["piper", *(ESPEAK_VOICES if espeak_available() else [])]
-    cases = [("human", text, 0.0) for text in PEOPLE] + [("machine", text, hz) for text, hz in MACHINES]
+    cases = ([("human", text, 0.0) for text in PEOPLE]
+             + [("machine", text, hz) for text, hz in MACHINES + SHORT_MACHINES])
     if quick:
-        cases, voices = [cases[0], cases[3], cases[5], cases[7]], voices[:1]
+        cases, voices = [cases[0], cases[3], cases[5], cases[7], cases[-1]], voices[:1]
     token = secrets.token_hex(16)
     os.environ[TOKEN_ENV] = token  # the agents the bench starts inherit it
     caller = bench.caller
     rows: list[dict[str, Any]] = []
     for codec in CODECS[:1] if quick else CODECS:
         port = _free_port()
-        agent, _records = bench.agent(f"amd-{codec}", "--brain", "echo", "--codecs", codec, "--api-port", str(port),
+        agent, _records = bench.agent(f"amd-{codec}", "--brain", "scripted", "--codecs", codec, "--api-port", str(port),
                                       "--dial-rate", "0")
         caller.answer_calls(True)
         try:
@@ -111,7 +115,9 @@ def amd_phase(bench: Any, quick: bool, say: Callable[[str], None]) -> dict[str, 
                     right = decision == kind or (kind == "human" and decision == "unsure")
                     rows.append({"codec": codec, "voice": voice, "kind": kind, "text": text, "beep_hz": beep_hz,
                                  "decision": decision, "cause": (found.get("amd") or {}).get("cause"),
-                                 "after_ms": (found.get("amd") or {}).get("after_ms"), "right": right})
+                                 "after_ms": (found.get("amd") or {}).get("after_ms"),
+                                 "words": (found.get("amd") or {}).get("words", ""),
+                                 "words_ms": (found.get("amd") or {}).get("words_ms", 0), "right": right})
                     say(f"amd {codec} [{voice}] {kind}: {'ok' if right else 'WRONG'} {decision} "
                         f"({rows[-1]['cause']}, {rows[-1]['after_ms']} ms): {text[:40]}")
                     _wait_ended(port, token, call["id"])
@@ -132,6 +138,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return round(sum(r["right"] for r in chosen) / len(chosen), 3) if chosen else None
 
     times = [r["after_ms"] for r in rows if r["after_ms"] is not None]
+    reads = [r["words_ms"] for r in rows if r.get("words_ms")]
     return {
         "calls": len(rows),
         "accuracy": rate(rows),
@@ -141,6 +148,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
                           f"{sum(r['kind'] == 'machine' for r in rows)}",
         "by_codec": {codec: rate([r for r in rows if r["codec"] == codec]) for codec in CODECS},
         "decision_ms_p50": round(statistics.median(times)) if times else None,
+        "words_ms_p50": round(statistics.median(reads)) if reads else None,
+        "by_words": sum(r["cause"] == "WORDS" for r in rows),
         "decision_ms_p95": round(sorted(times)[min(len(times) - 1, int(0.95 * len(times)))]) if times else None,
         "rows": rows,
     }

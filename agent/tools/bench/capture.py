@@ -356,9 +356,7 @@ def capture_phase(bench: Any, quick: bool, say: Callable[[str], None]) -> dict[s
                         f"{', LOST' if finished and not row['delivered'] else ''}")
             finally:
                 agent.stop()
-    from .amd import amd_phase
-
-    return {**_summary(rows), "amd": amd_phase(bench, quick, say)}
+    return _summary(rows)
 
 
 def _graded(hook: WebhookReceiver, seen: set[str], dialogue: Dialogue, truth: dict[str, Any]) -> dict[str, Any]:
