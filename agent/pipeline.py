@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from typing import Any
 
@@ -32,8 +33,9 @@ from agent.dialog.stage import DialogStage
 from agent.engines import Engines, greeting_text
 from agent.events import caller_number
 from agent.frames import FinalTranscript, Frame, Hangup, InputEnded, StageFailed
+from agent.media.priority import lower_thread_priority
 from agent.queues import FrameQueue
-from agent.scheduler import CallDemand, bind
+from agent.scheduler import CallDemand, bind, bound
 from agent.session import CallHandler, CallSession
 from agent.stt.stage import SttStage
 from agent.tts.stream import TtsStage
@@ -171,13 +173,30 @@ class ConversationHandler(CallHandler):
         CallPipeline(session, self.engines, self.cfg).run()
 
     def hear(self, audio: np.ndarray) -> str | None:
-        """Decode ``audio`` whole with the calls' recogniser (it takes a compute slot as a turn's decode does)."""
-        stream = self.engines.stt.new_stream()
-        try:
-            stream.accept(audio)
-            return stream.finish().text
-        finally:
-            stream.close()
+        """Decode ``audio`` whole with the calls' recogniser (it takes a compute slot as a turn's decode does), on
+        a thread of low priority, as the pipeline's recogniser runs: the call's own thread is not lowered."""
+        heard: list[str] = []
+        failed: list[BaseException] = []
+        demand = bound()
+
+        def decode() -> None:
+            lower_thread_priority()
+            bind(demand)  # (for the call the calling thread works for)
+            stream = self.engines.stt.new_stream()
+            try:
+                stream.accept(audio)
+                heard.append(stream.finish().text)
+            except BaseException as exc:  # handed to the call's thread
+                failed.append(exc)
+            finally:
+                stream.close()
+
+        worker = threading.Thread(target=decode, name="amd-words", daemon=True)
+        worker.start()
+        worker.join()
+        if failed:
+            raise failed[0]
+        return heard[0] if heard else None
 
     def voicemail(self, session: CallSession, text: str) -> None:
         """Say ``text`` (synthesised on this call's thread), wait until it has been played, hang up."""
