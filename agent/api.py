@@ -1,7 +1,8 @@
 """The HTTP API (``--api-port``): place outbound calls and follow them.
 
     POST /v1/calls        {"to": "sip:alice@example.com", "greeting": ..., "purpose": ..., "on_machine": ...,
-                          "voicemail": ..., "amd": true, "ring_timeout_secs": 30}
+                          "voicemail": ..., "amd": true, "ring_timeout_secs": 30,
+                          "facts": {"Your booking": {"time": "8 pm", ...}}}
                           -> 202 {"id": ..., "status": "dialing", ...}, Location: /v1/calls/{id}
     GET  /v1/calls/{id}   -> 200 the call: status (dialing, ringing, answered, ended), sip_status, amd, outcome,
                           cause, times

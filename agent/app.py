@@ -128,6 +128,8 @@ class AgentApp:
     def dial(self, request: DialRequest) -> tuple[int, str, int]:
         """Place an outbound call (any thread): (202, "", 0), or the refusal (HTTP status, reason, seconds to
         retry after).  The SIP thread sends the INVITE; ``outbound`` says what became of it."""
+        if request.facts and not self.handler.takes_facts:
+            return 400, "facts: this agent answers from no facts to add a call's to (run it with --facts)", 0
         ready, why = self.readiness()
         if not ready:
             return 503, f"not ready: {why}", 5
@@ -399,6 +401,7 @@ class AgentApp:
         call.sip_call_id = f"{request.id}@sip-agent"
         session = call.session
         session.id, session.direction, session.greeting = request.id, "outbound", request.greeting
+        session.facts = request.facts
         session.outbox, session.sip_call_id, session.on_turn = self.outbox, call.sip_call_id, self._turn_done
         self.calls[call.number] = call
         self._dials[call.number] = request

@@ -40,7 +40,10 @@ HANGUP_WAIT_SECS = 5.0
 _URI = re.compile(r"^sips?:[^\s<>\"]{1,250}$")
 _NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 _TEXT_LIMIT = 1000
-_KEYS = {"to", "greeting", "purpose", "on_machine", "voicemail", "amd", "ring_timeout_secs"}
+_KEYS = {"to", "greeting", "purpose", "facts", "on_machine", "voicemail", "amd", "ring_timeout_secs"}
+MAX_CALL_FACTS = 20
+"""A call's own facts: at most this many, each of at most ``_TEXT_LIMIT`` characters."""
+_FACTS_EXAMPLE = '{"Your booking": {"date": "Friday 11 December", "time": "8 pm", "people": "4"}}'
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class DialRequest:
     voicemail: str = ""
     amd: bool = True
     ring_timeout_secs: int = 30
+    facts: tuple[tuple[str, str, str], ...] = ()
+    """The call's own facts, (topic, key, text): what the agent may answer on this call besides its ``--facts``."""
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
@@ -60,8 +65,6 @@ def parse_dial(body: Any, domain: str = "") -> DialRequest:
     if not isinstance(body, dict):
         raise ValueError('the body must be a JSON object such as {"to": "sip:alice@example.com"}')
     unknown = sorted(set(body) - _KEYS)
-    if "facts" in unknown:
-        raise ValueError("facts: a call's own facts are not supported; the agent answers from its --facts")
     if unknown:
         raise ValueError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
     to = body.get("to")
@@ -92,7 +95,27 @@ def parse_dial(body: Any, domain: str = "") -> DialRequest:
     if isinstance(ring, bool) or not isinstance(ring, int) or not 5 <= ring <= 120:
         raise ValueError("ring_timeout_secs: a whole number of seconds from 5 to 120")
     return DialRequest(to, texts["greeting"], (texts["purpose"] or "").strip(), on_machine,
-                       (texts["voicemail"] or "").strip(), amd, ring)
+                       (texts["voicemail"] or "").strip(), amd, ring, _call_facts(body.get("facts", {})))
+
+
+def _call_facts(value: Any) -> tuple[tuple[str, str, str], ...]:
+    """``facts``: topics, each of ``key: text`` pairs (as a facts file's blocks), e.g. ``_FACTS_EXAMPLE``."""
+    usage = f"facts: an object of topics, each an object of key: text, such as {_FACTS_EXAMPLE}"
+    if not isinstance(value, dict):
+        raise ValueError(usage)
+    out = []
+    for topic, block in value.items():
+        if not isinstance(block, dict) or not topic.strip() or len(topic) > 100:
+            raise ValueError(usage)
+        for key, text in block.items():
+            if isinstance(text, (int, float)) and not isinstance(text, bool):
+                text = str(text)
+            if not isinstance(text, str) or not text.strip() or len(text) > _TEXT_LIMIT or len(key) > 100:
+                raise ValueError(f"facts: {topic}, {key}: text of 1 to {_TEXT_LIMIT} characters")
+            out.append((topic.strip(), key.strip(), " ".join(text.split())))
+    if len(out) > MAX_CALL_FACTS:
+        raise ValueError(f"facts: at most {MAX_CALL_FACTS} facts for a call, got {len(out)}")
+    return tuple(out)
 
 
 class OutboundCalls:

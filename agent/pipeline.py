@@ -91,7 +91,7 @@ class CallPipeline:
             hints)
         listener = Listener(vad=engines.new_vad(), endpointer=Endpointer(endpoint_ms=cfg.endpoint_ms),
                             barge_in_ms=cfg.barge_in_ms, pause_ms=pause_ms, end_of_turn=end_of_turn)
-        self.brain = engines.brain.for_call(caller_number(session.remote))
+        self.brain = engines.brain.for_call(caller_number(session.remote), session.facts)
         report, urgent = self.inbox.put, self.inbox.put_control  # control frames (failures, barge-in) jump
         self.stages: list[Worker] = [
             ListenerStage(f"turn-{name}", session.audio, listener, self.to_stt.put, report, urgent, urgent),
@@ -171,6 +171,10 @@ class ConversationHandler(CallHandler):
 
     def run(self, session: CallSession) -> None:
         CallPipeline(session, self.engines, self.cfg).run()
+
+    @property
+    def takes_facts(self) -> bool:
+        return self.engines.brain.takes_facts
 
     def hear(self, audio: np.ndarray) -> str | None:
         """Decode ``audio`` whole with the calls' recogniser (it takes a compute slot as a turn's decode does), on

@@ -81,6 +81,8 @@ class CallSession:
         self._events = 0
         self.greeting: str | None = None
         """An outbound call's own greeting (None: the agent's)."""
+        self.facts: tuple[tuple[str, str, str], ...] = ()
+        """An outbound call's own facts (topic, key, text), besides the agent's ``--facts``."""
 
     # -- caller audio -------------------------------------------------
     def read_frame(self, timeout: float | None = None) -> np.ndarray | None:
@@ -169,6 +171,11 @@ class CallHandler:
 
     def run(self, session: CallSession) -> None:  # pragma: no cover - interface
         raise NotImplementedError
+
+    @property
+    def takes_facts(self) -> bool:
+        """Whether its calls answer from facts, and so can be given a call's own."""
+        return False
 
     def hear(self, audio: np.ndarray) -> str | None:
         """The words in ``audio`` (int16, 16 kHz: an outbound call's first seconds), or None: this handler has no

@@ -69,6 +69,15 @@ def test_a_question_the_facts_do_not_cover_is_not_sent_to_the_model(question: st
     assert reply.startswith(DONT_KNOW) and model.asked == []
 
 
+@pytest.mark.parametrize("question", ["Oh, how much is corkage?", "Um, can I bring my dog?",
+                                      "Oh yes, and where are you?"])
+def test_a_sound_before_the_question_is_no_word_of_substance(question: str) -> None:
+    """"Oh", "um": not a topic the facts lack (the question went unanswered: "not in the facts (oh)")."""
+    model = Echo()
+    reply = answer(Receptionist(model, FACTS, clock=lambda: SUNDAY_5PM), question)
+    assert not reply.startswith(DONT_KNOW) and model.asked, reply
+
+
 @pytest.mark.parametrize(("question", "topic"), [
     ("What are your opening hours?", "Hours, Saturday"),
     ("Where are you located?", "Address"),

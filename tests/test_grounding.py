@@ -166,3 +166,47 @@ def test_a_yes_cut_is_followed_by_the_fact_that_says_the_question_s_words() -> N
                                                                             threading.Event()))
     said = "".join(d for d in out if isinstance(d, str))
     assert "by card or cash" in said and "Vaccinations" not in said, said
+
+
+CALL_FACTS = (("Your booking", "date", "Friday 11 December"), ("Your booking", "time", "8 pm"),
+              ("Your booking", "people", "4"), ("Your booking", "name", "Peter Jones"))
+
+
+class Sees(Says):
+    """:class:`Says`, keeping what the model was given."""
+
+    seen = ""
+
+    def reply(self, history: list[Message], user_text: str, cancel: threading.Event,
+              unsure: tuple[str, ...] = ()) -> Iterator[str]:
+        self.seen = user_text
+        yield from super().reply(history, user_text, cancel, unsure)
+
+
+@pytest.mark.parametrize("question", ["What time is my booking?", "What time is the table for?",
+                                      "How many people is it for?", "What name is it under?"])
+def test_an_outbound_calls_own_facts_are_the_models_and_ground_its_reply(question: str) -> None:
+    """A call's own facts (``POST /v1/calls`` ``facts``) start the model's view of every turn, a question about
+    them goes to the model (not to the booking or hours rules), and its reply from them is said whole; the
+    shared brain's other calls never see them, and the same reply there is cut."""
+    reply = "Your table for 4 is on Friday 11 December at 8 pm, in the name of Peter Jones."
+    shared = Receptionist(Sees(reply), FACTS)
+    greeting = [Message("assistant", "Hello, this is Trattoria Bella, calling about your table on Friday.")]
+    out = list(shared.for_call("", CALL_FACTS).reply(greeting, question, threading.Event()))
+    said = "".join(d for d in out if isinstance(d, str))
+    assert said == reply, out
+    assert not any(isinstance(d, Decision) for d in out), out
+    model = shared.inner
+    assert isinstance(model, Sees)
+    assert "Your booking, time: 8 pm" in model.seen, model.seen
+    other = list(shared.for_call().reply(greeting, question, threading.Event()))
+    assert "".join(d for d in other if isinstance(d, str)) != reply, other
+
+
+def test_an_outbound_calls_own_facts_leave_the_business_rules_be() -> None:
+    """On a call with its own facts, a question about the business is answered as on any other call."""
+    brain = Receptionist(Says("(the model)"), FACTS).for_call("", CALL_FACTS)
+    out = list(brain.reply([], "What time do you open on Friday?", threading.Event()))
+    assert [d.kind for d in out if isinstance(d, Decision)] == ["hours"], out
+    out = list(brain.reply([], "Can I book another table for Saturday?", threading.Event()))
+    assert [d.kind for d in out if isinstance(d, Decision)] == ["booking"], out

@@ -35,6 +35,16 @@ fallback = ""
 SHORT_MACHINE = """greeting = "Please leave a message."
 fallback = ""
 """
+ASKS = """greeting = "Hello?"
+fallback = ""
+[[rule]]
+pattern = '\\b(?:8|eight)'
+reply = "Lovely, thank you. Goodbye."
+hangup = true
+[[rule]]
+pattern = '\\bbooking\\b'
+reply = "Oh yes. What time is my booking?"
+"""
 VOICEMAIL = "This is Trattoria Bella, calling about your table on Friday. Please call us back."
 
 
@@ -163,7 +173,12 @@ def test_bad_api_requests_get_a_clear_refusal(tmp_path: Path) -> None:
             ({"body": {"to": "alice"}}, 400, "not a SIP URI"),
             ({"body": {"to": "+441273555019"}}, 400, "--domain"),
             ({"body": {"to": "sip:a@127.0.0.1", "colour": "red"}}, 400, "unknown field 'colour'"),
-            ({"body": {"to": "sip:a@127.0.0.1", "facts": "x.toml"}}, 400, "facts"),
+            ({"body": {"to": "sip:a@127.0.0.1", "facts": "x.toml"}}, 400, "facts: an object of topics"),
+            ({"body": {"to": "sip:a@127.0.0.1", "facts": {"Your booking": {"time": ""}}}}, 400, "1 to 1000"),
+            ({"body": {"to": "sip:a@127.0.0.1", "facts": {"Your booking": {str(n): "x" for n in range(21)}}}}, 400,
+             "at most 20 facts"),
+            ({"body": {"to": "sip:a@127.0.0.1", "facts": {"Your booking": {"time": "8 pm"}}}}, 400,
+             "run it with --facts"),  # (--brain echo answers from no facts)
             ({"body": {"to": "sip:a@127.0.0.1", "on_machine": "leave_message"}}, 400, "voicemail"),
             ({"body": {"to": "sip:a@127.0.0.1", "ring_timeout_secs": 1}}, 400, "ring_timeout_secs"),
             ({"raw": b"x" * 20000}, 413, "16384 bytes"),
@@ -190,3 +205,50 @@ def test_bad_api_requests_get_a_clear_refusal(tmp_path: Path) -> None:
     no_token = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--no-register", "--brain", "echo",
                                "--api-port", str(port)], capture_output=True, text=True, env=_env(), timeout=60)
     assert no_token.returncode == 2 and "--api-token" in no_token.stderr and no_token.stderr.count("\n") == 1
+
+
+def test_an_outbound_call_answers_from_its_own_facts(tmp_path: Path) -> None:
+    """``sip-agent dial --fact`` (``facts`` in ``POST /v1/calls``): the agent (the default LLM behind the
+    receptionist, with the example facts; not registered, so it calls the SIP URI directly) answers the person
+    it called from the call's own facts, which no other call has."""
+    from agent.dialog.facts import example_facts_path
+
+    port, alice_port = _tcp_port(), free_udp_port()
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice.toml").write_text(ASKS)
+    alice = AgentProcess(tmp_path / "alice", [
+        "--no-register", "--bind", "127.0.0.1", "--port", str(alice_port), "--brain", "scripted", "--script",
+        str(tmp_path / "alice.toml"), "--records-dir", str(tmp_path / "alice-records")], name="alice")
+    agent = AgentProcess(tmp_path, [
+        "--no-register", "--bind", "127.0.0.1", "--port", "0", "--brain", "llm", "--facts",
+        str(example_facts_path()), "--records-dir", str(tmp_path / "records"), "--api-port", str(port)],
+        env={"SIP_AGENT_API_TOKEN": TOKEN})
+    with alice.start(timeout=120), agent.start(timeout=180):
+        dial = subprocess.run(
+            [sys.executable, "-m", "agent.cli", "dial", f"sip:alice@127.0.0.1:{alice_port}", "--api-url",
+             f"http://127.0.0.1:{port}", "--purpose", "confirm a booking", "--greeting",
+             "Hello, this is Trattoria Bella, calling about your booking on Friday.",
+             "--fact", "Your booking, date: Friday 11 December", "--fact", "Your booking, time: 8 pm",
+             "--fact", "Your booking, people: 4", "--fact", "Your booking, name: Alice Green"],
+            capture_output=True, text=True, timeout=180, cwd=REPO, env={**_env(), "SIP_AGENT_API_TOKEN": TOKEN})
+        assert dial.returncode == 0, dial.stdout + dial.stderr
+        final = json.loads(dial.stdout.splitlines()[-1])
+    assert final["amd"]["decision"] == "human" and final["outcome"] == "answered", final
+    (folder,) = call_folders(tmp_path / "records")
+    said = [(r["role"], r["text"]) for r in read_jsonl(folder / "transcript.jsonl") if r["role"] != "action"]
+    asked = next(i for i, (role, text) in enumerate(said) if role == "user" and "time" in text.lower())
+    answer = next(text for role, text in said[asked + 1:] if role == "assistant")
+    assert "8" in answer or "eight" in answer.lower(), said
+    (heard,) = call_folders(tmp_path / "alice-records")
+    assert any(r["role"] == "assistant" and "goodbye" in r["text"].lower()
+               for r in read_jsonl(heard / "transcript.jsonl")), "the person heard the time and hung up"
+
+
+def test_dial_takes_a_calls_facts_as_the_lines_the_agent_reads_them_in() -> None:
+    from agent.errors import UsageError
+    from agent.tools.dial import _facts
+
+    assert _facts(["Your booking, time: 8 pm", "Your booking, people: 4", "Directions: Park at the back"]) == {
+        "Your booking": {"time": "8 pm", "people": "4"}, "Directions": {"": "Park at the back"}}
+    with pytest.raises(UsageError, match="TOPIC, KEY: TEXT"):
+        _facts(["the booking is at 8"])

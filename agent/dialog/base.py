@@ -79,9 +79,13 @@ class Brain(abc.ABC):
         requests while audio the caller waits for is synthesised.
         """
 
-    def for_call(self, caller_number: str = "") -> Brain:
+    takes_facts: bool = False
+    """Whether it answers from facts, and so can be given a call's own (:meth:`for_call`)."""
+
+    def for_call(self, caller_number: str = "", facts: tuple[tuple[str, str, str], ...] = ()) -> Brain:
         """The brain one call talks to: itself, unless it keeps something of each call (then a copy of its own).
-        ``caller_number``: the caller ID's digits when it is a number ("" otherwise)."""
+        ``caller_number``: the caller ID's digits when it is a number ("" otherwise); ``facts``: the call's own
+        facts, (topic, key, text) (an outbound call's), for a brain that :attr:`takes_facts`."""
         return self
 
     def captures(self, history: Sequence[Message]) -> list[Capture]:

@@ -21,7 +21,7 @@ import functools
 import re
 import tomllib
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ accept allow arrange buy change clean cover deal fit fix handle happen help hold
 provide reach send sell show speak stay stop talk try wait work
 exactly quickly soon long fast extra per usually normally still already ever often actually maybe
 weekday weekdays
+oh ah ooh um umm uh er erm hmm mm
 """.split())
 """Words that carry no topic of their own in a question (days and times are read from the facts)."""
 
@@ -152,6 +153,10 @@ class Facts:
     source: str = "<facts>"
     capture: tuple[CaptureSpec, ...] = ()
     """What the agent may take down for the business (``[capture]``: messages, booking requests)."""
+
+    def with_call_facts(self, extra: tuple[tuple[str, str, str], ...]) -> Facts:
+        """These facts and a call's own ((topic, key, text), an outbound call's ``facts``) after them."""
+        return replace(self, facts=self.facts + tuple(_fact(topic, key, text) for topic, key, text in extra))
 
     def describe(self) -> str:
         """The facts as prompt text: who the agent answers for, then one line per fact."""
@@ -237,6 +242,14 @@ class Facts:
         """The facts ``question`` is about, best first (none: the facts do not cover it): the most words of the
         question, with their families ("pay": card, cash, check), and then the most said as the question says them
         ("Can I pay by card?": payment by card before a yearly health check)."""
+        return [fact for _score, _index, fact in self._scored(question)[:limit]]
+
+    def best_score(self, question: str, among: tuple[Fact, ...] | None = None) -> float:
+        """How well the fact ``question`` is most about (of ``among``, default all) matches it (0: none does)."""
+        scored = [score for score, _index, fact in self._scored(question) if among is None or fact in among]
+        return -scored[0] if scored else 0.0
+
+    def _scored(self, question: str) -> list[tuple[float, int, Fact]]:
         asked = {w for w in _stems(question) if not w.isdigit()} - _FUNCTION_STEMS
         days = _stems(question) & _DAYS
         words = set(_WORD.findall(question.lower()))
@@ -252,7 +265,7 @@ class Facts:
                 score -= 1  # "lunch on Saturday": not the lunch hours of Tuesday to Friday
             if score > 0:
                 scored.append((-score, index, fact))
-        return [fact for _score, _index, fact in sorted(scored)[:limit]]
+        return sorted(scored)
 
     def covers(self, question: str) -> list[Fact]:
         """The facts that answer ``question``; empty when it asks about something they do not hold."""

@@ -150,14 +150,25 @@ class Receptionist(Brain):
         """This call's questions (their number among the call's questions, the words) -> as the model saw
         them (with their facts); empty in the shared brain, which no call uses directly."""
         self._seen_lock = threading.Lock()
+        self.call_facts: tuple[Fact, ...] = ()
+        """The call's own facts (an outbound call's), also in ``facts``: every model turn starts with them, and a
+        question more about them than about the business's goes to the model, not to the hours or booking rules."""
         self.capture = CaptureDialog(
             facts.capture, OpeningHours.from_facts((f.topic, f.key, f.text) for f in facts.facts), facts.name,
             lambda: self.now().date()) if facts is not None and facts.capture else None
 
-    def for_call(self, caller_number: str = "") -> Receptionist:
-        """A receptionist for one call: the same rules and model, its own memory of what the model saw."""
+    @property
+    def takes_facts(self) -> bool:  # type: ignore[override]
+        return self.facts is not None
+
+    def for_call(self, caller_number: str = "", facts: tuple[tuple[str, str, str], ...] = ()) -> Receptionist:
+        """A receptionist for one call: the same rules and model, its own memory of what the model saw, and the
+        call's own ``facts`` after the business's (given to the model with the questions they answer)."""
         mine = copy.copy(self)
         mine._seen, mine._seen_lock = {}, threading.Lock()
+        if facts and self.facts is not None:
+            mine.facts = self.facts.with_call_facts(facts)
+            mine.call_facts = mine.facts.facts[len(self.facts.facts):]
         if self.capture is not None:
             mine.capture = self.capture.for_caller(caller_number)
         return mine
@@ -210,6 +221,8 @@ class Receptionist(Brain):
             if run is not None:  # "how much is it to new to a cat" -> "Sorry, did you ask about neutering?"
                 word = run[1].removesuffix("'s")
                 return _Rule(f"{_ASKED_ABOUT}{word}?", "ask back", f"heard as {run[1]}")
+            if self._about_call(text):
+                return None  # "What time is my booking?" on a call about it: the model, with the call's facts
             return self._booking(text) or self._hours(history, text)
         if self.facts is None or answer == "yes":
             return None
@@ -257,10 +270,21 @@ class Receptionist(Brain):
         unknown = self.facts.unknown_words(text)
         return bool(earlier) and bool(unknown) and unknown <= self.facts.unknown_words(earlier[-1])
 
+    def _about_call(self, text: str) -> bool:
+        """Is ``text`` about the call's own facts at least as much as about the business's?"""
+        if not self.call_facts or self.facts is None:
+            return False
+        own = self.facts.best_score(text, self.call_facts)
+        business = self.facts.best_score(text, self.facts.facts[:len(self.facts.facts) - len(self.call_facts)])
+        return own > 0 and own >= business
+
     def _booking(self, text: str) -> _Rule | None:
         """A request to book, when the facts say who books (a fact that begins "The receptionist cannot"): what
-        they say, and the offer of a person.  A model asked "Can I book a table?" says "Yes, you can"."""
+        they say, and the offer of a person.  A model asked "Can I book a table?" says "Yes, you can".  Not a
+        question on a call with its own facts ("What time is the table for?" on a call about a booking)."""
         if self.facts is None or not _BOOKING.search(plain(text)):
+            return None
+        if self.call_facts and _ASKS_WHAT.match(plain(text)):
             return None
         for fact in self.facts.facts:
             said = _CANNOT.sub("I can't ", fact.text, count=1)
@@ -373,6 +397,10 @@ class Receptionist(Brain):
         return [*own, *(fact for fact in merged if fact not in own)][:limit]
 
     def _topic(self, history: list[Message], text: str) -> str | None:
+        if self._about_call(text):  # (the call's own facts win a tie: "my booking" on a call about it)
+            assert self.facts is not None
+            return next(fact.topic for fact in self.facts.relevant(text, len(self.facts.facts))
+                        if fact in self.call_facts)
         relevant = self._relevant(history, text, 1)
         return relevant[0].topic if relevant else None
 
@@ -390,10 +418,12 @@ class Receptionist(Brain):
         history = history or []
         topic = self._topic(history, text)
         when = f" (It is {spoken_time(self.now())}.)" if _NOW.search(text) else ""
-        if topic is None:
-            return f"{text.strip()}{when}"
+        # a call's own facts after the topic's (whose start of a turn the model may have kept), before the words
+        call = f"({'; '.join(fact.line() for fact in self.call_facts)})\n" if self.call_facts else ""
+        if topic is None or any(fact.topic == topic for fact in self.call_facts):
+            return f"{call}{text.strip()}{when}"
         lines = self._note_lines(history, text, topic, later)
-        return f"({'; '.join(lines)})\n{text.strip()}{when}"
+        return f"({'; '.join(lines)})\n{call}{text.strip()}{when}"
 
     def _note_lines(self, history: list[Message], text: str, topic: str, later: bool) -> list[str]:
         """The facts a question's turn starts with: its whole topic, or (``later``) the two that match best."""
@@ -446,6 +476,7 @@ class Receptionist(Brain):
             yield from replies
             return
         about = [fact.line() for fact in self._relevant(history, asked, ABOUT_FACTS)]
+        about += [fact.line() for fact in self.call_facts if fact.line() not in about]
         clock = seen[seen.rfind("(It is "):] if seen.endswith(".)") and "(It is " in seen else ""
         held, denied = self._holds(asked), self._denied(asked)
         guard = Guard(f"{self.facts.describe()}\n{self.transfer_who}\n{seen}", asked, "\n".join([*about, clock]),
@@ -523,6 +554,7 @@ class Receptionist(Brain):
 _BOOKING = re.compile(r"\b(?:book|reserve|reservation)\b|\b(?:make|get|have|want|need|like|arrange) (?:an |a )?"
                       r"(?:appointment|booking)\b|\b(?:appointment|booking) for\b|\btable for\b|\bcome and\b"
                       r"|\bcome (?:out|round|over) (?:and|to (?:fix|look|see|repair))\b")
+_ASKS_WHAT = re.compile(r"^(?:and |so |sorry |um |uh )*(?:what|which|when|how|who|whose|where)\b")
 _YES_NO = re.compile(r"^(?:do|does|can|could|is|are|will|would|have|has|may)\b")
 _DENIES = re.compile(r"\b(?:no|not|never|closed|except|only|cannot)\b|n't\b", re.IGNORECASE)
 _CANNOT = re.compile(r"^the receptionist cannot ", re.IGNORECASE)

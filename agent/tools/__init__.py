@@ -47,12 +47,12 @@ Phases (each starts the agent as in production, in its own process):
   capacity                  (not by default, ~5 min) 1, 2, 3, 4 callers at once (processes of their own),
                             4 questions each: voice to voice p50/p95 per level, the agent's CPU and RSS,
                             and how many calls the box holds with p95 within 1.5 s
-  capture                   (not by default, ~40 min) 12 message and booking dialogues x G.722 / PCMU, Piper and
+  capture                   (not by default, ~35 min) 12 message and booking dialogues x G.722 / PCMU, Piper and
                             espeak-ng voices, a caller who answers what is asked and corrects the read-back:
-                            fields right, numbers confirmed wrong, turns per capture, deliveries lost, webhook delay;
-                            then outbound calls the bench answers with generated greetings (people, machines with
-                            and without a beep; three voices; G.722 / PCMU): answering-machine detection right,
-                            and the audio it took to decide
+                            fields right, numbers confirmed wrong, turns per capture, deliveries lost, webhook delay
+  amd                       (not by default, ~3 min) 60 outbound calls the bench answers with generated greetings
+                            (people, machines with and without a beep, one as short as a person's; three voices;
+                            G.722 / PCMU): answering-machine detection right, by the words, the audio it took
   callback                  (not by default, ~25 min) real people's phone numbers (12 of the human corpus's, six
                             speakers, read in groups with pauses) given in call-back requests, G.722 / PCMU:
                             numbers right, right at the first read-back, keyed when asked, confirmed wrong
@@ -92,6 +92,9 @@ def _add_dial_parser(sub: Any) -> None:
     p.add_argument("--api-token", metavar="TOKEN", help="its bearer token (default: SIP_AGENT_API_TOKEN)")
     p.add_argument("--greeting", metavar="TEXT", help="what the agent says when a person answers (default: its own)")
     p.add_argument("--purpose", metavar="TEXT", help="why the call is made, kept with its events")
+    p.add_argument("--fact", action="append", default=[], metavar="'TOPIC, KEY: TEXT'",
+                   help="a fact of this call's own, besides the agent's --facts, e.g. 'Your booking, time: 8 pm' "
+                   "(repeat it for more; the agent needs --facts)")
     p.add_argument("--on-machine", choices=("hangup", "leave_message", "talk"), default="hangup",
                    help="when an answering machine answers: hang up, leave --voicemail after its beep, or talk as to "
                    "a person (default: hangup)")

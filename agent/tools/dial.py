@@ -37,6 +37,18 @@ def _request(url: str, token: str, body: dict[str, Any] | None = None) -> tuple[
                          "running with --api-port?)") from None
 
 
+def _facts(given: list[str]) -> dict[str, dict[str, str]]:
+    """``--fact 'Your booking, time: 8 pm'`` (each) -> ``{"Your booking": {"time": "8 pm"}}``."""
+    facts: dict[str, dict[str, str]] = {}
+    for fact in given:
+        head, sep, text = fact.partition(":")
+        topic, _, key = head.partition(",")
+        if not sep or not topic.strip() or not text.strip():
+            raise UsageError(f"--fact {fact!r}: give it as 'TOPIC, KEY: TEXT' (e.g. 'Your booking, time: 8 pm')")
+        facts.setdefault(topic.strip(), {})[key.strip()] = text.strip()
+    return facts
+
+
 def run_dial(args: argparse.Namespace) -> int:
     token = args.api_token or os.environ.get(API_TOKEN_ENV, "")
     if not token:
@@ -46,6 +58,8 @@ def run_dial(args: argparse.Namespace) -> int:
     for key in ("greeting", "purpose", "voicemail"):
         if getattr(args, key) is not None:
             body[key] = getattr(args, key)
+    if args.fact:
+        body["facts"] = _facts(args.fact)
     base = args.api_url.rstrip("/")
     status, answer = _request(f"{base}/v1/calls", token, body)
     if status in (400, 401):
