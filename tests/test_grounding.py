@@ -184,7 +184,8 @@ class Sees(Says):
 
 
 @pytest.mark.parametrize("question", ["What time is my booking?", "What time is the table for?",
-                                      "How many people is it for?", "What name is it under?"])
+                                      "How many people is it for?", "What name is it under?",
+                                      "Oh yes what time is my bookings?"])
 def test_an_outbound_calls_own_facts_are_the_models_and_ground_its_reply(question: str) -> None:
     """A call's own facts (``POST /v1/calls`` ``facts``) start the model's view of every turn, a question about
     them goes to the model (not to the booking or hours rules), and its reply from them is said whole; the
@@ -199,8 +200,25 @@ def test_an_outbound_calls_own_facts_are_the_models_and_ground_its_reply(questio
     model = shared.inner
     assert isinstance(model, Sees)
     assert "Your booking, time: 8 pm" in model.seen, model.seen
+    if "my" in question.split():  # the caller's own: only the call's facts, not the business's policy on bookings
+        assert "Policies" not in model.seen, model.seen
     other = list(shared.for_call().reply(greeting, question, threading.Event()))
     assert "".join(d for d in other if isinstance(d, str)) != reply, other
+
+
+def test_a_word_of_a_calls_own_facts_misheard_is_asked_back_as_theirs() -> None:
+    """"What time is my boking?" (Whisper, over SIP) on a call about a booking: asked back as the call's
+    "booking" (the business's facts have only "bookings"), and "Yes." gives the model the call's facts."""
+    model = Sees("Your booking is for 8 pm.")
+    brain = Receptionist(model, FACTS).for_call("", CALL_FACTS)
+    history = [Message("assistant", "Hello, this is Trattoria Bella, calling about your booking on Friday.")]
+    out = list(brain.reply(history, "Oh yes, what time is my boking?", threading.Event()))
+    back = "".join(d for d in out if isinstance(d, str))
+    assert back == "Sorry, did you ask about booking?", out
+    history += [Message("user", "Oh yes, what time is my boking?"), Message("assistant", back)]
+    out = list(brain.reply(history, "Yes.", threading.Event()))
+    assert "".join(d for d in out if isinstance(d, str)) == "Your booking is for 8 pm.", out
+    assert "Your booking, time: 8 pm" in model.seen and "Policies" not in model.seen, model.seen
 
 
 def test_an_outbound_calls_own_facts_leave_the_business_rules_be() -> None:

@@ -153,10 +153,13 @@ class Facts:
     source: str = "<facts>"
     capture: tuple[CaptureSpec, ...] = ()
     """What the agent may take down for the business (``[capture]``: messages, booking requests)."""
+    call_from: int = -1
+    """Where a call's own facts begin among ``facts`` (-1: none; :meth:`with_call_facts`)."""
 
     def with_call_facts(self, extra: tuple[tuple[str, str, str], ...]) -> Facts:
         """These facts and a call's own ((topic, key, text), an outbound call's ``facts``) after them."""
-        return replace(self, facts=self.facts + tuple(_fact(topic, key, text) for topic, key, text in extra))
+        return replace(self, facts=self.facts + tuple(_fact(topic, key, text) for topic, key, text in extra),
+                       call_from=len(self.facts))
 
     def describe(self) -> str:
         """The facts as prompt text: who the agent answers for, then one line per fact."""
@@ -226,11 +229,12 @@ class Facts:
         return None
 
     def _spellings(self) -> dict[str, str]:
-        """The words of the facts, without hyphens ("checkin"), and their stems ("neuter") -> as written
-        ("check-in", "neutering")."""
+        """The words of the facts (and of a call's own facts' topics), without hyphens ("checkin"), and their stems
+        ("neuter") -> as written ("check-in", "neutering")."""
         words: dict[str, str] = {}
-        for fact in self.facts:
-            for word in _WORD.findall(f"{fact.key} {fact.text}".lower()):
+        for index, fact in enumerate(self.facts):
+            topic = fact.topic if 0 <= self.call_from <= index else ""  # a call's "Your booking" is a word of it
+            for word in _WORD.findall(f"{topic} {fact.key} {fact.text}".lower()):
                 if len(word) >= 4 and word not in FUNCTION_WORDS and not word.isdigit():
                     words.setdefault(word.replace("-", "").replace("'", ""), word)
         for written, word in list(words.items()):  # "neuter" for "neutering", "landlord" for "landlord's"

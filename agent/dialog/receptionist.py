@@ -271,12 +271,13 @@ class Receptionist(Brain):
         return bool(earlier) and bool(unknown) and unknown <= self.facts.unknown_words(earlier[-1])
 
     def _about_call(self, text: str) -> bool:
-        """Is ``text`` about the call's own facts at least as much as about the business's?"""
+        """Is ``text`` about the call's own facts at least as much as about the business's, or about them and
+        the caller's own ("what time is my bookings?": the call's booking, not the business's policy on them)?"""
         if not self.call_facts or self.facts is None:
             return False
         own = self.facts.best_score(text, self.call_facts)
         business = self.facts.best_score(text, self.facts.facts[:len(self.facts.facts) - len(self.call_facts)])
-        return own > 0 and own >= business
+        return own > 0 and (own >= business or _THEIR_OWN.search(plain(text)) is not None)
 
     def _booking(self, text: str) -> _Rule | None:
         """A request to book, when the facts say who books (a fact that begins "The receptionist cannot"): what
@@ -554,6 +555,7 @@ class Receptionist(Brain):
 _BOOKING = re.compile(r"\b(?:book|reserve|reservation)\b|\b(?:make|get|have|want|need|like|arrange) (?:an |a )?"
                       r"(?:appointment|booking)\b|\b(?:appointment|booking) for\b|\btable for\b|\bcome and\b"
                       r"|\bcome (?:out|round|over) (?:and|to (?:fix|look|see|repair))\b")
+_THEIR_OWN = re.compile(r"\b(?:my|our|mine|ours)\b")
 _ASKS_WHAT = re.compile(r"^(?:and |so |sorry |um |uh )*(?:what|which|when|how|who|whose|where)\b")
 _YES_NO = re.compile(r"^(?:do|does|can|could|is|are|will|would|have|has|may)\b")
 _DENIES = re.compile(r"\b(?:no|not|never|closed|except|only|cannot)\b|n't\b", re.IGNORECASE)
