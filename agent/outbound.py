@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from .events import iso_time
+from .frames import FRAME_MS
 from .session import CallHandler, CallSession
-from .turn.amd import AmdResult, BeepDetector, MachineDetector, machine_words
+from .turn.amd import AmdResult, BeepDetector, MachineDetector, ReadOn, machine_words, person_words
 
 __all__ = ["DialRequest", "OutboundCalls", "answer_outbound", "parse_dial", "ON_MACHINE", "MACHINE_WAIT_SECS"]
 
@@ -177,8 +178,12 @@ def answer_outbound(handler: CallHandler, session: CallSession, request: DialReq
             continue
         heard.append(frame)
         result = detector.feed(frame)
+    beep = BeepDetector(heard_voice=result.cause != "INITIALSILENCE")
     if result.decision != "machine":
         result = _read_words(handler, session, result, heard)
+    elif result.cause in ("LONGGREETING", "MAXWORDS") and handler.hears:
+        _on_to_a_pause(session, heard, beep)  # (what comes meanwhile is the machine's too: its beep is not missed)
+        result = _read_words(handler, session, replace(result, after_ms=len(heard) * FRAME_MS), heard)
     report(result)
     log.info("call %s: answered by %s (%s, after %d ms)%s", session.call_id,
              "a machine" if result.decision == "machine" else "a person" if result.decision == "human"
@@ -191,7 +196,6 @@ def answer_outbound(handler: CallHandler, session: CallSession, request: DialReq
         session.hangup("answering machine")
         session.ended.wait(HANGUP_WAIT_SECS)
         return "machine"
-    beep = BeepDetector(heard_voice=result.cause != "INITIALSILENCE")
     deadline = time.monotonic() + MACHINE_WAIT_SECS
     while time.monotonic() < deadline and not session.ended.is_set():
         frame = session.read_frame(timeout=1.0)
@@ -204,9 +208,25 @@ def answer_outbound(handler: CallHandler, session: CallSession, request: DialReq
     return "voicemail"
 
 
+def _on_to_a_pause(session: CallSession, heard: list[np.ndarray], beep: BeepDetector) -> None:
+    """A long answer, after the shape said a machine: read on to its first pause (:class:`ReadOn`), so that its
+    words are whole ("..., Sarah speaking."); every frame also goes to ``beep``."""
+    read_on = ReadOn()
+    while not session.ended.is_set() and not beep.done:
+        frame = session.read_frame(timeout=1.0)
+        if frame is None:
+            continue
+        heard.append(frame)
+        beep.feed(frame)
+        if read_on.feed(frame):
+            return
+
+
 def _read_words(handler: CallHandler, session: CallSession, result: AmdResult,
                 heard: list[np.ndarray]) -> AmdResult:
-    """A greeting of a person's shape (or none decided): a machine if its words are a machine's."""
+    """The words of what the shape decided on: a greeting of a person's shape (or none decided) is a machine if
+    its words are a machine's; a long answer the shape took for a machine is a person if its words are a
+    person's ("Good morning, Brighton Dental, Sarah speaking.")."""
     t0 = time.monotonic()
     try:
         words = handler.hear(np.concatenate(heard))
@@ -218,6 +238,8 @@ def _read_words(handler: CallHandler, session: CallSession, result: AmdResult,
     took = round((time.monotonic() - t0) * 1000)
     if machine_words(words):
         return AmdResult("machine", "WORDS", result.after_ms, words, took)
+    if result.decision == "machine" and person_words(words):
+        return AmdResult("human", "WORDS", result.after_ms, words, took)
     return replace(result, words=words, words_ms=took)
 
 

@@ -176,6 +176,8 @@ class ConversationHandler(CallHandler):
     def takes_facts(self) -> bool:
         return self.engines.brain.takes_facts
 
+    hears = True
+
     def hear(self, audio: np.ndarray) -> str | None:
         """Decode ``audio`` whole with the calls' recogniser (it takes a compute slot as a turn's decode does), on
         a thread of low priority, as the pipeline's recogniser runs: the call's own thread is not lowered."""

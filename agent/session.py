@@ -177,6 +177,9 @@ class CallHandler:
         """Whether its calls answer from facts, and so can be given a call's own."""
         return False
 
+    hears = False
+    """Whether :meth:`hear` reads words (it has a recogniser)."""
+
     def hear(self, audio: np.ndarray) -> str | None:
         """The words in ``audio`` (int16, 16 kHz: an outbound call's first seconds), or None: this handler has no
         recogniser."""

@@ -12,9 +12,9 @@ import pytest
 from agent.frames import FRAME_SAMPLES, SAMPLE_RATE
 from agent.handlers import tone
 from agent.stt.base import create_stt
-from agent.tools.bench.amd import MACHINES, PEOPLE, SHORT_MACHINES
+from agent.tools.bench.amd import FORMAL_PEOPLE, MACHINES, PEOPLE, SHORT_MACHINES
 from agent.tools.bench.corpus import ESPEAK_VOICES, espeak_available, render_espeak
-from agent.turn.amd import BeepDetector, MachineDetector, machine_words
+from agent.turn.amd import BeepDetector, MachineDetector, ReadOn, machine_words, person_words
 from tests.speech_helpers import speech_16k
 
 VOICES = ["piper", *(ESPEAK_VOICES if espeak_available() else [])]
@@ -126,3 +126,42 @@ def test_a_short_machine_greeting_without_a_beep_is_known_by_its_words(voice: st
         decision, _, after_ms, _, _ = _listen(audio)
         heard = _hear(stt, audio[:after_ms * SAMPLE_RATE // 1000])
         assert decision == "human" and machine_words(heard) is None, (voice, text, heard)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("Good morning, Brighton Dental, Sarah speaking.", "speaking"),
+    ("Hi, this is Sarah Jones speaking, how can I help you?", "speaking"),
+    ("Hello, Acme Plumbing, how can I help?", "how can i help"), ("Hello? Hello? Can you hear me?", "hello hello"),
+    ("Yes, who's calling please?", "who's calling"), ("Good morning, bright and dental, I'll speak.", "speak"),
+    ("Please speak after the tone.", None),
+    ("Hi, Sarah speaking. I can't take your call right now, please leave a message.", None),  # a machine's too
+    ("Hi, you've reached John Smith. I can't take your call", None), ("Thanks for calling.", None),
+])
+def test_what_a_person_says_at_length(text: str, words: str | None) -> None:
+    assert person_words(text) == words
+
+
+def _read_on(audio: np.ndarray, after_ms: int) -> np.ndarray:
+    """The audio the agent reads the words of when the shape said a machine by its length: on to a pause."""
+    read_on, end = ReadOn(), after_ms * SAMPLE_RATE // 1000
+    while end + FRAME_SAMPLES <= len(audio) and not read_on.feed(audio[end:end + FRAME_SAMPLES]):
+        end += FRAME_SAMPLES
+    return audio[:end + FRAME_SAMPLES]
+
+
+@pytest.mark.parametrize("voice", VOICES)
+def test_a_person_who_answers_at_length_has_a_machines_shape_but_a_persons_words(voice: str, stt: Any) -> None:
+    """A business answering ("Good morning, Brighton Dental, Sarah speaking.") talks for over 1.5 s: the shape
+    says a machine; its words, read on to the first pause as the agent does (real Whisper), say a person.
+    Machines' greetings read the same way never do."""
+    for text in FORMAL_PEOPLE:
+        audio = _line(np.concatenate([_silence(0.4), _speech(voice, text), _silence(4.0)]))
+        decision, cause, after_ms, _, _ = _listen(audio)
+        assert decision == "machine" and cause in ("LONGGREETING", "MAXWORDS"), (voice, text, cause)
+        heard = _hear(stt, _read_on(audio, after_ms))
+        assert person_words(heard), (voice, text, heard)
+    for text, _hz in MACHINES:
+        audio = _line(np.concatenate([_silence(0.4), _speech(voice, text), _silence(4.0)]))
+        _, _, after_ms, _, _ = _listen(audio)
+        heard = _hear(stt, _read_on(audio, after_ms))
+        assert person_words(heard) is None, (voice, text, heard)

@@ -20,7 +20,8 @@ energy in the one peak, which speech never holds for 200 ms), or, for a machine 
 
 :func:`machine_words` reads the words of a greeting the shape took for a person's (or could not place): a
 short greeting without a beep ("Thanks for calling. Leave a message.") has a person's shape, but no person
-who answers says "leave a message" or "after the tone".
+who answers says "leave a message" or "after the tone".  :func:`person_words` reads those of a long answer the
+shape took for a machine's: "Good morning, Brighton Dental, Sarah speaking." is a person.
 
 Pure numpy and regular expressions, one call per frame, no clock: tested on generated greetings.
 """
@@ -35,7 +36,8 @@ import numpy as np
 from agent.frames import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 from agent.turn.vad import frame_level_dbfs
 
-__all__ = ["AmdConfig", "AmdResult", "BeepDetector", "MachineDetector", "machine_words"]
+__all__ = ["AmdConfig", "AmdResult", "BeepDetector", "MachineDetector", "ReadOn", "machine_words",
+           "person_words"]
 
 MIN_BEEP_MS = 160
 END_SILENCE_MS = 2000
@@ -48,6 +50,11 @@ MACHINE_WORDS = re.compile(
     r"|(?:not|isn't|aren't) (?:currently |here |in |home )*available|unavailable"
     r"|(?:can't|cannot|can not|unable to) (?:take|answer|come to) (?:your|the|this) (?:call|phone))\b")
 """What only a recorded greeting says (Whisper's spellings: "voicemail", "voice mail", "can't")."""
+PERSON_WORDS = re.compile(
+    r"\b(?:speaking|speak$|(?:how|what) (?:can|may) i (?:help|do for)|can i help|may i help"
+    r"|who(?:'s| is) (?:calling|this|it|that|speaking)|can you hear me|hello(?: hello)+)\b")
+"""What a person who answers at length says ("Good morning, Brighton Dental, Sarah speaking."; its end heard as
+"... I'll speak." over G.722), and a greeting does not."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,25 @@ class MachineDetector:
         return self.result
 
 
+class ReadOn:
+    """After the shape took a long answer for a machine's: feed it what comes next until it says the answer has
+    paused (``PAUSE_MS`` of silence: a word's quiet end, "speaki-ng", is not a pause) or ``MAX_MS`` have passed;
+    then the words are read whole."""
+
+    PAUSE_MS = 500
+    MAX_MS = 2000
+
+    def __init__(self, voice_dbfs: float = AmdConfig.voice_dbfs) -> None:
+        self.voice_dbfs = voice_dbfs
+        self.read_ms = 0
+        self.quiet_ms = 0
+
+    def feed(self, frame: np.ndarray) -> bool:
+        self.read_ms += FRAME_MS
+        self.quiet_ms = self.quiet_ms + FRAME_MS if frame_level_dbfs(frame) < self.voice_dbfs else 0
+        return self.quiet_ms >= self.PAUSE_MS or self.read_ms >= self.MAX_MS
+
+
 class BeepDetector:
     """Feed it a machine's audio after the decision: True once its greeting is over (a beep has ended, or
     ``END_SILENCE_MS`` of silence came after voice); ``beep_hz`` is the beep's frequency (0: none heard)."""
@@ -189,7 +215,18 @@ class BeepDetector:
         return self.done
 
 
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z' ]+", " ", text.lower().replace("\u2019", "'")).split())
+
+
 def machine_words(text: str) -> str | None:
     """The words in ``text`` (a greeting as heard) that only an answering machine says, or None."""
-    found = MACHINE_WORDS.search(re.sub(r"[^a-z' ]+", " ", text.lower().replace("\u2019", "'")))
+    found = MACHINE_WORDS.search(_plain(text))
     return found.group(0) if found else None
+
+
+def person_words(text: str) -> str | None:
+    """The words in ``text`` (a long answer as heard) that a person says and a recorded greeting does not, or
+    None; a machine's words (:func:`machine_words`) outweigh them."""
+    found = PERSON_WORDS.search(_plain(text))
+    return found.group(0) if found and machine_words(text) is None else None

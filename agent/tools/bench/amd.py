@@ -1,9 +1,10 @@
 """Answering-machine detection over the wire: the agent dials the bench's user agent (through its API), which
 answers with a generated greeting, a person's ("Hello?") or a machine's (a long greeting, mostly with a beep).
 
-Greetings: five a person says and five a machine plays (one as short as a person's answer, known only by its
-words), each in Piper's voice and two espeak-ng voices, after 0.3-0.8 s of silence, on a -55 dBFS noise floor;
-over G.722 and PCMU.  The agent runs the scripted brain, so that it has a recogniser to read the words with.
+Greetings: seven a person says (two at length, as a business answers: a machine's shape, known by their words)
+and five a machine plays (one as short as a person's answer, known only by its words), each in Piper's voice
+and two espeak-ng voices, after 0.3-0.8 s of silence, on a -55 dBFS noise floor; over G.722 and PCMU.  The
+agent runs the scripted brain, so that it has a recogniser to read the words with.
 Per call: the agent's decision (from ``GET /v1/calls/{id}``) and how much audio it needed.  ``unsure`` is
 right for a person (the agent talks, as to a person) and wrong for a machine.
 """
@@ -27,9 +28,12 @@ from ...frames import SAMPLE_RATE
 from ...handlers import tone
 from .corpus import ESPEAK_VOICES, espeak_available, render_espeak
 
-__all__ = ["PEOPLE", "MACHINES", "SHORT_MACHINES", "amd_phase"]
+__all__ = ["PEOPLE", "FORMAL_PEOPLE", "MACHINES", "SHORT_MACHINES", "amd_phase"]
 
 PEOPLE = ["Hello?", "Yes?", "Hello, who's this?", "Hi, Sarah speaking.", "Hello, this is Mark."]
+FORMAL_PEOPLE = ["Good morning, Brighton Dental, Sarah speaking.",
+                 "Hi, this is Sarah Jones speaking, how can I help you?"]
+"""People who answer at length, with a machine's shape (voice for over 1.5 s): known by their words."""
 MACHINES = [("Hi, you've reached John Smith. I can't take your call right now, please leave a message after the "
              "tone.", 1000.0),
             ("Hello, you have reached the voicemail of 0 1 2 7 3, 5 5 5, 3 8 1. Please leave your message after the "
@@ -81,10 +85,10 @@ def _free_port() -> int:
 def amd_phase(bench: Any, quick: bool, say: Callable[[str], None]) -> dict[str, Any]:
     """Per greeting and codec: the decision and the audio it took; accuracy and time to decision."""
     voices = ["piper", *(ESPEAK_VOICES if espeak_available() else [])]
-    cases = ([("human", text, 0.0) for text in PEOPLE]
+    cases = ([("human", text, 0.0) for text in PEOPLE + FORMAL_PEOPLE]
              + [("machine", text, hz) for text, hz in MACHINES + SHORT_MACHINES])
     if quick:
-        cases, voices = [cases[0], cases[3], cases[5], cases[7], cases[-1]], voices[:1]
+        cases, voices = [cases[0], cases[3], cases[5], cases[7], cases[9], cases[-1]], voices[:1]
     token = secrets.token_hex(16)
     os.environ[TOKEN_ENV] = token  # the agents the bench starts inherit it
     caller = bench.caller
