@@ -5,8 +5,8 @@ message with).
 A request comes from the HTTP API (``POST /v1/calls``, :mod:`agent.api`) or ``sip-agent dial``; the SIP
 thread places the call through the account (``AgentApp.dial``).  An answered call runs the agent as an
 inbound one does, greeting with the request's ``greeting``, after answering-machine detection
-(:mod:`agent.turn.amd`: the greeting's shape, then its words when the shape says a person) unless ``amd`` is
-false.
+(:mod:`agent.turn.amd`: the greeting's shape, then its words: a person's shape with a machine's words, or a
+long answer with a person's) unless ``amd`` is false.
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ class Receptionist(Brain):
         mine._seen, mine._seen_lock = {}, threading.Lock()
         if facts and self.facts is not None:
             mine.facts = self.facts.with_call_facts(facts)
-            mine.call_facts = mine.facts.facts[len(self.facts.facts):]
+            mine.call_facts = mine.facts.facts[mine.facts.call_from:]
         if self.capture is not None:
             mine.capture = self.capture.for_caller(caller_number)
         return mine
@@ -276,7 +276,7 @@ class Receptionist(Brain):
         if not self.call_facts or self.facts is None:
             return False
         own = self.facts.best_score(text, self.call_facts)
-        business = self.facts.best_score(text, self.facts.facts[:len(self.facts.facts) - len(self.call_facts)])
+        business = self.facts.best_score(text, self.facts.facts[:self.facts.call_from])
         return own > 0 and (own >= business or _THEIR_OWN.search(plain(text)) is not None)
 
     def _booking(self, text: str) -> _Rule | None:

@@ -76,7 +76,8 @@ class AmdConfig:
 @dataclass(frozen=True)
 class AmdResult:
     """``decision``: human, machine or unsure; ``cause``: why (Asterisk's names: INITIALSILENCE, LONGGREETING,
-    MAXWORDS, MAXWORDLENGTH, HUMAN, TOOLONG; and WORDS: a machine's words in a greeting of a person's shape);
+    MAXWORDS, MAXWORDLENGTH, HUMAN, TOOLONG; and WORDS: a machine's words in a greeting of a person's shape, or
+    a person's in a long answer of a machine's);
     ``after_ms``: audio read before it; ``words``: the greeting as heard, when it was read, and ``words_ms`` the
     time that took (the decision comes that much after the audio)."""
 
